@@ -1,0 +1,272 @@
+/**
+ * The root actor of a peer: spawns one lifecycle machine per enabled subsystem, forwards operator
+ * commands and kill-switch changes to them, and observes every error so none can reach the process
+ * (XState re-throws an error nobody observes). A lifecycle machine that itself crashes, which only a
+ * bug in it can cause, is logged and spawned again.
+ */
+import {
+  type Actor,
+  type AnyActorLogic,
+  type AnyActorRef,
+  createActor,
+  enqueueActions,
+  type SnapshotFrom,
+  setup,
+  stopChild,
+} from 'xstate';
+import type { SupervisorConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+import {
+  type SubsystemContext,
+  type SubsystemError,
+  type SubsystemStateName,
+  stateName,
+  subsystemMachine,
+} from './subsystem.js';
+
+/** How a subsystem plugs in; see registry.ts. */
+export interface SubsystemRegistration {
+  name: string;
+  /** False when configuration turns it off (e.g. BOT_ENABLED=false): it is listed, never started. */
+  enabled: boolean;
+  /** Acts on the world, so the kill switch halts it. */
+  operates: boolean;
+  run: AnyActorLogic;
+  drain?: AnyActorLogic;
+  runInput?: unknown;
+}
+
+export type SubsystemCommand = 'start' | 'stop' | 'restart';
+
+export interface SubsystemStatus {
+  name: string;
+  enabled: boolean;
+  state: SubsystemStateName | 'disabled';
+  operates: boolean;
+  desired: 'running' | 'stopped';
+  restarts: number;
+  consecutiveFailures: number;
+  lastError: SubsystemError | null;
+  /** ISO time of the last state change. */
+  since: string | null;
+  /** ISO time of the scheduled restart while in backoff. */
+  nextRestartAt: string | null;
+}
+
+interface RootInput {
+  registrations: SubsystemRegistration[];
+  autoStart: boolean;
+  killSwitchActive: boolean;
+  policy: SupervisorConfig;
+  logger: Logger;
+  random?: () => number;
+  now?: () => number;
+}
+
+type RootEvent =
+  | { type: 'COMMAND'; name: string; command: SubsystemCommand }
+  | { type: 'KILL_SWITCH'; active: boolean }
+  | { type: 'INJECT_FAULT'; name: string }
+  | { type: 'STOP_ALL' };
+
+const COMMAND_EVENTS = { start: 'START', stop: 'STOP', restart: 'RESTART' } as const;
+const ERROR_EVENT_PREFIX = 'xstate.error.actor.';
+
+function spawnSubsystem(
+  enqueue: { spawnChild: (...args: never[]) => void },
+  input: RootInput & { killSwitchActive: boolean },
+  r: SubsystemRegistration,
+  autoStart: boolean,
+): void {
+  const logic = subsystemMachine.provide({
+    actors: { run: r.run, ...(r.drain ? { drain: r.drain } : {}) },
+  });
+  (enqueue.spawnChild as (...args: unknown[]) => void)(logic, {
+    id: r.name,
+    systemId: r.name,
+    input: {
+      name: r.name,
+      operates: r.operates,
+      autoStart,
+      killSwitchActive: input.killSwitchActive,
+      policy: input.policy,
+      runInput: r.runInput,
+      random: input.random,
+      now: input.now,
+    },
+  });
+}
+
+const rootMachine = setup({
+  types: {
+    input: {} as RootInput,
+    context: {} as RootInput,
+    events: {} as RootEvent,
+  },
+}).createMachine({
+  id: 'peer',
+  context: ({ input }) => input,
+  entry: enqueueActions(({ context, enqueue }) => {
+    for (const r of context.registrations) {
+      if (r.enabled) spawnSubsystem(enqueue as never, context, r, context.autoStart);
+    }
+  }),
+  on: {
+    COMMAND: {
+      actions: enqueueActions(({ event, enqueue }) => {
+        enqueue.sendTo(event.name, { type: COMMAND_EVENTS[event.command] });
+      }),
+    },
+    INJECT_FAULT: {
+      actions: enqueueActions(({ event, enqueue }) => enqueue.sendTo(event.name, { type: 'INJECT_FAULT' })),
+    },
+    KILL_SWITCH: {
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        enqueue.assign({ killSwitchActive: event.active });
+        for (const r of context.registrations) {
+          if (r.enabled) enqueue.sendTo(r.name, { type: event.active ? 'HALT' : 'RESUME' });
+        }
+      }),
+    },
+    STOP_ALL: {
+      actions: enqueueActions(({ context, enqueue }) => {
+        for (const r of context.registrations) if (r.enabled) enqueue.sendTo(r.name, { type: 'STOP' });
+      }),
+    },
+    '*': {
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        if (!event.type.startsWith(ERROR_EVENT_PREFIX)) return;
+        const name = event.type.slice(ERROR_EVENT_PREFIX.length);
+        const r = context.registrations.find((x) => x.name === name);
+        context.logger.error(
+          { err: (event as { error?: unknown }).error, subsystem: name },
+          'lifecycle crashed',
+        );
+        if (!r) return;
+        enqueue(stopChild(name));
+        // Came back as the operator last wanted it is unknown here; running is the safe 24/7 default.
+        spawnSubsystem(enqueue as never, context, r, true);
+      }),
+    },
+  },
+});
+
+type SubsystemSnapshot = SnapshotFrom<typeof subsystemMachine>;
+
+/** The actor system of one peer, as the rest of the program sees it. */
+export class PeerActors {
+  private readonly root: Actor<typeof rootMachine>;
+  private readonly listeners = new Set<() => void>();
+  private readonly subscribed = new Set<AnyActorRef>();
+
+  constructor(private readonly input: RootInput) {
+    this.root = createActor(rootMachine, { input });
+    // The error observer: without it XState would re-throw into the process.
+    this.root.subscribe({
+      next: () => this.watchChildren(),
+      error: (err) => input.logger.fatal({ err }, 'root actor failed'),
+    });
+  }
+
+  start(): void {
+    this.root.start();
+    this.watchChildren();
+  }
+
+  /** Stops every subsystem (letting each drain), then the root; resolves within `timeoutMs`. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.root.getSnapshot().status !== 'active') return;
+    this.root.send({ type: 'STOP_ALL' });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.status().some((s) => s.state === 'stopping')) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.root.stop();
+  }
+
+  has(name: string): boolean {
+    return this.input.registrations.some((r) => r.name === name);
+  }
+
+  isEnabled(name: string): boolean {
+    return this.input.registrations.some((r) => r.name === name && r.enabled);
+  }
+
+  command(name: string, command: SubsystemCommand): void {
+    this.root.send({ type: 'COMMAND', name, command });
+  }
+
+  injectFault(name: string): void {
+    this.root.send({ type: 'INJECT_FAULT', name });
+  }
+
+  setKillSwitch(active: boolean): void {
+    this.root.send({ type: 'KILL_SWITCH', active });
+  }
+
+  status(): SubsystemStatus[] {
+    const children = this.root.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+    return this.input.registrations.map((r) => {
+      const snap = children[r.name]?.getSnapshot() as SubsystemSnapshot | undefined;
+      if (!r.enabled || !snap) return disabledStatus(r);
+      const c: SubsystemContext = snap.context;
+      return {
+        name: r.name,
+        enabled: true,
+        state: stateName(snap.value),
+        operates: r.operates,
+        desired: c.desired,
+        restarts: c.restarts,
+        consecutiveFailures: c.consecutiveFailures,
+        lastError: c.lastError,
+        since: new Date(c.since).toISOString(),
+        nextRestartAt: c.nextRestartAt === null ? null : new Date(c.nextRestartAt).toISOString(),
+      };
+    });
+  }
+
+  /** Called after any subsystem changes; returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private watchChildren(): void {
+    const children = this.root.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+    for (const child of Object.values(children)) {
+      if (!child || this.subscribed.has(child)) continue;
+      this.subscribed.add(child);
+      child.subscribe({
+        next: () => this.emit(),
+        error: () => this.subscribed.delete(child),
+        complete: () => this.subscribed.delete(child),
+      });
+    }
+    this.emit();
+  }
+
+  private emit(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.input.logger.error({ err }, 'subsystem change listener failed');
+      }
+    }
+  }
+}
+
+function disabledStatus(r: SubsystemRegistration): SubsystemStatus {
+  return {
+    name: r.name,
+    enabled: false,
+    state: 'disabled',
+    operates: r.operates,
+    desired: 'stopped',
+    restarts: 0,
+    consecutiveFailures: 0,
+    lastError: null,
+    since: null,
+    nextRestartAt: null,
+  };
+}

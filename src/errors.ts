@@ -1,0 +1,87 @@
+/**
+ * The one catalogue of error codes. Callers branch on `err.code`, never on a message. The HTTP error
+ * handler maps a code to its status; the mesh maps it to its WebSocket close code. A test fails when
+ * a code here is missing from docs/errors.md.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the API answers with. */
+  status: number;
+  /** WebSocket close code, for errors that end a mesh link or a /live subscription. */
+  closeCode?: number;
+  /** What the code means, for docs/errors.md. */
+  description: string;
+}
+
+export const ERRORS = {
+  QB_ERR_CONFIG: {
+    status: 500,
+    description: 'the environment holds invalid values; the process does not start',
+  },
+  QB_ERR_VALIDATION: {
+    status: 400,
+    description: 'a request body or parameter is invalid; the message names the field',
+  },
+  QB_ERR_UNAUTHORIZED: { status: 401, description: 'missing or wrong `Authorization: Bearer <API_TOKEN>`' },
+  QB_ERR_NOT_FOUND: { status: 404, description: 'no such route or resource' },
+  QB_ERR_UNKNOWN_SUBSYSTEM: { status: 404, description: 'no subsystem of that name exists in this peer' },
+  QB_ERR_SUBSYSTEM_DISABLED: {
+    status: 409,
+    description: 'the subsystem is disabled by configuration (e.g. BOT_ENABLED=false)',
+  },
+  QB_ERR_KILL_SWITCH_ACTIVE: {
+    status: 423,
+    description: 'the kill switch is active; operations are refused until it is deactivated',
+  },
+  QB_ERR_FAULT_INJECTION_DISABLED: {
+    status: 404,
+    description: 'fault injection endpoints exist only with FAULT_INJECTION=true',
+  },
+  QB_ERR_INJECTED_FAULT: { status: 500, description: 'a failure made on purpose through fault injection' },
+  QB_ERR_SUBSYSTEM_START_TIMEOUT: { status: 500, description: 'a subsystem did not report ready in time' },
+  QB_ERR_DATA_DIR: {
+    status: 500,
+    description: 'DATA_DIR or LOG_DIR cannot be created or written; the process does not start',
+  },
+  QB_ERR_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    closeCode: 1009,
+    description: 'a request or message is too large',
+  },
+  QB_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  QB_ERR_INTERNAL: {
+    status: 500,
+    closeCode: 1011,
+    description: 'an unexpected error; details are in the log only',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error with a stable code from {@link ERRORS}. */
+export class QbError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'QbError';
+    this.status = ERRORS[code].status;
+  }
+}
+
+export function isQbError(err: unknown): err is QbError {
+  return err instanceof QbError;
+}
+
+/** A loggable summary of any thrown value (subsystem `lastError`, /status). */
+export function describeError(err: unknown): { code: string; message: string } {
+  if (isQbError(err)) return { code: err.code, message: err.message };
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { code: typeof code === 'string' ? code : 'QB_ERR_INTERNAL', message: err.message };
+  }
+  return { code: 'QB_ERR_INTERNAL', message: String(err) };
+}

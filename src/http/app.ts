@@ -1,0 +1,67 @@
+/**
+ * The fastify app of a peer. It never listens by itself: peer.ts listens, tests use `inject()`.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { HealthMonitor } from '../actors/health.js';
+import type { PeerActors } from '../actors/root.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { Identity } from '../store/identity.js';
+import type { KillSwitchStore } from '../store/kill-switch.js';
+import { installErrorHandling } from './errors.js';
+import { faultRoutes } from './routes/faults.js';
+import { healthRoutes } from './routes/health.js';
+import { killSwitchRoutes } from './routes/kill-switch.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { statusRoutes } from './routes/status.js';
+import { subsystemRoutes } from './routes/subsystems.js';
+
+/** What the mesh shows of itself; the mesh subsystem fills it in. */
+export interface MeshView {
+  /** False when this peer runs alone (no MESH_SECRET). */
+  enabled: boolean;
+  /** Why it runs alone, when it does. */
+  reason?: string;
+  peers: unknown[];
+  reconnectAttempts: number;
+}
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  logger: Logger;
+  identity: Identity;
+  apiToken: string;
+  actors: PeerActors;
+  killSwitch: KillSwitchStore;
+  health: HealthMonitor;
+  /** The autonomous-mode prompt logged at start. */
+  prompt: string;
+  mesh: () => MeshView;
+  /** How often the process supervisor has respawned this worker. */
+  workerRespawns: number;
+  /** Crashes the worker process; present only with FAULT_INJECTION=true. */
+  crashWorker?: () => void;
+}
+
+/** Request bodies above this are refused with 413. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // Health checks arrive every few seconds; per-request lines would drown the log.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    // Without a timeout a half-open keep-alive socket can delay shutdown forever.
+    forceCloseConnections: true,
+  });
+  installErrorHandling(app);
+  await app.register(healthRoutes, { deps });
+  await app.register(statusRoutes, { deps });
+  await app.register(killSwitchRoutes, { deps });
+  await app.register(subsystemRoutes, { deps });
+  await app.register(metricsRoutes, { deps });
+  await app.register(faultRoutes, { deps });
+  return app;
+}

@@ -1,0 +1,45 @@
+/**
+ * Maps every error to `{error: {code, message}}` with the catalogue's status. A 5xx never shows its
+ * internals: the client gets a generic message, the log gets the whole error.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ERRORS, type ErrorCode, isQbError } from '../errors.js';
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (isQbError(err)) {
+      if (err.status >= 500) request.log.error({ err }, 'request failed');
+      const message = err.status >= 500 ? 'internal error' : err.message;
+      return reply.status(err.status).send(errorBody(err.code, message));
+    }
+    if (err.validation) {
+      return reply.status(400).send(errorBody('QB_ERR_VALIDATION', err.message));
+    }
+    const status = err.statusCode ?? 500;
+    if (status === 413) return reply.status(413).send(errorBody('QB_ERR_PAYLOAD_TOO_LARGE', err.message));
+    if (status === 429) return reply.status(429).send(errorBody('QB_ERR_RATE_LIMITED', err.message));
+    if (status >= 400 && status < 500) {
+      // Malformed JSON, wrong content type and the like: the client's mistake, safe to explain.
+      return reply.status(status).send(errorBody('QB_ERR_VALIDATION', err.message));
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.status(500).send(errorBody('QB_ERR_INTERNAL', 'internal error'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .status(404)
+      .send(errorBody('QB_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+}
+
+/** The schema of an error answer, for route `response` declarations. */
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];

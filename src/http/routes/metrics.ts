@@ -1,0 +1,70 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { SUBSYSTEM_STATES } from '../../actors/subsystem.js';
+import type { AppDeps } from '../app.js';
+
+/** A registry of this peer's metrics; each value is read from the live state at scrape time. */
+export function createMetricsRegistry(deps: AppDeps): Registry {
+  const register = new Registry();
+  register.setDefaultLabels({ peer_id: deps.identity.peerId });
+  collectDefaultMetrics({ register, prefix: 'qb_' });
+  const states = [...SUBSYSTEM_STATES, 'disabled'];
+
+  new Gauge({
+    name: 'qb_subsystem_state',
+    help: 'Subsystem lifecycle state: 1 for the current state, 0 for the others',
+    labelNames: ['subsystem', 'state'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of deps.actors.status()) {
+        for (const state of states) this.set({ subsystem: s.name, state }, s.state === state ? 1 : 0);
+      }
+    },
+  });
+  new Counter({
+    name: 'qb_subsystem_restarts_total',
+    help: 'Automatic restarts of a subsystem by its supervisor since the process started',
+    labelNames: ['subsystem'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of deps.actors.status()) this.inc({ subsystem: s.name }, s.restarts);
+    },
+  });
+  new Gauge({
+    name: 'qb_subsystem_consecutive_failures',
+    help: 'Failures in a row; at the limit the subsystem is held failed',
+    labelNames: ['subsystem'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of deps.actors.status()) this.set({ subsystem: s.name }, s.consecutiveFailures);
+    },
+  });
+  new Gauge({
+    name: 'qb_kill_switch_active',
+    help: '1 while the kill switch halts operations',
+    registers: [register],
+    collect() {
+      this.set(deps.killSwitch.get().active ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'qb_worker_respawns',
+    help: 'Times the process supervisor respawned the worker before this one',
+    registers: [register],
+    collect() {
+      this.set(deps.workerRespawns);
+    },
+  });
+  return register;
+}
+
+export const metricsRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
+  const register = createMetricsRegistry(deps);
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', register.contentType);
+    return register.metrics();
+  });
+};

@@ -1,0 +1,32 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from 'typebox';
+import { QbError } from '../../errors.js';
+import type { AppDeps } from '../app.js';
+import { requireToken } from '../auth.js';
+
+const Params = Type.Object({
+  name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }),
+  action: Type.Union([Type.Literal('start'), Type.Literal('stop'), Type.Literal('restart')]),
+});
+
+/** Operator control of one subsystem. The answer is the subsystem's status after the command. */
+export const subsystemRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify, { deps }) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.post(
+    '/subsystems/:name/:action',
+    { schema: { params: Params }, onRequest: requireToken(deps.apiToken) },
+    async (request, reply) => {
+      const { name, action } = request.params;
+      if (!deps.actors.has(name))
+        throw new QbError('QB_ERR_UNKNOWN_SUBSYSTEM', `no subsystem named "${name}"`);
+      if (!deps.actors.isEnabled(name)) {
+        throw new QbError('QB_ERR_SUBSYSTEM_DISABLED', `subsystem "${name}" is disabled by configuration`);
+      }
+      deps.actors.command(name, action);
+      request.log.info({ subsystem: name, action }, 'operator command');
+      const status = deps.actors.status().find((s) => s.name === name);
+      return reply.status(202).send(status);
+    },
+  );
+};

@@ -1,0 +1,82 @@
+/**
+ * The process supervisor of continuous mode: forks the worker and respawns it with exponential
+ * backoff whenever it dies (crash, uncaught exception, OOM, SIGKILL). It never exits for an error;
+ * it exits 0 after SIGTERM/SIGINT once the worker has stopped, and passes on EXIT_CONFIG, which no
+ * respawn can fix.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { backoffDelay } from '../actors/backoff.js';
+import { type Config, DEFAULT_STABLE_PERIOD_MS, workerEnvironment } from '../config.js';
+import type { Logger } from '../logger.js';
+import { EXIT_CONFIG, EXIT_OK } from './exit-codes.js';
+
+/** After SIGTERM the worker gets this long before SIGKILL; the whole stop stays under 10 s. */
+const WORKER_KILL_AFTER_MS = 9_000;
+
+export function runSupervisor(config: Readonly<Config>, logger: Logger, entry: string): void {
+  const log = logger.child({ component: 'process-supervisor' });
+  let child: ChildProcess | undefined;
+  let respawns = 0;
+  let failuresInARow = 0;
+  let respawnTimer: NodeJS.Timeout | undefined;
+  let shuttingDown = false;
+
+  const spawnWorker = () => {
+    respawnTimer = undefined;
+    const startedAt = Date.now();
+    const worker = fork(entry, process.argv.slice(2), {
+      env: workerEnvironment(respawns),
+      stdio: 'inherit',
+    });
+    child = worker;
+    log.info({ workerPid: worker.pid, respawns }, 'worker started');
+    worker.once('error', (err) => log.error({ err }, 'worker process error'));
+    worker.once('exit', (code, signal) => {
+      child = undefined;
+      if (shuttingDown) {
+        log.info({ code, signal }, 'worker stopped; exiting');
+        logger.flush?.();
+        process.exit(EXIT_OK);
+      }
+      if (code === EXIT_CONFIG) {
+        log.fatal('worker refused its configuration; a respawn cannot fix that, exiting');
+        logger.flush?.();
+        process.exit(EXIT_CONFIG);
+      }
+      // A worker that ran a stable period has earned a fresh backoff.
+      if (Date.now() - startedAt >= DEFAULT_STABLE_PERIOD_MS) failuresInARow = 0;
+      failuresInARow++;
+      respawns++;
+      const delayMs = backoffDelay(failuresInARow, {
+        baseMs: config.worker.respawnBaseMs,
+        maxMs: config.worker.respawnMaxMs,
+      });
+      log.error({ code, signal, delayMs, respawns }, 'worker died; respawning');
+      respawnTimer = setTimeout(spawnWorker, delayMs);
+    });
+  };
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'stopping the worker');
+    if (respawnTimer) clearTimeout(respawnTimer);
+    if (!child) {
+      process.exit(EXIT_OK);
+    }
+    child.kill('SIGTERM');
+    setTimeout(() => {
+      log.error('worker did not stop in time; killing it');
+      child?.kill('SIGKILL');
+    }, WORKER_KILL_AFTER_MS).unref();
+  };
+
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // The supervisor must outlive any error of its own: log it and keep supervising.
+  process.on('uncaughtException', (err) => log.error({ err }, 'supervisor error (kept running)'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'supervisor rejection (kept running)'));
+
+  log.info('continuous mode: supervising the worker process');
+  spawnWorker();
+}

@@ -1,0 +1,70 @@
+/**
+ * The worker: one peer in this process. SIGTERM/SIGINT stop it gracefully (exit 0). An uncaught
+ * exception or unhandled rejection is logged and ends the process with 1: after such an error the
+ * process state is unknown, and a fresh process (our supervisor's respawn, or PM2/docker) is the
+ * recovery. When the supervising parent disappears, the worker stops too, so no orphan keeps the port.
+ */
+import type { Config } from '../config.js';
+import { isQbError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createPeer } from '../peer.js';
+import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
+
+/** The whole graceful stop must fit in docker's and PM2's default 10 s grace period. */
+const STOP_DEADLINE_MS = 8_000;
+
+export async function runWorker(config: Readonly<Config>, logger: Logger): Promise<void> {
+  const log = logger.child({ component: 'worker' });
+  const peer = createPeer(config, logger, {
+    crashWorker: () =>
+      setImmediate(() => {
+        throw new Error('worker crash requested through fault injection');
+      }),
+  });
+
+  let exiting = false;
+  const exit = (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    logger.flush?.();
+    process.exit(code);
+  };
+
+  const shutdown = async (why: string) => {
+    if (exiting) return;
+    log.info({ why }, 'stopping');
+    const deadline = setTimeout(() => {
+      log.error('graceful stop took too long; exiting anyway');
+      exit(EXIT_OK);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
+    try {
+      await peer.stop();
+      log.info('stopped');
+    } catch (err) {
+      log.error({ err }, 'error while stopping');
+    }
+    exit(EXIT_OK);
+  };
+
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('disconnect', () => void shutdown('supervisor went away'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception; exiting for a fresh process');
+    exit(EXIT_FAILURE);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled rejection; exiting for a fresh process');
+    exit(EXIT_FAILURE);
+  });
+
+  try {
+    await peer.start();
+  } catch (err) {
+    const fatalConfig = isQbError(err) && (err.code === 'QB_ERR_DATA_DIR' || err.code === 'QB_ERR_CONFIG');
+    log.fatal({ err }, fatalConfig ? 'cannot start: fix the configuration' : 'cannot start');
+    await peer.stop().catch(() => {});
+    exit(fatalConfig ? EXIT_CONFIG : EXIT_FAILURE);
+  }
+}

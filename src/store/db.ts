@@ -1,0 +1,65 @@
+/**
+ * Opens the peer's one SQLite file (WAL) and brings its schema up to date. Migrations are
+ * append-only: a released one is never edited, a change is a new entry.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+export const DB_FILE = 'quantum-bot.sqlite';
+
+/** Index + 1 is the schema version (PRAGMA user_version). ONLY APPEND. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE kill_switch (
+     id      INTEGER PRIMARY KEY CHECK (id = 1),
+     active  INTEGER NOT NULL,
+     reason  TEXT    NOT NULL,
+     since   TEXT    NOT NULL,
+     origin  TEXT    NOT NULL,
+     epoch   INTEGER NOT NULL
+   );
+   CREATE TABLE kill_switch_history (
+     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+     active  INTEGER NOT NULL,
+     reason  TEXT    NOT NULL,
+     at      TEXT    NOT NULL,
+     origin  TEXT    NOT NULL,
+     epoch   INTEGER NOT NULL
+   );`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Opens (creating) DATA_DIR/quantum-bot.sqlite, or an in-memory database for `:memory:`. */
+export function openDb(dataDir: string | ':memory:'): Db {
+  let file = ':memory:';
+  if (dataDir !== ':memory:') {
+    mkdirSync(dataDir, { recursive: true });
+    file = join(dataDir, DB_FILE);
+  }
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode survives a process kill (only an OS crash can lose the last commits).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `database schema version ${current} is newer than this build knows (${MIGRATIONS.length}); refusing to downgrade`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
