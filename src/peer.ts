@@ -12,11 +12,17 @@ import { PeerActors } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { routeUpgrades } from './http/upgrade.js';
 import type { Logger } from './logger.js';
+import { Keyring } from './mesh/auth.js';
+import { createDiscoveries } from './mesh/discovery/index.js';
+import { MeshNode } from './mesh/node.js';
+import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { KillSwitchStore } from './store/kill-switch.js';
+import { VERSION } from './version.js';
 
 export interface PeerOptions {
   /** Crashes the process (fault injection); the worker passes one that throws uncaught. */
@@ -55,9 +61,39 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
 
     db = openDb(config.dataDir);
     const killSwitch = new KillSwitchStore(db);
-    health = new HealthMonitor({ countConnections: () => ({ http: openSockets, mesh: 0 }) });
+    health = new HealthMonitor({
+      countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
+    });
+    const self = identity;
+    const meshNode = config.mesh.secrets.length
+      ? new MeshNode({
+          self: { peerId: self.peerId, bootId: self.bootId, cluster: config.mesh.cluster },
+          listenPort: () => port() ?? config.port,
+          keyring: new Keyring(config.mesh.secrets),
+          discoveries: createDiscoveries({
+            kinds: config.mesh.discovery,
+            peers: config.mesh.peers,
+            dnsName: config.mesh.dnsName,
+            port: config.port,
+            peerId: self.peerId,
+            cluster: config.mesh.cluster,
+            protocolVersion: PROTOCOL_VERSION,
+            mdnsInterface: config.mesh.mdnsInterface,
+          }),
+          killSwitch,
+          summary: () => summary(),
+          timers: {
+            heartbeatIntervalMs: config.mesh.heartbeatIntervalMs,
+            syncIntervalMs: config.mesh.syncIntervalMs,
+            reconnectIntervalMs: config.reconnectIntervalMs,
+          },
+          autoReconnect: config.autoReconnect,
+          logger: log.child({ component: 'mesh' }),
+        })
+      : undefined;
+    if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
     actors = new PeerActors({
-      registrations: subsystemRegistrations({ config, logger: log, healthMonitor: health }),
+      registrations: subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
       autoStart: config.autoStart,
       killSwitchActive: killSwitch.get().active,
       policy: config.supervisor,
@@ -78,11 +114,40 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
       killSwitch,
       health,
       prompt,
-      mesh: aloneMesh(config),
+      mesh: meshView(config, identity, meshNode),
       workerRespawns: config.internal.workerRespawns,
       ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
     };
+    const summary = (): Summary => {
+      const ks = killSwitch.get();
+      return {
+        peerId: self.peerId,
+        bootId: self.bootId,
+        version: VERSION,
+        uptime: Math.round(process.uptime()),
+        apiPort: port() ?? config.port,
+        killSwitch: {
+          active: ks.active,
+          reason: ks.reason,
+          since: ks.since,
+          origin: ks.origin,
+          epoch: ks.epoch,
+        },
+        subsystems: (actors?.status() ?? []).map((s) => ({
+          name: s.name,
+          state: s.state,
+          restarts: s.restarts,
+        })),
+        queues: {},
+      };
+    };
     app = await buildApp(deps);
+    routeUpgrades(app.server, {
+      [MESH_PATH]: (req, socket, head) => {
+        if (meshNode) meshNode.handleUpgrade(req, socket, head);
+        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
+    });
     app.server.on('connection', (socket) => {
       openSockets++;
       socket.once('close', () => openSockets--);
@@ -119,12 +184,20 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   return { start, stop, port, identity: () => identity };
 }
 
-/** The mesh as /status shows it until the mesh subsystem replaces this. */
-function aloneMesh(config: Readonly<Config>): () => MeshView {
-  const reason = config.mesh.secrets.length
-    ? 'the mesh subsystem is not part of this build yet: this peer runs alone'
-    : 'MESH_SECRET is not set: this peer runs alone and starts no discovery';
-  return () => ({ enabled: false, reason, peers: [], reconnectAttempts: 0 });
+/** The mesh as /status and GET /mesh show it. */
+function meshView(config: Readonly<Config>, identity: Identity, node: MeshNode | undefined): () => MeshView {
+  const self = { peerId: identity.peerId, bootId: identity.bootId, cluster: config.mesh.cluster };
+  if (!node) {
+    const reason = 'MESH_SECRET is not set: this peer runs alone and starts no discovery';
+    return () => ({ enabled: false, reason, self, peers: [], reconnectAttempts: 0, counters: undefined });
+  }
+  return () => ({
+    enabled: true,
+    self: { ...self, running: node.isRunning, discovery: config.mesh.discovery },
+    peers: node.peers(),
+    reconnectAttempts: node.totalReconnectAttempts,
+    counters: node.counters,
+  });
 }
 
 function ensureWritable(dir: string, name: string): void {

@@ -4,13 +4,17 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { MeshNode } from '../mesh/node.js';
 import { type HealthMonitor, healthRun } from './health.js';
+import { meshDrain, meshRun } from './mesh.js';
 import type { SubsystemRegistration } from './root.js';
 
 export interface RegistryDeps {
   config: Readonly<Config>;
   logger: Logger;
   healthMonitor: HealthMonitor;
+  /** Absent without MESH_SECRET: the peer runs alone. */
+  meshNode: MeshNode | undefined;
 }
 
 export function subsystemRegistrations(deps: RegistryDeps): SubsystemRegistration[] {
@@ -26,6 +30,15 @@ export function subsystemRegistrations(deps: RegistryDeps): SubsystemRegistratio
         intervalMs: deps.config.healthCheckIntervalMs,
         logger: deps.logger.child({ component: 'health' }),
       },
+    },
+    {
+      name: 'mesh',
+      enabled: deps.meshNode !== undefined,
+      // The mesh carries the kill switch itself, so the kill switch must never halt it.
+      operates: false,
+      run: meshRun,
+      drain: meshDrain,
+      runInput: { node: deps.meshNode },
     },
   ];
 }

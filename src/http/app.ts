@@ -6,24 +6,28 @@ import type { HealthMonitor } from '../actors/health.js';
 import type { PeerActors } from '../actors/root.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { MeshCounters, MeshPeerView } from '../mesh/node.js';
 import type { Identity } from '../store/identity.js';
 import type { KillSwitchStore } from '../store/kill-switch.js';
 import { installErrorHandling } from './errors.js';
 import { faultRoutes } from './routes/faults.js';
 import { healthRoutes } from './routes/health.js';
 import { killSwitchRoutes } from './routes/kill-switch.js';
+import { meshRoutes } from './routes/mesh.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statusRoutes } from './routes/status.js';
 import { subsystemRoutes } from './routes/subsystems.js';
 
-/** What the mesh shows of itself; the mesh subsystem fills it in. */
+/** What the mesh shows of itself (GET /mesh, /status.mesh). */
 export interface MeshView {
   /** False when this peer runs alone (no MESH_SECRET). */
   enabled: boolean;
   /** Why it runs alone, when it does. */
   reason?: string;
-  peers: unknown[];
+  self: { peerId: string; bootId: string; cluster: string } & Record<string, unknown>;
+  peers: MeshPeerView[];
   reconnectAttempts: number;
+  counters: MeshCounters | undefined;
 }
 
 export interface AppDeps {
@@ -61,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(statusRoutes, { deps });
   await app.register(killSwitchRoutes, { deps });
   await app.register(subsystemRoutes, { deps });
+  await app.register(meshRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(faultRoutes, { deps });
   return app;

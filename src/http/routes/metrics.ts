@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { SUBSYSTEM_STATES } from '../../actors/subsystem.js';
+import type { MeshCounters } from '../../mesh/node.js';
 import type { AppDeps } from '../app.js';
 
 /** A registry of this peer's metrics; each value is read from the live state at scrape time. */
@@ -58,7 +59,70 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
       this.set(deps.workerRespawns);
     },
   });
+  registerMeshMetrics(register, deps);
   return register;
+}
+
+function registerMeshMetrics(register: Registry, deps: AppDeps): void {
+  const perKey = (
+    name: string,
+    help: string,
+    label: string,
+    pick: (c: MeshCounters) => Record<string, number>,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [register],
+      collect() {
+        this.reset();
+        const counters = deps.mesh().counters;
+        if (!counters) return;
+        for (const [key, value] of Object.entries(pick(counters))) this.inc({ [label]: key }, value);
+      },
+    });
+  new Gauge({
+    name: 'qb_mesh_links',
+    help: 'Known peers by link state',
+    labelNames: ['state'],
+    registers: [register],
+    collect() {
+      this.reset();
+      const peers = deps.mesh().peers;
+      for (const state of ['connecting', 'connected', 'suspect', 'down'] as const) {
+        this.set({ state }, peers.filter((p) => p.state === state).length);
+      }
+    },
+  });
+  perKey('qb_mesh_messages_in_total', 'Mesh messages received, by type', 'type', (c) => c.messagesIn);
+  perKey('qb_mesh_messages_out_total', 'Mesh messages sent, by type', 'type', (c) => c.messagesOut);
+  perKey(
+    'qb_mesh_handshake_failures_total',
+    'Failed mesh handshakes, by reason',
+    'reason',
+    (c) => c.handshakeFailures,
+  );
+  new Counter({
+    name: 'qb_mesh_reconnects_total',
+    help: 'Dial attempts to peers',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(deps.mesh().counters?.reconnects ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'qb_mesh_peer_rtt_ms',
+    help: 'Round-trip time of the last heartbeat, per peer',
+    labelNames: ['peer'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const p of deps.mesh().peers)
+        if (p.peerId && p.rttMs !== null) this.set({ peer: p.peerId }, p.rttMs);
+    },
+  });
 }
 
 export const metricsRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {

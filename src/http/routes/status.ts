@@ -7,7 +7,7 @@ export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
     const subsystems: Record<string, SubsystemStatus> = {};
     for (const s of deps.actors.status()) subsystems[s.name] = s;
     const { active, reason, since, origin, epoch } = deps.killSwitch.get();
-    const mesh = deps.mesh();
+    const { counters: _counters, ...mesh } = deps.mesh();
     return {
       peerId: deps.identity.peerId,
       bootId: deps.identity.bootId,
