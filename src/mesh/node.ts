@@ -323,7 +323,10 @@ export class MeshNode {
 
   /** A handshake finished: keep exactly one link per peer. */
   private linkUp(link: Link, dialedAddress: string | undefined): void {
-    if (!this.running) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
+    if (!this.running) {
+      link.close(CLOSE.GOING_AWAY, 'peer stopping');
+      return;
+    }
     const existing = this.links.get(link.peerId);
     if (existing?.isOpen) {
       if (existing.bootId !== link.bootId) {
