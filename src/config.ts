@@ -76,6 +76,8 @@ export interface Config {
   ai: { baseUrl: string | undefined; apiKey: string | undefined; model: string | undefined };
   supervisor: SupervisorConfig;
   worker: { respawnBaseMs: number; respawnMaxMs: number };
+  /** Reading /live needs the API token too. */
+  dashboardTokenRequired: boolean;
   /** Enables the /faults endpoints that make a subsystem throw or the worker crash. Never in production. */
   faultInjection: boolean;
   /** Set by the process supervisor for its child; not for users. */
@@ -362,6 +364,12 @@ const S = {
     integer(1),
     'cap of the worker respawn delay, ms',
   ),
+  DASHBOARD_TOKEN_REQUIRED: spec(
+    'DASHBOARD_TOKEN_REQUIRED',
+    'false',
+    bool,
+    'require the API token to read the /live feed (changes always require it)',
+  ),
   FAULT_INJECTION: spec(
     'FAULT_INJECTION',
     'false',
@@ -456,6 +464,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
     },
     worker: { respawnBaseMs: get(S.WORKER_RESPAWN_BASE_MS), respawnMaxMs: get(S.WORKER_RESPAWN_MAX_MS) },
+    dashboardTokenRequired: get(S.DASHBOARD_TOKEN_REQUIRED),
     faultInjection: get(S.FAULT_INJECTION),
     internal: {
       isWorker: merged[INTERNAL_ENV.role] === 'worker',

@@ -12,6 +12,8 @@ import { PeerActors } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { buildFleet } from './http/fleet.js';
+import { LIVE_PATH, LiveFeed } from './http/live.js';
 import { routeUpgrades } from './http/upgrade.js';
 import type { Logger } from './logger.js';
 import { Keyring } from './mesh/auth.js';
@@ -47,6 +49,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   let health: HealthMonitor | undefined;
   let identity: Identity | undefined;
   let stopping: Promise<void> | undefined;
+  let live: LiveFeed | undefined;
   let openSockets = 0;
 
   async function start(): Promise<void> {
@@ -139,10 +142,36 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
           restarts: s.restarts,
         })),
         queues: {},
+        links: (meshNode?.peers() ?? []).flatMap((p) =>
+          p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
+        ),
       };
     };
     app = await buildApp(deps);
+    const liveFeed = new LiveFeed({
+      fleet: () =>
+        buildFleet(
+          {
+            peerId: self.peerId,
+            address: `${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port() ?? config.port}`,
+            version: VERSION,
+            uptime: Math.round(process.uptime()),
+            subsystems: actors?.status() ?? [],
+            killSwitch: killSwitch.get(),
+            summary: summary(),
+            now: Date.now(),
+          },
+          meshNode?.peers() ?? [],
+        ),
+      killSwitch: () => killSwitch.get(),
+      onKillSwitchChange: (listener) => killSwitch.onChange(listener),
+      tokenRequired: config.dashboardTokenRequired,
+      apiToken: token.token,
+      logger: log.child({ component: 'live' }),
+    });
+    live = liveFeed;
     routeUpgrades(app.server, {
+      [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
       [MESH_PATH]: (req, socket, head) => {
         if (meshNode) meshNode.handleUpgrade(req, socket, head);
         else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -154,6 +183,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
     });
     await app.listen({ port: config.port, host: config.host });
     actors.start();
+    liveFeed.start();
     log.info({ prompt }, 'autonomous prompt');
     log.info(
       {
@@ -168,6 +198,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
 
   function stop(): Promise<void> {
     stopping ??= (async () => {
+      live?.stop();
       await actors?.stop(ACTOR_STOP_TIMEOUT_MS);
       await app?.close();
       health?.close();

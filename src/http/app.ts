@@ -10,6 +10,7 @@ import type { MeshCounters, MeshPeerView } from '../mesh/node.js';
 import type { Identity } from '../store/identity.js';
 import type { KillSwitchStore } from '../store/kill-switch.js';
 import { installErrorHandling } from './errors.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { faultRoutes } from './routes/faults.js';
 import { healthRoutes } from './routes/health.js';
 import { killSwitchRoutes } from './routes/kill-switch.js';
@@ -68,5 +69,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(meshRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(faultRoutes, { deps });
+  await app.register(dashboardRoutes);
   return app;
 }

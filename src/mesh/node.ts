@@ -105,6 +105,7 @@ export class MeshNode {
   private server: WebSocketServer | undefined;
   private timers: NodeJS.Timeout[] = [];
   private syncTimer: NodeJS.Timeout | undefined;
+  private statusSoon: NodeJS.Timeout | undefined;
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
   private lastTick = 0;
@@ -166,6 +167,7 @@ export class MeshNode {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.statusSoon) clearTimeout(this.statusSoon);
     this.unsubscribeKillSwitch?.();
     for (const p of this.pending) p.abort();
     this.pending.clear();
@@ -360,6 +362,16 @@ export class MeshNode {
     // Our state may be the newer one: the handshake carried it, but say it again after adopt races.
     this.send(link, killSwitchMessage(this.opts.killSwitch.get()));
     this.send(link, message('status', { summary: this.opts.summary() }));
+    this.announceSoon();
+  }
+
+  /** Links changed: tell everyone soon (coalesced), so every dashboard redraws the mesh at once. */
+  private announceSoon(): void {
+    if (this.statusSoon || !this.running) return;
+    this.statusSoon = setTimeout(() => {
+      this.statusSoon = undefined;
+      this.safely('announce', () => this.broadcast(message('status', { summary: this.opts.summary() })));
+    }, 100);
   }
 
   private linkedTarget(address: string, link: Link): void {
@@ -411,6 +423,7 @@ export class MeshNode {
     }
     this.table.unlinked(link.peerId, this.now());
     this.log.warn({ peer: link.peerId, code, reason }, 'peer down');
+    this.announceSoon();
   }
 
   private heartbeat(): void {
@@ -433,6 +446,7 @@ export class MeshNode {
       }
       if (silentMs > SUSPECT_AFTER_INTERVALS * interval && peer.state === 'connected') {
         this.setState(peerId, 'suspect');
+        this.announceSoon();
         this.log.warn({ peer: peerId, silentMs }, 'peer suspect');
       }
       const ping = { id: ++this.pingId, t: now };

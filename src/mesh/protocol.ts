@@ -92,6 +92,21 @@ export const StatusSummary = Type.Object({
   queues: Type.Record(Type.String({ maxLength: 32 }), Type.Integer({ minimum: 0 })),
   /** Free-form per-subsystem summaries (trading PnL...), kept small by MAX_MESSAGE_BYTES. */
   extra: Type.Optional(Type.Record(Type.String({ maxLength: 32 }), Type.Unknown())),
+  /** This peer's view of its links, so any peer can draw the whole mesh. */
+  links: Type.Optional(
+    Type.Array(
+      Type.Object({
+        peerId: Id,
+        state: Type.Union([
+          Type.Literal('connecting'),
+          Type.Literal('connected'),
+          Type.Literal('suspect'),
+          Type.Literal('down'),
+        ]),
+      }),
+      { maxItems: 512 },
+    ),
+  ),
 });
 
 const messageSchemas = {

@@ -1,0 +1,341 @@
+// The fleet dashboard: renders the /live feed (snapshot, then deltas) and offers the kill switch and
+// subsystem restarts through the same authenticated API as scripts use. No framework, no build step.
+import { connectLive } from './live-client.js';
+
+const TOKEN_KEY = 'quantum-bot.api-token';
+const state = { self: null, peers: new Map(), links: [], killSwitch: null, events: [] };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k.startsWith('data-') || k === 'class' || k === 'href' || k === 'title' || k === 'datetime')
+      node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function ago(iso) {
+  if (!iso) return '—';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  return `${Math.round(s / 3600)}h ago`;
+}
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return '—';
+  const s = Math.round(seconds);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)}h`;
+  return `${(s / 86400).toFixed(1)}d`;
+}
+
+// --- rendering ---------------------------------------------------------------------------------
+
+function renderKillSwitch() {
+  const ks = state.killSwitch;
+  const active = Boolean(ks?.active);
+  $('kill-switch').dataset.killSwitch = active ? 'active' : 'inactive';
+  $('ks-state').textContent = active ? 'ACTIVE — every operation is halted' : 'inactive';
+  $('ks-detail').textContent = ks?.epoch
+    ? `${active ? 'since' : 'last change'} ${new Date(ks.since).toLocaleString()} by ${ks.origin}: ${ks.reason}`
+    : '';
+}
+
+function tradingLine(t) {
+  if (!t || typeof t !== 'object') return null;
+  const pnl = typeof t.pnl === 'number' ? t.pnl.toFixed(2) : (t.pnl?.total ?? '—');
+  return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, PnL ${pnl}`;
+}
+
+function peerCard(p) {
+  const isSelf = p.peerId === state.self;
+  const subs = el(
+    'ul',
+    { class: 'subs' },
+    p.subsystems.map((s) =>
+      el(
+        'li',
+        { 'data-sub-state': s.state, title: `${s.name}: ${s.state}, ${s.restarts} restart(s)` },
+        `${s.name}: ${s.state}${s.restarts ? ` ↻${s.restarts}` : ''}`,
+        isSelf && (s.state === 'failed' || s.state === 'backoff' || s.state === 'stopped')
+          ? el(
+              'button',
+              { type: 'button', 'data-restart': s.name, onclick: () => restartSubsystem(s.name) },
+              'restart',
+            )
+          : null,
+      ),
+    ),
+  );
+  const queues = Object.entries(p.queues ?? {});
+  const href = p.address && !isSelf ? `http://${p.address}/` : null;
+  return el(
+    'article',
+    { class: 'peer', 'data-peer-id': p.peerId, 'data-peer-state': p.state },
+    el(
+      'header',
+      {},
+      el('h3', {}, p.peerId, isSelf ? el('span', { class: 'muted' }, ' (this peer)') : null),
+      el('span', { class: 'state' }, p.state),
+    ),
+    el(
+      'dl',
+      {},
+      el('dt', {}, 'address'),
+      el('dd', {}, href ? el('a', { href, title: 'open its dashboard' }, p.address) : (p.address ?? '—')),
+      el('dt', {}, 'uptime'),
+      el('dd', {}, duration(p.uptime)),
+      el('dt', {}, 'last seen'),
+      el('dd', {}, isSelf ? 'now' : ago(p.lastSeen)),
+      el('dt', {}, 'RTT'),
+      el('dd', {}, p.rttMs === null || p.rttMs === undefined ? '—' : `${p.rttMs} ms`),
+      el('dt', {}, 'reconnects'),
+      el('dd', {}, String(p.reconnectAttempts ?? 0)),
+      el('dt', {}, 'queues'),
+      el('dd', {}, queues.length ? queues.map(([k, v]) => `${k} ${v}`).join(', ') : '—'),
+      el('dt', {}, 'trading'),
+      el('dd', {}, tradingLine(p.trading) ?? '—'),
+      el('dt', {}, 'kill switch'),
+      el(
+        'dd',
+        {},
+        p.killSwitch ? (p.killSwitch.active ? `ACTIVE (epoch ${p.killSwitch.epoch})` : 'inactive') : '—',
+      ),
+    ),
+    subs,
+    p.refused ? el('p', { class: 'refused' }, `refused: ${p.refused.reason} (${p.refused.code})`) : null,
+  );
+}
+
+function renderPeers() {
+  const peers = [...state.peers.values()].sort((a, b) =>
+    a.peerId === state.self ? -1 : b.peerId === state.self ? 1 : a.peerId.localeCompare(b.peerId),
+  );
+  $('peers').replaceChildren(...peers.map(peerCard));
+  const up = peers.filter((p) => p.state === 'connected').length;
+  $('peer-count').textContent = `${up}/${peers.length} connected`;
+  renderGraph(peers);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+function renderGraph(peers) {
+  const g = $('graph');
+  const n = peers.length;
+  const pos = new Map();
+  peers.forEach((p, i) => {
+    const a = (2 * Math.PI * i) / Math.max(n, 1) - Math.PI / 2;
+    const r = n === 1 ? 0 : 110;
+    pos.set(p.peerId, [r * Math.cos(a), r * Math.sin(a)]);
+  });
+  const color = (s) => `var(--${s in { connected: 1, connecting: 1, suspect: 1, down: 1 } ? s : 'disabled'})`;
+  const children = [];
+  for (const l of state.links) {
+    const a = pos.get(l.from);
+    const b = pos.get(l.to);
+    if (!a || !b) continue;
+    children.push(
+      svg('line', {
+        x1: a[0],
+        y1: a[1],
+        x2: b[0],
+        y2: b[1],
+        stroke: color(l.state),
+        'stroke-dasharray': l.state === 'connected' ? '' : '6 4',
+        'data-link': `${l.from}|${l.to}`,
+        'data-link-state': l.state,
+      }),
+    );
+  }
+  for (const p of peers) {
+    const [x, y] = pos.get(p.peerId);
+    const node = svg('g', { 'data-node': p.peerId });
+    node.append(
+      svg('circle', {
+        cx: x,
+        cy: y,
+        r: p.peerId === state.self ? 14 : 11,
+        fill: color(p.state),
+        stroke: '#0f1419',
+        'stroke-width': 3,
+      }),
+    );
+    const label = svg('text', { x, y: y + (y < 0 ? -18 : 26) });
+    label.textContent = p.peerId.length > 18 ? `${p.peerId.slice(0, 17)}…` : p.peerId;
+    node.append(label);
+    children.push(node);
+  }
+  g.replaceChildren(...children);
+}
+
+function renderEvents() {
+  const items = state.events
+    .slice(-300)
+    .reverse()
+    .map((e) =>
+      el(
+        'li',
+        { 'data-kind': e.kind },
+        el('time', { datetime: e.at }, new Date(e.at).toLocaleTimeString()),
+        e.message,
+      ),
+    );
+  $('events').replaceChildren(...items);
+}
+
+// --- the feed ----------------------------------------------------------------------------------
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case 'snapshot':
+      state.self = msg.self;
+      state.peers = new Map(msg.peers.map((p) => [p.peerId, p]));
+      state.links = msg.links;
+      state.killSwitch = msg.killSwitch;
+      state.events = msg.events;
+      $('self-id').textContent = msg.self;
+      document.title = `quantum-bot · ${msg.self}`;
+      renderKillSwitch();
+      renderPeers();
+      renderEvents();
+      break;
+    case 'peer':
+      state.peers.set(msg.peer.peerId, msg.peer);
+      renderPeers();
+      break;
+    case 'peer-removed':
+      state.peers.delete(msg.peerId);
+      renderPeers();
+      break;
+    case 'links':
+      state.links = msg.links;
+      renderPeers();
+      break;
+    case 'killswitch':
+      state.killSwitch = msg.killSwitch;
+      renderKillSwitch();
+      break;
+    case 'event':
+      state.events.push(msg.event);
+      if (state.events.length > 300) state.events.shift();
+      renderEvents();
+      break;
+  }
+}
+
+function setFeedStatus(status, detail) {
+  const pill = $('feed-status');
+  pill.dataset.status = status;
+  pill.textContent = status === 'unauthorized' ? 'feed needs the token' : status;
+  if (status === 'unauthorized')
+    showMessage(`The live feed refused the token${detail ? `: ${detail}` : ''}.`);
+}
+
+// --- controls ----------------------------------------------------------------------------------
+
+function showMessage(text, kind = 'error') {
+  const box = $('message');
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(showMessage.timer);
+  showMessage.timer = setTimeout(() => {
+    box.hidden = true;
+  }, 8000);
+}
+
+function askToken() {
+  return new Promise((resolve) => {
+    const dialog = $('token-dialog');
+    const input = $('token-input');
+    input.value = '';
+    const done = (value) => {
+      dialog.close();
+      resolve(value);
+    };
+    $('token-cancel').onclick = () => done(null);
+    $('token-form').onsubmit = (e) => {
+      e.preventDefault();
+      done(input.value.trim() || null);
+    };
+    dialog.showModal();
+    input.focus();
+  });
+}
+
+/** Calls a mutating endpoint with the session's token, asking for it once (and again if wrong). */
+async function authorizedPost(path, body) {
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  for (let tries = 0; tries < 2; tries++) {
+    if (!token) {
+      token = await askToken();
+      if (!token) return null;
+    }
+    const res = await fetch(path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (res.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      token = null;
+      showMessage('Wrong API token: the peer refused it (401). Enter the token of this peer.');
+      continue;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      showMessage(`${res.status}: ${data?.error?.message ?? 'request failed'}`);
+      return null;
+    }
+    return data;
+  }
+  return null;
+}
+
+async function setKillSwitch(activate) {
+  const reason = $('ks-reason').value.trim();
+  if (!reason) {
+    showMessage('Give a reason: it is recorded with the change on every peer.');
+    $('ks-reason').focus();
+    return;
+  }
+  const result = await authorizedPost('/kill-switch', { activate, reason });
+  if (result) {
+    $('ks-reason').value = '';
+    showMessage(`Kill switch ${result.active ? 'activated' : 'deactivated'} (epoch ${result.epoch}).`, 'ok');
+  }
+}
+
+async function restartSubsystem(name) {
+  const result = await authorizedPost(`/subsystems/${encodeURIComponent(name)}/restart`);
+  if (result) showMessage(`Restarting ${name}.`, 'ok');
+}
+
+$('ks-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  setKillSwitch(e.submitter?.value === 'activate');
+});
+
+// Relative times age without any new message.
+setInterval(() => {
+  if (state.peers.size) renderPeers();
+}, 5000);
+
+connectLive({
+  url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/live`,
+  onMessage,
+  onStatus: setFeedStatus,
+  token: () => sessionStorage.getItem(TOKEN_KEY),
+});
