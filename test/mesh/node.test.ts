@@ -1,0 +1,232 @@
+// MeshNodes in one process, each on its own real HTTP server on 127.0.0.1 (port 0), linked by
+// static discovery: the handshake, refusals, the one-link-per-pair rule and the kill-switch flood
+// over real sockets, without starting processes.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { onTestFinished, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { routeUpgrades } from '../../src/http/upgrade.js';
+import { createLogger } from '../../src/logger.js';
+import { Keyring } from '../../src/mesh/auth.js';
+import type { Discovery } from '../../src/mesh/discovery/types.js';
+import { MeshNode } from '../../src/mesh/node.js';
+import { CLOSE, MESH_PATH, type Summary } from '../../src/mesh/protocol.js';
+import { isNewer, type KillSwitchState } from '../../src/store/kill-switch.js';
+
+const SECRET = 'a shared secret of enough length';
+const logger = createLogger({ level: 'silent' });
+
+/** An in-memory kill switch with the store's semantics. */
+class MemoryKillSwitch {
+  state: KillSwitchState = { active: false, reason: '', since: new Date(0).toISOString(), origin: '', epoch: 0 };
+  private listeners = new Set<(s: KillSwitchState) => void>();
+  get() {
+    return this.state;
+  }
+  set(active: boolean, reason: string, origin: string) {
+    this.state = { active, reason, origin, since: new Date().toISOString(), epoch: this.state.epoch + 1 };
+    for (const l of this.listeners) l(this.state);
+  }
+  adopt(remote: KillSwitchState) {
+    if (!isNewer(remote, this.state)) return false;
+    this.state = remote;
+    for (const l of this.listeners) l(remote);
+    return true;
+  }
+  onChange(l: (s: KillSwitchState) => void) {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+}
+
+interface TestPeer {
+  id: string;
+  node: MeshNode;
+  server: Server;
+  port: number;
+  killSwitch: MemoryKillSwitch;
+  peers: string[];
+}
+
+async function listen(): Promise<{ server: Server; port: number }> {
+  const server = createServer((_req, res) => res.writeHead(404).end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function staticDiscovery(list: () => string[]): Discovery {
+  return {
+    source: 'static',
+    async start(ctx) {
+      for (const address of list()) ctx.onSighting({ address, source: 'static' });
+    },
+    async stop() {},
+  };
+}
+
+async function makePeer(id: string, opts: { secrets?: string[]; cluster?: string } = {}): Promise<TestPeer> {
+  const { server, port } = await listen();
+  const killSwitch = new MemoryKillSwitch();
+  const peer: TestPeer = { id, server, port, killSwitch, peers: [], node: undefined as unknown as MeshNode };
+  peer.node = new MeshNode({
+    self: { peerId: id, bootId: `${id}-boot`, cluster: opts.cluster ?? 'quantum-bot' },
+    listenPort: () => port,
+    keyring: new Keyring(opts.secrets ?? [SECRET]),
+    discoveries: [staticDiscovery(() => peer.peers)],
+    killSwitch,
+    summary: (): Summary => ({
+      peerId: id,
+      bootId: `${id}-boot`,
+      version: 'test',
+      uptime: 1,
+      apiPort: port,
+      killSwitch: killSwitch.get(),
+      subsystems: [],
+      queues: {},
+    }),
+    timers: { heartbeatIntervalMs: 200, syncIntervalMs: 500, reconnectIntervalMs: 1000 },
+    autoReconnect: true,
+    logger,
+  });
+  routeUpgrades(server, { [MESH_PATH]: (req, socket, head) => peer.node.handleUpgrade(req, socket, head) });
+  onTestFinished(async () => {
+    await peer.node.stop();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  return peer;
+}
+
+const stateOf = (p: TestPeer, id: string) => p.node.peers().find((v) => v.peerId === id)?.state;
+
+describe('MeshNode over loopback', () => {
+  it('links two peers, exchanges status and measures RTT', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    await vi.waitFor(() => {
+      expect(stateOf(a, 'b')).toBe('connected');
+      expect(stateOf(b, 'a')).toBe('connected');
+    });
+    await vi.waitFor(() => {
+      const view = a.node.peers().find((p) => p.peerId === 'b');
+      expect(view?.status?.peerId).toBe('b');
+      expect(view?.rttMs).not.toBeNull();
+    });
+    expect(a.node.linkCount).toBe(1);
+    expect(b.node.linkCount).toBe(1);
+  });
+
+  it('keeps exactly one link when both peers dial each other at once', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    b.peers = [`127.0.0.1:${a.port}`];
+    await Promise.all([a.node.start(), b.node.start()]);
+    await vi.waitFor(() => {
+      expect(stateOf(a, 'b')).toBe('connected');
+      expect(stateOf(b, 'a')).toBe('connected');
+    });
+    // Let any duplicate close settle, then check that one link survived on each side.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(a.node.linkCount).toBe(1);
+    expect(b.node.linkCount).toBe(1);
+    expect(stateOf(a, 'b')).toBe('connected');
+  });
+
+  it('refuses a peer with the wrong secret, shows why, and does not retry fast', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b', { secrets: ['a different secret, long enough'] });
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    await vi.waitFor(() => {
+      const view = a.node.peers().find((p) => p.address === `127.0.0.1:${b.port}`);
+      expect(view?.refused?.code).toBe(CLOSE.AUTH_FAILED);
+      expect(view?.state).toBe('down');
+    });
+    const attempts = a.node.totalReconnectAttempts;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(a.node.totalReconnectAttempts).toBe(attempts);
+    expect(b.node.counters.handshakeFailures.auth_failed).toBeGreaterThanOrEqual(1);
+    expect(a.node.linkCount).toBe(0);
+  });
+
+  it('links peers mid-rotation: one signs with the new secret, the other still signs with the old', async () => {
+    // Rotation: 1) every peer adds the new secret after the old; 2) each moves it first; 3) drop the old.
+    const a = await makePeer('a', { secrets: ['the new secret, long enough', SECRET] });
+    const b = await makePeer('b', { secrets: [SECRET, 'the new secret, long enough'] });
+    a.peers = [`127.0.0.1:${b.port}`];
+    b.peers = [`127.0.0.1:${a.port}`];
+    await Promise.all([a.node.start(), b.node.start()]);
+    await vi.waitFor(() => expect(stateOf(b, 'a')).toBe('connected'));
+  });
+
+  it('refuses another cluster with its own close code', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b', { cluster: 'other' });
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    await vi.waitFor(() => {
+      const view = a.node.peers().find((p) => p.address === `127.0.0.1:${b.port}`);
+      expect(view?.refused?.code).toBe(CLOSE.WRONG_CLUSTER);
+    });
+  });
+
+  it('never links to itself', async () => {
+    const a = await makePeer('a');
+    a.peers = [`127.0.0.1:${a.port}`];
+    await a.node.start();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(a.node.peers()).toEqual([]);
+    expect(a.node.linkCount).toBe(0);
+  });
+
+  it('floods a kill-switch change to every peer, and a late joiner adopts it', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    const c = await makePeer('c');
+    a.peers = [`127.0.0.1:${b.port}`];
+    c.peers = [`127.0.0.1:${a.port}`];
+    await a.node.start();
+    await b.node.start();
+    await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('connected'));
+    b.killSwitch.set(true, 'halt everything', 'b');
+    await vi.waitFor(() => expect(a.killSwitch.get()).toMatchObject({ active: true, origin: 'b', epoch: 1 }));
+    await c.node.start();
+    await vi.waitFor(() => expect(c.killSwitch.get()).toMatchObject({ active: true, reason: 'halt everything' }));
+    // The newest change wins wherever it is made.
+    c.killSwitch.set(false, 'all clear', 'c');
+    await vi.waitFor(() => {
+      expect(a.killSwitch.get()).toMatchObject({ active: false, epoch: 2 });
+      expect(b.killSwitch.get()).toMatchObject({ active: false, epoch: 2 });
+    });
+  });
+
+  it('sees a stopped peer down at once and relinks it when it returns', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('connected'));
+    await b.node.stop();
+    await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('down'));
+    await b.node.start();
+    await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('connected'), { timeout: 10_000 });
+  });
+
+  it('can be started and stopped repeatedly; stop before start is safe', async () => {
+    const a = await makePeer('a');
+    await a.node.stop();
+    await a.node.start();
+    await a.node.start();
+    await a.node.stop();
+    await a.node.stop();
+    await a.node.start();
+    expect(a.node.isRunning).toBe(true);
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CLOSE,
+  decode,
+  encode,
+  MAX_MESSAGE_BYTES,
+  message,
+  PROTOCOL_VERSION,
+  ProtocolError,
+} from '../../src/mesh/protocol.js';
+
+const killSwitch = { active: false, reason: '', since: new Date(0).toISOString(), origin: '', epoch: 0 };
+const hello = message('hello', {
+  v: PROTOCOL_VERSION,
+  cluster: 'quantum-bot',
+  peerId: 'peer-a',
+  bootId: 'boot-a',
+  nonce: 'n'.repeat(32),
+  listenPort: 9000,
+  killSwitch,
+});
+
+function withoutPort({ type: _type, listenPort: _port, ...rest }: typeof hello) {
+  return rest;
+}
+
+function closeCodeOf(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    return (err as ProtocolError).closeCode;
+  }
+  throw new Error('expected a ProtocolError');
+}
+
+describe('protocol', () => {
+  it('round-trips every message through encode and decode', () => {
+    const summary = {
+      peerId: 'peer-a',
+      bootId: 'boot-a',
+      version: '1.0.0',
+      uptime: 12,
+      apiPort: 9000,
+      killSwitch,
+      subsystems: [{ name: 'health', state: 'running', restarts: 0 }],
+      queues: { ai: 3 },
+      links: [{ peerId: 'peer-b', state: 'connected' as const }],
+    };
+    const all = [
+      hello,
+      message('challenge', { ...withoutPort(hello), proof: 'a'.repeat(64) }),
+      message('auth', { proof: 'b'.repeat(64) }),
+      message('ready', {}),
+      message('status', { summary }),
+      message('killswitch', { state: { ...killSwitch, active: true, reason: 'x', epoch: 3 } }),
+      message('ping', { id: 1, t: 5 }),
+      message('pong', { id: 1, t: 5 }),
+      message('bye', { reason: 'stopping' }),
+    ];
+    for (const m of all) expect(decode(encode(m as never))).toEqual(m);
+  });
+
+  it('refuses what is not JSON with BAD_MESSAGE', () => {
+    expect(closeCodeOf(() => decode('{nope'))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decode('[1,2]'))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decode('null'))).toBe(CLOSE.BAD_MESSAGE);
+  });
+
+  it('refuses an unknown type, naming it', () => {
+    const err = (() => {
+      try {
+        decode(JSON.stringify({ type: 'teleport' }));
+      } catch (e) {
+        return e as ProtocolError;
+      }
+    })();
+    expect(err?.closeCode).toBe(CLOSE.BAD_MESSAGE);
+    expect(err?.message).toContain('teleport');
+    expect(closeCodeOf(() => decode(JSON.stringify({ type: 'constructor' })))).toBe(CLOSE.BAD_MESSAGE);
+  });
+
+  it('refuses a schema violation, naming the field', () => {
+    const bad = { ...hello, listenPort: 'x' };
+    expect(() => decode(JSON.stringify(bad))).toThrow(/listenPort/);
+    expect(closeCodeOf(() => decode(JSON.stringify({ ...hello, peerId: 'has space' })))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decode(JSON.stringify({ type: 'auth', proof: 'short' })))).toBe(CLOSE.BAD_MESSAGE);
+  });
+
+  it('refuses an oversize message with TOO_LARGE before parsing it', () => {
+    const big = 'x'.repeat(MAX_MESSAGE_BYTES + 1);
+    expect(closeCodeOf(() => decode(big))).toBe(CLOSE.TOO_LARGE);
+  });
+
+  it('leaves the version check to the handshake: a hello of another version still decodes', () => {
+    expect(decode(JSON.stringify({ ...hello, v: PROTOCOL_VERSION + 1 }))).toMatchObject({ v: PROTOCOL_VERSION + 1 });
+  });
+});
