@@ -1,0 +1,320 @@
+#!/usr/bin/env node
+/**
+ * Measures one peer (`node bot.js`, continuous mode, defaults) and prints:
+ *   1. time from spawning `node bot.js` to the first 200 from GET /health (median of 5 cold starts,
+ *      each with a fresh DATA_DIR: identity, token and SQLite are created as on a first boot);
+ *   2. time from SIGKILL of the worker to GET /health answering 200 again (median of 5, each the
+ *      first crash of a fresh peer, so the respawn backoff is its first step: 125-250 ms);
+ *   3. idle RSS (supervisor + worker, VmRSS of /proc/<pid>/status) and CPU % (utime + stime of
+ *      /proc/<pid>/stat, delta over the window; 100 % = one core) over a window, 60 s by default.
+ *
+ * Usage: node scripts/measure-peer.mjs [idle-seconds]      (npm run bench:peer)
+ * Needs the build (npm run build) and Linux /proc. It binds only 127.0.0.1 (a free port), uses temp
+ * directories, runs without MESH_SECRET (no discovery), and kills only the processes it started.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const RUNS = 5;
+const HOST = '127.0.0.1';
+const POLL_MS = 10;
+/** After the first 200, let start-up work (JIT, first health sample) settle before the idle window. */
+const IDLE_WARMUP_MS = 5_000;
+const BOT_JS = fileURLToPath(new URL('../bot.js', import.meta.url));
+const MAIN_JS = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+const idleSeconds = Number(process.argv[2] ?? 60);
+if (!Number.isFinite(idleSeconds) || idleSeconds <= 0) {
+  console.error('usage: node scripts/measure-peer.mjs [idle-seconds > 0]');
+  process.exit(2);
+}
+if (!existsSync(MAIN_JS)) {
+  console.error('dist/main.js is missing: run `npm run build` first');
+  process.exit(1);
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+// ----------------------------------------------------------------------------------------------
+// Processes we started, each known by PID and start time, so nothing else is ever signalled.
+
+/** @type {Map<number, string>} pid -> starttime */
+const started = new Map();
+
+function readStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // f[0] is field 3 (state); utime, stime, starttime are fields 14, 15, 22.
+    return { state: f[0], utime: Number(f[11]), stime: Number(f[12]), startTime: f[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs (a zombie counts as gone) and, when we started it, is still that same process. */
+function isAlive(pid) {
+  const s = readStat(pid);
+  const startTime = started.get(pid);
+  return !!s && s.state !== 'Z' && s.state !== 'X' && (startTime === undefined || s.startTime === startTime);
+}
+
+function remember(pid) {
+  const s = readStat(pid);
+  if (s) started.set(pid, s.startTime);
+}
+
+function killOurs() {
+  for (const pid of started.keys()) {
+    if (isAlive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+}
+process.on('exit', killOurs);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    killOurs();
+    process.exit(130);
+  });
+}
+
+function childrenOf(pid) {
+  const pids = new Set();
+  let tasks = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  for (const tid of tasks) {
+    try {
+      for (const w of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) {
+        if (w) pids.add(Number(w));
+      }
+    } catch {}
+  }
+  return [...pids].filter((p) => isAlive(p));
+}
+
+function rssBytes(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One GET on a fresh connection; resolves to the status code, or 0 when nothing answered. */
+function probe(url) {
+  return new Promise((resolve) => {
+    const req = get(url, { agent: false, timeout: 2_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+async function untilHealthy(url, bot, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (bot.exit) throw new Error(`node bot.js exited (${JSON.stringify(bot.exit)}):\n${bot.output()}`);
+    if ((await probe(`${url}/health`)) === 200) return performance.now();
+    await sleep(POLL_MS);
+  }
+  throw new Error(`${url}/health did not answer within ${timeoutMs} ms:\n${bot.output()}`);
+}
+
+async function until(predicate, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = predicate();
+    if (value) return value;
+    await sleep(5);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startBot() {
+  const root = mkdtempSync(join(tmpdir(), 'qb-bench-'));
+  const port = await freePort();
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: root,
+    HOST,
+    PORT: String(port),
+    DATA_DIR: join(root, 'data'),
+    LOG_DIR: join(root, 'logs'),
+    LOG_LEVEL: 'info',
+  };
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [BOT_JS], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  remember(child.pid);
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s) => {
+    out += s;
+  });
+  child.stderr.setEncoding('utf8').on('data', (s) => {
+    out += s;
+  });
+  const bot = {
+    pid: child.pid,
+    url: `http://${HOST}:${port}`,
+    root,
+    t0,
+    exit: undefined,
+    output: () => out,
+    exited: new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        bot.exit = { code, signal };
+        resolve(bot.exit);
+      });
+    }),
+  };
+  return bot;
+}
+
+async function worker(bot, not) {
+  const pid = await until(() => childrenOf(bot.pid).find((p) => p !== not), 30_000, 'the worker process');
+  remember(pid);
+  return pid;
+}
+
+async function stopBot(bot) {
+  if (!bot.exit) {
+    process.kill(bot.pid, 'SIGTERM');
+    const timer = setTimeout(killOurs, 10_000);
+    await bot.exited;
+    clearTimeout(timer);
+  }
+  rmSync(bot.root, { recursive: true, force: true });
+  return bot.exit;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const ms = (x) => `${x.toFixed(0)} ms`;
+const mib = (b) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+
+async function main() {
+  console.log(
+    `quantum-bot peer measurements: node ${process.version}, ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, ${new Date().toISOString()}`,
+  );
+
+  const startups = [];
+  const recoveries = [];
+  const backoffs = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const bot = await startBot();
+    const healthy = await untilHealthy(bot.url, bot);
+    startups.push(healthy - bot.t0);
+
+    const first = await worker(bot);
+    const killedAt = performance.now();
+    process.kill(first, 'SIGKILL');
+    // Once the old worker is gone its socket is closed: any 200 now comes from the new one.
+    await until(() => !isAlive(first), 10_000, 'the killed worker to be gone');
+    const back = await untilHealthy(bot.url, bot);
+    recoveries.push(back - killedAt);
+    await worker(bot, first);
+    const delay = /"delayMs":(\d+)[^\n]*worker died; respawning/.exec(bot.output());
+    backoffs.push(delay ? Number(delay[1]) : Number.NaN);
+
+    const exit = await stopBot(bot);
+    console.log(
+      `  run ${run}: start -> /health 200 ${ms(startups.at(-1))}; worker SIGKILL -> /health 200 ${ms(
+        recoveries.at(-1),
+      )} (respawn backoff ${backoffs.at(-1)} ms); SIGTERM exit ${exit.code}`,
+    );
+  }
+
+  console.log(`\n(1) node bot.js -> first 200 from /health: median ${ms(median(startups))} of ${RUNS}`);
+  console.log(`    all: ${startups.map(ms).join(', ')}`);
+  console.log(
+    `(2) worker SIGKILL -> /health 200 again: median ${ms(median(recoveries))} of ${RUNS}` +
+      ` (of which respawn backoff median ${median(backoffs)} ms)`,
+  );
+  console.log(`    all: ${recoveries.map(ms).join(', ')}`);
+
+  // Idle: a fresh peer with defaults, nobody calling it.
+  const bot = await startBot();
+  await untilHealthy(bot.url, bot);
+  const w = await worker(bot);
+  await sleep(IDLE_WARMUP_MS);
+  const pids = { supervisor: bot.pid, worker: w };
+  const t0 = performance.now();
+  const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, readStat(p)]));
+  const rssSamples = { supervisor: [], worker: [] };
+  const sampleEveryMs = Math.min(5_000, (idleSeconds * 1000) / 4);
+  while (performance.now() - t0 < idleSeconds * 1000) {
+    for (const [k, p] of Object.entries(pids)) rssSamples[k].push(rssBytes(p));
+    await sleep(Math.min(sampleEveryMs, idleSeconds * 1000 - (performance.now() - t0)));
+  }
+  const elapsedS = (performance.now() - t0) / 1000;
+  const cpu1 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, readStat(p)]));
+  if (!isAlive(w) || !isAlive(bot.pid)) throw new Error('a process died during the idle window');
+  const rssEnd = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, rssBytes(p)]));
+  const cpuPercent = (k) =>
+    ((cpu1[k].utime + cpu1[k].stime - cpu0[k].utime - cpu0[k].stime) / CLK_TCK / elapsedS) * 100;
+  const avg = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+  console.log(
+    `(3) idle over ${elapsedS.toFixed(1)} s (after ${IDLE_WARMUP_MS / 1000} s warm-up; CPU 100 % = one core):`,
+  );
+  for (const k of ['supervisor', 'worker']) {
+    console.log(
+      `    ${k.padEnd(10)} pid ${String(pids[k]).padEnd(7)} RSS ${mib(rssEnd[k])} (mean ${mib(
+        avg(rssSamples[k]),
+      )}), CPU ${cpuPercent(k).toFixed(2)} %`,
+    );
+  }
+  console.log(
+    `    total                 RSS ${mib(rssEnd.supervisor + rssEnd.worker)}, CPU ${(
+      cpuPercent('supervisor') + cpuPercent('worker')
+    ).toFixed(2)} %`,
+  );
+  await stopBot(bot);
+}
+
+main().catch((err) => {
+  console.error(err);
+  killOurs();
+  process.exit(1);
+});
