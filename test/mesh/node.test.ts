@@ -3,8 +3,7 @@
 // over real sockets, without starting processes.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { onTestFinished, vi } from 'vitest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { routeUpgrades } from '../../src/http/upgrade.js';
 import { createLogger } from '../../src/logger.js';
 import { Keyring } from '../../src/mesh/auth.js';
@@ -18,7 +17,13 @@ const logger = createLogger({ level: 'silent' });
 
 /** An in-memory kill switch with the store's semantics. */
 class MemoryKillSwitch {
-  state: KillSwitchState = { active: false, reason: '', since: new Date(0).toISOString(), origin: '', epoch: 0 };
+  state: KillSwitchState = {
+    active: false,
+    reason: '',
+    since: new Date(0).toISOString(),
+    origin: '',
+    epoch: 0,
+  };
   private listeners = new Set<(s: KillSwitchState) => void>();
   get() {
     return this.state;
@@ -197,7 +202,9 @@ describe('MeshNode over loopback', () => {
     b.killSwitch.set(true, 'halt everything', 'b');
     await vi.waitFor(() => expect(a.killSwitch.get()).toMatchObject({ active: true, origin: 'b', epoch: 1 }));
     await c.node.start();
-    await vi.waitFor(() => expect(c.killSwitch.get()).toMatchObject({ active: true, reason: 'halt everything' }));
+    await vi.waitFor(() =>
+      expect(c.killSwitch.get()).toMatchObject({ active: true, reason: 'halt everything' }),
+    );
     // The newest change wins wherever it is made.
     c.killSwitch.set(false, 'all clear', 'c');
     await vi.waitFor(() => {

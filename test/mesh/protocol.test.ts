@@ -83,8 +83,12 @@ describe('protocol', () => {
   it('refuses a schema violation, naming the field', () => {
     const bad = { ...hello, listenPort: 'x' };
     expect(() => decode(JSON.stringify(bad))).toThrow(/listenPort/);
-    expect(closeCodeOf(() => decode(JSON.stringify({ ...hello, peerId: 'has space' })))).toBe(CLOSE.BAD_MESSAGE);
-    expect(closeCodeOf(() => decode(JSON.stringify({ type: 'auth', proof: 'short' })))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decode(JSON.stringify({ ...hello, peerId: 'has space' })))).toBe(
+      CLOSE.BAD_MESSAGE,
+    );
+    expect(closeCodeOf(() => decode(JSON.stringify({ type: 'auth', proof: 'short' })))).toBe(
+      CLOSE.BAD_MESSAGE,
+    );
   });
 
   it('refuses an oversize message with TOO_LARGE before parsing it', () => {
@@ -93,6 +97,8 @@ describe('protocol', () => {
   });
 
   it('leaves the version check to the handshake: a hello of another version still decodes', () => {
-    expect(decode(JSON.stringify({ ...hello, v: PROTOCOL_VERSION + 1 }))).toMatchObject({ v: PROTOCOL_VERSION + 1 });
+    expect(decode(JSON.stringify({ ...hello, v: PROTOCOL_VERSION + 1 }))).toMatchObject({
+      v: PROTOCOL_VERSION + 1,
+    });
   });
 });
