@@ -118,15 +118,27 @@ export interface RunArgs<I> {
  */
 export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
   return fromCallback<RunEvent, I>(({ input, sendBack, receive }) => {
+    let cleanup: (() => void) | undefined;
+    const cleanupOnce = () => {
+      const c = cleanup;
+      cleanup = undefined;
+      c?.();
+    };
     receive((event) => {
-      if (event.type === 'INJECT_FAULT')
+      if (event.type === 'INJECT_FAULT') {
+        // XState calls a callback actor's cleanup when the actor is stopped, NOT when it errors
+        // (Actor._error only marks it stopped), so a throw here would leave the subsystem's timers
+        // and sockets running under the restarted one. Release them first, then fail.
+        cleanupOnce();
         throw new QbError('QB_ERR_INJECTED_FAULT', 'fault injected on request');
+      }
     });
-    return start({
+    cleanup = start({
       input,
       ready: () => sendBack({ type: 'READY' }),
       fail: (error) => sendBack({ type: 'FAIL', error }),
     });
+    return cleanupOnce;
   });
 }
 

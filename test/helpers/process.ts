@@ -1,15 +1,21 @@
 /**
  * Starts the built `bot.js` as a real child process (`node bot.js`) for integration tests: a free
- * port on 127.0.0.1, temp DATA_DIR and LOG_DIR, a clean environment (never MESH_SECRET, so no
- * discovery and no mDNS packets), stdout/stderr kept for the failure report, and a cleanup
- * registered with `onTestFinished` that SIGKILLs only the processes this helper started, by PID.
+ * port on 127.0.0.1, temp DATA_DIR and LOG_DIR, a clean environment, stdout/stderr kept for the
+ * failure report, and a cleanup registered with `onTestFinished` that SIGKILLs only the processes
+ * this helper started, by PID. It is the only place the tests start `bot.js`.
+ *
+ * mDNS never runs in the root network namespace (it would multicast out of the machine's real
+ * interface), so MESH_SECRET, which turns discovery on, is accepted only with MESH_DISCOVERY=static
+ * (loopback dials, no packets elsewhere), or for a peer started inside a network namespace of the
+ * test's own (`netns`, see netns.ts): the process is then exec'd there by `nsenter` and reached
+ * through that namespace's Unix-socket relay.
  *
  * The worker of continuous mode is not visible through the API, so the helper finds it as the bot
  * process's child (/proc/<pid>/task/<tid>/children) and remembers every worker it saw with its start
  * time: a PID is only ever killed while /proc still shows the same process (no PID-reuse accidents).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -75,6 +81,11 @@ function readStat(pid: number): ProcStat | undefined {
   return { state: fields[0] ?? '?', ppid: Number(fields[1]), startTime: fields[19] ?? '' };
 }
 
+/** The start time of a process (clock ticks after boot), which with its PID names it for its life. */
+export function startTimeOf(pid: number): string | undefined {
+  return readStat(pid)?.startTime;
+}
+
 /** True while the process runs; a zombie (exited, not yet reaped) counts as gone. */
 export function isAlive(pid: number, startTime?: string): boolean {
   const stat = readStat(pid);
@@ -118,16 +129,19 @@ export interface RequestOptions {
   body?: unknown;
   token?: string;
   timeoutMs?: number;
+  /** Connect to this Unix socket instead of the URL's host:port (a peer inside a namespace). */
+  socketPath?: string;
 }
 
 export function http(url: string, options: RequestOptions = {}): Promise<HttpAnswer> {
-  const { method = 'GET', body, token, timeoutMs = 5_000 } = options;
+  const { method = 'GET', body, token, timeoutMs = 5_000, socketPath } = options;
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { connection: 'close' };
   if (payload !== undefined) headers['content-type'] = 'application/json';
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, headers, agent: false, timeout: timeoutMs }, (res) => {
+    const where = socketPath === undefined ? {} : { socketPath };
+    const req = httpRequest(url, { method, headers, agent: false, timeout: timeoutMs, ...where }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
@@ -149,14 +163,18 @@ export async function waitForHealth(
     timeoutMs = 30_000,
     intervalMs = 50,
     alive = () => true,
-  }: { timeoutMs?: number; intervalMs?: number; alive?: () => boolean } = {},
+    socketPath,
+  }: { timeoutMs?: number; intervalMs?: number; alive?: () => boolean; socketPath?: string } = {},
 ): Promise<HttpAnswer> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`the process exited before ${baseUrl}/health answered (${last})`);
     try {
-      const answer = await http(`${baseUrl}/health`, { timeoutMs: 2_000 });
+      const answer = await http(`${baseUrl}/health`, {
+        timeoutMs: 2_000,
+        ...(socketPath === undefined ? {} : { socketPath }),
+      });
       if (answer.status === 200) return answer;
       last = `status ${answer.status}`;
     } catch (err) {
@@ -192,6 +210,19 @@ export interface StartOptions {
   /** Wait until /health answers 200 (default true). */
   waitForHealth?: boolean;
   healthTimeoutMs?: number;
+  /**
+   * Run the peer inside this network namespace (made by the test, see netns.ts). Needs env.PORT:
+   * the namespace's relay serves a fixed list of ports.
+   */
+  netns?: NetNamespace;
+}
+
+/** A network namespace of the test's own, as startBot needs it. */
+export interface NetNamespace {
+  /** `/proc/<pid>/ns/net` of a process that keeps the namespace alive. */
+  readonly path: string;
+  /** A Unix socket (file system sockets cross network namespaces) that reaches 127.0.0.1:port inside. */
+  socketFor(port: number): string;
 }
 
 export interface BotProcess {
@@ -242,21 +273,24 @@ export function makeDirs(): BotDirs {
  * when the test failed.
  */
 export async function startBot(options: StartOptions = {}): Promise<BotProcess> {
-  if (options.env && 'MESH_SECRET' in options.env) {
-    throw new Error('integration peers run without MESH_SECRET: no discovery, no mDNS on this machine');
-  }
+  checkDiscoveryIsContained(options);
   const ownDirs = options.dirs === undefined;
   const dirs = options.dirs ?? makeDirs();
   if (ownDirs) onTestFinished(() => rmSync(dirs.root, { recursive: true, force: true }));
 
   const fixedPort = options.env?.PORT !== undefined;
+  if (options.netns && !fixedPort) throw new Error('a peer inside a namespace needs a fixed env.PORT');
   const attempts = fixedPort || options.waitForHealth === false ? 1 : 3;
   for (let attempt = 1; ; attempt++) {
     const port = fixedPort ? Number(options.env?.PORT) : await freePort();
-    const bot = spawnBot(port, dirs, options.env ?? {});
+    const bot = spawnBot(port, dirs, options.env ?? {}, options.netns);
     if (options.waitForHealth === false) return bot;
     try {
-      await waitForHealth(bot.url, { timeoutMs: options.healthTimeoutMs ?? 30_000, alive: bot.isRunning });
+      await waitForHealth(bot.url, {
+        timeoutMs: options.healthTimeoutMs ?? 30_000,
+        alive: bot.isRunning,
+        ...(options.netns ? { socketPath: options.netns.socketFor(port) } : {}),
+      });
       return bot;
     } catch (err) {
       // Someone took the port between freePort() and the bind: try another one.
@@ -269,7 +303,40 @@ export async function startBot(options: StartOptions = {}): Promise<BotProcess> 
   }
 }
 
-function spawnBot(port: number, dirs: BotDirs, extraEnv: Record<string, string>): BotProcess {
+/**
+ * With MESH_SECRET a peer starts discovery. In the root namespace only static discovery is allowed
+ * (dials to the listed loopback addresses, nothing else); mdns and dns only inside a namespace of
+ * the test's own, which the kernel must confirm is not ours.
+ */
+function checkDiscoveryIsContained(options: StartOptions): void {
+  const env = options.env ?? {};
+  if (env.MESH_SECRET === undefined) return;
+  const kinds = (env.MESH_DISCOVERY ?? 'mdns')
+    .split(',')
+    .map((k) => k.trim().toLowerCase())
+    .filter(Boolean);
+  if (kinds.length > 0 && kinds.every((k) => k === 'static')) return;
+  if (options.netns && namespaceId(options.netns.path) !== namespaceId('/proc/self/ns/net')) return;
+  throw new Error(
+    `MESH_DISCOVERY=${env.MESH_DISCOVERY ?? '(default mdns)'} with MESH_SECRET runs only inside a network ` +
+      'namespace of the test (startBot({ netns })): mDNS must never run in the root namespace',
+  );
+}
+
+function namespaceId(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch (err) {
+    throw new Error(`cannot read the network namespace ${path}: ${(err as Error).message}`);
+  }
+}
+
+function spawnBot(
+  port: number,
+  dirs: BotDirs,
+  extraEnv: Record<string, string>,
+  netns: NetNamespace | undefined,
+): BotProcess {
   // A clean environment: nothing of the developer's shell (MESH_SECRET, API_TOKEN...) leaks in.
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -281,8 +348,12 @@ function spawnBot(port: number, dirs: BotDirs, extraEnv: Record<string, string>)
     LOG_LEVEL: 'info',
     ...extraEnv,
   };
-  const child = spawn(process.execPath, [BOT_JS], { cwd: dirs.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not spawn ${process.execPath} ${BOT_JS}`);
+  // nsenter joins the namespace and execs node without forking: the PID is node's own.
+  const [command, args] = netns
+    ? ['nsenter', [`--net=${netns.path}`, '--', process.execPath, BOT_JS]]
+    : [process.execPath, [BOT_JS]];
+  const child = spawn(command, args, { cwd: dirs.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not spawn ${command} ${args.join(' ')}`);
   const pid = child.pid;
   let out = '';
   let err = '';
@@ -318,6 +389,7 @@ function spawnBot(port: number, dirs: BotDirs, extraEnv: Record<string, string>)
 
   const isRunning = () => exitInfo === undefined;
   const url = `http://${LOOPBACK}:${port}`;
+  const via = netns ? { socketPath: netns.socketFor(port) } : {};
   let killing: Promise<void> | undefined;
 
   const bot: BotProcess = {
@@ -344,8 +416,8 @@ function spawnBot(port: number, dirs: BotDirs, extraEnv: Record<string, string>)
       }
       throw new Error(`no worker process under ${pid} within ${timeoutMs} ms`);
     },
-    get: (path) => http(`${url}${path}`),
-    post: (path, body, token) => http(`${url}${path}`, { method: 'POST', body, token }),
+    get: (path) => http(`${url}${path}`, via),
+    post: (path, body, token) => http(`${url}${path}`, { method: 'POST', body, token, ...via }),
     async stop(signal = 'SIGTERM', timeoutMs = 10_000) {
       track();
       const sentAt = Date.now();

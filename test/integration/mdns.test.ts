@@ -1,0 +1,83 @@
+/**
+ * Real mDNS end to end (DESIGN.md section 7): four peer processes with MESH_DISCOVERY=mdns and no
+ * MESH_PEERS find each other and form a full mesh. They run inside ONE fresh network namespace this
+ * test makes (`unshare -n`, loopback only), never in the root namespace of this shared machine,
+ * where mDNS would multicast out of the real interface. startBot refuses mdns outside a namespace.
+ * Where namespaces cannot be made, the test is skipped with the reason printed.
+ */
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+import { expectFullMesh, type Member, meshOf, newSecret } from '../helpers/mesh.js';
+import { makeNetNamespace, namespaceUnavailable } from '../helpers/netns.js';
+import { LOOPBACK, startBot } from '../helpers/process.js';
+
+const TOKEN = randomBytes(24).toString('base64url');
+/** Inside a fresh namespace every port is free: fixed ones, which the relay must know. */
+const PORTS = [9001, 9002, 9003, 9004] as const;
+const OTHER_CLUSTER_PORT = 9005;
+const GRACEFUL_STOP_MS = 10_000;
+
+const unavailable = namespaceUnavailable();
+if (unavailable) console.warn(`[mdns.test] skipped: network namespaces cannot be made here (${unavailable})`);
+
+describe.skipIf(unavailable !== undefined)('mDNS discovery inside a fresh network namespace', () => {
+  it('four peers with MESH_DISCOVERY=mdns and no MESH_PEERS form a full mesh', async () => {
+    const ns = await makeNetNamespace([...PORTS, OTHER_CLUSTER_PORT]);
+    const secret = newSecret();
+    const envOf = (peerId: string, port: number, extra: Record<string, string> = {}) => ({
+      CONTINUOUS_MODE: 'false',
+      PEER_ID: peerId,
+      PORT: String(port),
+      MESH_SECRET: secret,
+      API_TOKEN: TOKEN,
+      MESH_DISCOVERY: 'mdns',
+      MDNS_INTERFACE: LOOPBACK,
+      RECONNECT_INTERVAL: '1000',
+      ...extra,
+    });
+    // Same secret, another cluster: its announcements must be ignored.
+    const stranger = startBot({
+      env: envOf('mdns-other', OTHER_CLUSTER_PORT, { MESH_CLUSTER: 'another-cluster' }),
+      netns: ns,
+    });
+    const members: Member[] = await Promise.all(
+      PORTS.map(async (port, i) => {
+        const peerId = `mdns-${i + 1}`;
+        const env = envOf(peerId, port);
+        expect(env).not.toHaveProperty('MESH_PEERS');
+        return { peerId, port, env, bot: await startBot({ env, netns: ns }) };
+      }),
+    );
+    const other = await stranger;
+
+    const startedAt = Date.now();
+    await vi.waitFor(() => expectFullMesh(members), { timeout: 45_000, interval: 200 });
+    const meshMs = Date.now() - startedAt;
+    expect(meshMs).toBeLessThan(30_000);
+
+    for (const m of members) {
+      const view = await meshOf(m.bot);
+      expect(view.self).toMatchObject({ peerId: m.peerId, enabled: true, discovery: ['mdns'] });
+      // Addresses come from the mDNS answers: the packet's source and the announced port.
+      expect(view.peers.map((p) => p.address).sort()).toEqual(
+        members
+          .filter((o) => o !== m)
+          .map((o) => `${LOOPBACK}:${o.port}`)
+          .sort(),
+      );
+      expect(view.peers.every((p) => p.status?.peerId === p.peerId)).toBe(true);
+    }
+    // The other cluster's peer answered the same queries, and nobody dialed it.
+    for (const m of members) {
+      const addresses = (await meshOf(m.bot)).peers.map((p) => p.address);
+      expect(addresses).not.toContain(`${LOOPBACK}:${OTHER_CLUSTER_PORT}`);
+    }
+    expect((await meshOf(other)).peers).toEqual([]);
+
+    // SIGTERM, by PID: each peer says bye, unpublishes its mDNS records and exits 0 in time.
+    const exits = await Promise.all(
+      [...members.map((m) => m.bot), other].map((bot) => bot.stop('SIGTERM', GRACEFUL_STOP_MS)),
+    );
+    for (const exit of exits) expect(exit).toMatchObject({ code: 0, signal: null });
+  });
+});
