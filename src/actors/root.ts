@@ -158,6 +158,8 @@ export class PeerActors {
   private readonly root: Actor<typeof rootMachine>;
   private readonly listeners = new Set<() => void>();
   private readonly subscribed = new Set<AnyActorRef>();
+  private started = false;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly input: RootInput) {
     this.root = createActor(rootMachine, { input });
@@ -168,14 +170,26 @@ export class PeerActors {
     });
   }
 
+  /** Starts the subsystems; a second call, or a call after stop, does nothing. */
   start(): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
     this.root.start();
     this.watchChildren();
   }
 
-  /** Stops every subsystem (letting each drain), then the root; resolves within `timeoutMs`. */
-  async stop(timeoutMs = 10_000): Promise<void> {
-    if (this.root.getSnapshot().status !== 'active') return;
+  /**
+   * Stops every subsystem (letting each drain), then the root; resolves within `timeoutMs`.
+   * Idempotent: every call returns the same promise, and a stop before start only prevents a start.
+   */
+  stop(timeoutMs = 10_000): Promise<void> {
+    this.stopping ??= this.stopAll(timeoutMs);
+    return this.stopping;
+  }
+
+  private async stopAll(timeoutMs: number): Promise<void> {
+    // An XState actor that never started still reports itself `active`: do not send it anything.
+    if (!this.started) return;
     this.root.send({ type: 'STOP_ALL' });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.status().some((s) => s.state === 'stopping')) {

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type AnyActorLogic, createActor, fromPromise } from 'xstate';
 import { backoffDelay } from '../../src/actors/backoff.js';
 import { defineRun, type SubsystemInput, stateName, subsystemMachine } from '../../src/actors/subsystem.js';
@@ -56,9 +56,10 @@ function startSubsystem(
 
 beforeEach(() => {
   vi.useFakeTimers();
-});
-afterEach(() => {
-  vi.useRealTimers();
+  // Registered first, so it runs last: after the test's own cleanups, which still need fake time.
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
 });
 
 describe('subsystem lifecycle: start', () => {
