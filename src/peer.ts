@@ -1,7 +1,7 @@
 /**
  * The composition root: the only module that wires store, actors and HTTP together.
- * createPeer(config) -> { start, stop }. start is safe to await once; stop is idempotent and safe
- * before start.
+ * createPeer(config) -> { start, stop }. start and stop are idempotent; stop is safe before start
+ * and during it.
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -40,10 +40,17 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   let actors: PeerActors | undefined;
   let health: HealthMonitor | undefined;
   let identity: Identity | undefined;
+  let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
   let openSockets = 0;
 
-  async function start(): Promise<void> {
+  /** Starts once: a second call gets the first call's promise, and after stop nothing starts again. */
+  function start(): Promise<void> {
+    starting ??= stopping ? Promise.resolve() : startOnce();
+    return starting;
+  }
+
+  async function startOnce(): Promise<void> {
     ensureWritable(config.dataDir, 'DATA_DIR');
     ensureWritable(config.logDir, 'LOG_DIR');
     identity = loadIdentity(config.dataDir, config.peerId);
@@ -103,6 +110,8 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
 
   function stop(): Promise<void> {
     stopping ??= (async () => {
+      // Let a start in progress finish first, or what it opens after this point would outlive the stop.
+      await starting?.catch(() => {});
       await actors?.stop(ACTOR_STOP_TIMEOUT_MS);
       await app?.close();
       health?.close();
