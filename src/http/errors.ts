@@ -43,13 +43,20 @@ export function installErrorHandling(app: FastifyInstance): void {
 
 /**
  * Ajv's message, which names every bad field except an unexpected one ("body must NOT have
- * additional properties"): the name of that one is appended, so every 400 names its field.
+ * additional properties"): the name of that one is appended, so every 400 names its field, and an
+ * enum's allowed values are listed.
  */
 function validationMessage(err: FastifyError): string {
-  const extra = (err.validation ?? [])
-    .filter((v) => v.keyword === 'additionalProperties')
-    .map((v) => `'${String((v.params as { additionalProperty?: unknown }).additionalProperty)}'`);
-  return extra.length > 0 ? `${err.message} (${extra.join(', ')})` : err.message;
+  const details: string[] = [];
+  for (const v of err.validation ?? []) {
+    const params = v.params as { additionalProperty?: unknown; allowedValues?: unknown[] };
+    if (v.keyword === 'additionalProperties')
+      details.push(`unexpected '${String(params.additionalProperty)}'`);
+    if (v.keyword === 'enum' && Array.isArray(params.allowedValues)) {
+      details.push(`allowed: ${params.allowedValues.join(', ')}`);
+    }
+  }
+  return details.length > 0 ? `${err.message} (${details.join('; ')})` : err.message;
 }
 
 /** The schema of an error answer, for route `response` declarations. */
