@@ -7,8 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { EXIT_CONFIG } from './process/exit-codes.js';
-import { runSupervisor } from './process/supervisor.js';
-import { runWorker } from './process/worker.js';
+
+// Until a role installs its own handlers, a stop request has nothing to stop: exit 0 at once.
+const stopEarly = () => process.exit(0);
+process.on('SIGTERM', stopEarly);
+process.on('SIGINT', stopEarly);
+const handOverSignals = () => {
+  process.off('SIGTERM', stopEarly);
+  process.off('SIGINT', stopEarly);
+};
 
 function readConfig(): Readonly<Config> {
   try {
@@ -32,10 +39,15 @@ const logger = createLogger({
   },
 });
 
+// Each role loads only its own code: the supervisor stays small (no fastify, SQLite or XState).
 if (config.continuousMode && !config.internal.isWorker) {
+  const { runSupervisor } = await import('./process/supervisor.js');
   // The worker is this same program; the entry is whatever node ran (bot.js or dist/main.js).
   const entry = process.argv[1] ?? fileURLToPath(import.meta.url);
+  handOverSignals();
   runSupervisor(config, logger, entry);
 } else {
+  const { runWorker } = await import('./process/worker.js');
+  handOverSignals();
   await runWorker(config, logger);
 }
