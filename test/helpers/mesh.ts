@@ -119,8 +119,8 @@ export async function expectStates(
 }
 
 /** Asserts that every member sees every other member connected: a full mesh. */
-export function expectFullMesh(members: readonly Member[]): Promise<void[]> {
-  return Promise.all(
+export async function expectFullMesh(members: readonly Member[]): Promise<void> {
+  await Promise.all(
     members.map((m) =>
       expectStates(
         [m],

@@ -1,0 +1,472 @@
+#!/usr/bin/env node
+/**
+ * Measures meshes of N peer processes (`node bot.js`) on 127.0.0.1 and prints, for each N:
+ *   up          last spawn -> every peer answers GET /health 200;
+ *   full mesh   last spawn -> every peer sees the N-1 others `connected` (GET /mesh);
+ *   down        SIGKILL of one peer -> every other peer sees it `down`;
+ *   relink      respawn of that peer (same DATA_DIR, PEER_ID, port) -> every other peer sees it
+ *               `connected` again with its new boot id (from the spawn; from its first /health 200
+ *               in brackets);
+ *   kill switch POST /kill-switch on one peer -> every other peer's GET /kill-switch is active;
+ *   idle        CPU (utime + stime of /proc/<pid>/stat over the window; 100 % = one core) and RSS
+ *               (VmRSS) per peer, mean and max, with nobody polling, after the mesh settled.
+ *
+ * Peers run with CONTINUOUS_MODE=false (one process each, no supervisor), LOG_LEVEL=warn, static
+ * discovery (MESH_PEERS = every other peer), one generated MESH_SECRET, and the default mesh timers
+ * (heartbeat 1 s, status sync 5 s, reconnect sweep 5 s). Ports are a free consecutive range; data in
+ * temp directories. Each N has a deadline; whatever happens, its processes are killed by PID and its
+ * directories removed before the next N. Polling is light: at most one request in flight per peer,
+ * every 100 ms (200 ms above 12 peers), and a peer that met the condition is no longer asked; the
+ * figures are therefore accurate to about one poll period.
+ *
+ * Usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10]   (npm run bench:mesh)
+ * Needs the build (npm run build) and Linux /proc. Never uses mDNS (root network namespace).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HOST = '127.0.0.1';
+/** Poll period per peer: finer for small meshes, lighter for 25 processes on 2 cores. */
+const pollMs = (n) => (n > 12 ? 200 : 100);
+const SETTLE_MS = 3_000;
+const BOT_JS = fileURLToPath(new URL('../bot.js', import.meta.url));
+const MAIN_JS = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** Whole-run deadline per N, ms: start, mesh, idle window, kill switch, kill and relink. */
+const DEADLINE_MS = (n) => 90_000 + n * 6_000;
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '3,10,25' },
+    'idle-seconds': { type: 'string', default: '10' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log('usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10]');
+  process.exit(0);
+}
+const sizes = values.sizes.split(',').map(Number);
+const idleSeconds = Number(values['idle-seconds']);
+if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 100) || !(idleSeconds > 0)) {
+  console.error('--sizes must list whole numbers from 2 to 100, --idle-seconds a number > 0');
+  process.exit(2);
+}
+if (!existsSync(MAIN_JS)) {
+  console.error('dist/main.js is missing: run `npm run build` first');
+  process.exit(1);
+}
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** A sleep that does not keep the process alive (for timeouts raced against something else). */
+const backstop = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+
+// ----------------------------------------------------------------------------------------------
+// Processes we started, each known by PID and start time, so nothing else is ever signalled.
+
+function readStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // f[0] is field 3 (state); utime, stime, starttime are fields 14, 15, 22.
+    return { state: f[0], utime: Number(f[11]), stime: Number(f[12]), startTime: f[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+function rssBytes(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every peer process alive now, across sizes: for the exit and signal handlers. */
+const running = new Set();
+
+function isOurs(peer) {
+  const s = readStat(peer.pid);
+  return !!s && s.state !== 'Z' && s.state !== 'X' && s.startTime === peer.startTime;
+}
+
+function signal(peer, sig) {
+  if (peer.exit || !isOurs(peer)) return;
+  try {
+    process.kill(peer.pid, sig);
+  } catch {
+    // Gone meanwhile.
+  }
+}
+
+process.on('exit', () => {
+  for (const peer of running) signal(peer, 'SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const peer of running) signal(peer, 'SIGKILL');
+    process.exit(130);
+  });
+}
+
+// ----------------------------------------------------------------------------------------------
+// Ports and HTTP
+
+function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
+/** `count` consecutive free ports, from a random base in 20000-59999. */
+async function freeRange(count) {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (40_000 - count));
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
+    if (free) return Array.from({ length: count }, (_, i) => base + i);
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+/** One socket per peer, kept alive: one request in flight per peer, no connection churn. */
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+function call(port, path, { method = 'GET', body, token } = {}) {
+  return new Promise((resolve) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = {};
+    if (payload) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    const req = request({ host: HOST, port, path, method, headers, agent, timeout: 2_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (s) => {
+        text += s;
+      });
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode, json: JSON.parse(text) });
+        } catch {
+          resolve({ status: res.statusCode, json: undefined });
+        }
+      });
+      res.on('error', () => resolve({ status: 0 }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve({ status: 0 }));
+    req.end(payload);
+  });
+}
+
+/**
+ * Polls every peer of `peers` (one request in flight each, every pollMs) until `met(peer)` is true
+ * for all; a peer is not asked again once it met it. Returns performance.now() of the last one.
+ */
+async function pollAll(peers, met, what, deadline) {
+  const doneAt = new Map();
+  const every = pollMs(currentSize);
+  await Promise.all(
+    peers.map(async (peer) => {
+      while (!doneAt.has(peer)) {
+        if (performance.now() > deadline) throw new Error(`deadline passed waiting for ${what}`);
+        if (peer.exit)
+          throw new Error(`${peer.id} exited (${JSON.stringify(peer.exit)}) waiting for ${what}`);
+        if (await met(peer)) doneAt.set(peer, performance.now());
+        else await sleep(every);
+      }
+    }),
+  );
+  return Math.max(...doneAt.values());
+}
+
+async function meshStates(peer) {
+  const answer = await call(peer.port, '/mesh');
+  if (answer.status !== 200 || !answer.json) return undefined;
+  return new Map(answer.json.peers.map((p) => [p.peerId, p]));
+}
+
+// ----------------------------------------------------------------------------------------------
+// One mesh
+
+function spawnPeer(peer) {
+  const out = openSync(join(peer.dataDir, 'out.log'), 'a');
+  const child = spawn(process.execPath, [BOT_JS], {
+    cwd: peer.dataDir,
+    env: peer.env,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  peer.pid = child.pid;
+  peer.startTime = readStat(child.pid)?.startTime;
+  peer.exit = undefined;
+  peer.exited = new Promise((resolve) => {
+    child.once('exit', (code, sig) => {
+      peer.exit = { code, signal: sig };
+      running.delete(peer);
+      resolve(peer.exit);
+    });
+  });
+  running.add(peer);
+  return performance.now();
+}
+
+async function stopAll(peers) {
+  const alive = peers.filter((p) => !p.exit);
+  for (const peer of alive) signal(peer, 'SIGTERM');
+  const timeout = backstop(10_000).then(() => 'timeout');
+  const result = await Promise.race([Promise.all(alive.map((p) => p.exited)), timeout]);
+  if (result === 'timeout') {
+    for (const peer of alive) signal(peer, 'SIGKILL');
+    await Promise.race([Promise.all(alive.map((p) => p.exited)), backstop(5_000)]);
+  }
+}
+
+function tail(peer, lines = 15) {
+  try {
+    return readFileSync(join(peer.dataDir, 'out.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** The N being measured, for the poll period. */
+let currentSize = 0;
+
+async function benchOne(n) {
+  currentSize = n;
+  const deadline = performance.now() + DEADLINE_MS(n);
+  const root = mkdtempSync(join(tmpdir(), `qb-bench-mesh-${n}-`));
+  const ports = await freeRange(n);
+  const secret = randomBytes(32).toString('base64url');
+  const token = randomBytes(24).toString('base64url');
+  const peers = ports.map((port, i) => {
+    const id = `bench-${String(i + 1).padStart(2, '0')}`;
+    const dataDir = join(root, id);
+    mkdirSync(dataDir, { recursive: true });
+    return {
+      id,
+      port,
+      dataDir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: dataDir,
+        HOST,
+        PORT: String(port),
+        DATA_DIR: join(dataDir, 'data'),
+        LOG_DIR: join(dataDir, 'logs'),
+        LOG_LEVEL: 'warn',
+        PEER_ID: id,
+        API_TOKEN: token,
+        MESH_SECRET: secret,
+        MESH_DISCOVERY: 'static',
+        MESH_PEERS: ports
+          .filter((p) => p !== port)
+          .map((p) => `${HOST}:${p}`)
+          .join(','),
+        CONTINUOUS_MODE: 'false',
+      },
+    };
+  });
+  const result = { n };
+  try {
+    // 1. Start everyone; full mesh.
+    let lastSpawn = 0;
+    for (const peer of peers) lastSpawn = spawnPeer(peer);
+    const upAt = await pollAll(
+      peers,
+      async (p) => (await call(p.port, '/health')).status === 200,
+      'every /health',
+      deadline,
+    );
+    result.upMs = upAt - lastSpawn;
+    const fullAt = await pollAll(
+      peers,
+      async (p) => {
+        const states = await meshStates(p);
+        return !!states && peers.every((o) => o === p || states.get(o.id)?.state === 'connected');
+      },
+      'a full mesh',
+      deadline,
+    );
+    result.fullMeshMs = fullAt - lastSpawn;
+
+    // 2. Idle: nobody asks anything while CPU and RSS are sampled.
+    await sleep(SETTLE_MS);
+    const before = new Map(peers.map((p) => [p, readStat(p.pid)]));
+    const t0 = performance.now();
+    await sleep(idleSeconds * 1000);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = [];
+    const rss = [];
+    for (const p of peers) {
+      const a = before.get(p);
+      const b = readStat(p.pid);
+      if (!a || !b || p.exit) throw new Error(`${p.id} died during the idle window:\n${tail(p)}`);
+      cpu.push(((b.utime + b.stime - a.utime - a.stime) / CLK_TCK / seconds) * 100);
+      rss.push(rssBytes(p.pid));
+    }
+    result.cpu = { mean: mean(cpu), max: Math.max(...cpu) };
+    result.rss = { mean: mean(rss), max: Math.max(...rss) };
+    result.idleSeconds = seconds;
+
+    // 3. Kill switch: set on the first peer, seen by all the others.
+    const [first, ...rest] = peers;
+    const postAt = performance.now();
+    const posted = await call(first.port, '/kill-switch', {
+      method: 'POST',
+      body: { activate: true, reason: 'bench-mesh' },
+      token,
+    });
+    if (posted.status !== 200) throw new Error(`POST /kill-switch answered ${posted.status}`);
+    const epoch = posted.json.epoch;
+    const seenAt = await pollAll(
+      rest,
+      async (p) => {
+        const ks = await call(p.port, '/kill-switch');
+        return ks.json?.active === true && ks.json.epoch === epoch;
+      },
+      'the kill switch everywhere',
+      deadline,
+    );
+    result.killSwitchMs = seenAt - postAt;
+    const cleared = await call(first.port, '/kill-switch', {
+      method: 'POST',
+      body: { activate: false, reason: 'bench-mesh done' },
+      token,
+    });
+    await pollAll(
+      rest,
+      async (p) => (await call(p.port, '/kill-switch')).json?.epoch === cleared.json?.epoch,
+      'the kill switch cleared everywhere',
+      deadline,
+    );
+
+    // 4. SIGKILL the last peer; everyone else sees it down.
+    const victim = peers.at(-1);
+    const observers = peers.slice(0, -1);
+    const oldBoot = (await call(victim.port, '/status')).json?.bootId;
+    const killedAt = performance.now();
+    signal(victim, 'SIGKILL');
+    const downAt = await pollAll(
+      observers,
+      async (p) => (await meshStates(p))?.get(victim.id)?.state === 'down',
+      'the killed peer down everywhere',
+      deadline,
+    );
+    result.downMs = downAt - killedAt;
+    await victim.exited;
+
+    // 5. Respawn it on the same DATA_DIR, PEER_ID and port; everyone relinks it.
+    const respawnAt = spawnPeer(victim);
+    const healthyAt = await pollAll(
+      [victim],
+      async (p) => (await call(p.port, '/health')).status === 200,
+      'the respawned peer /health',
+      deadline,
+    );
+    const relinkAt = await pollAll(
+      observers,
+      async (p) => {
+        const seen = (await meshStates(p))?.get(victim.id);
+        return seen?.state === 'connected' && !!seen.status?.bootId && seen.status.bootId !== oldBoot;
+      },
+      'the respawned peer connected everywhere',
+      deadline,
+    );
+    result.relinkMs = relinkAt - respawnAt;
+    result.relinkFromHealthMs = relinkAt - healthyAt;
+  } catch (err) {
+    result.error = err.message;
+    const dead = peers.filter((p) => p.exit);
+    for (const p of dead.slice(0, 3))
+      result.error += `\n  ${p.id} exited ${JSON.stringify(p.exit)}:\n${tail(p)}`;
+  } finally {
+    await stopAll(peers);
+    agent.destroy();
+    rmSync(root, { recursive: true, force: true });
+  }
+  return result;
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const ms = (x) => (x === undefined ? '-' : `${Math.round(x)} ms`);
+const mib = (b) => `${(b / 1024 / 1024).toFixed(1)}`;
+
+async function main() {
+  console.log(
+    `quantum-bot mesh measurements: node ${process.version}, ${cpus().length} CPUs, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, ${new Date().toISOString()}`,
+  );
+  console.log(
+    'peers: node bot.js, CONTINUOUS_MODE=false, LOG_LEVEL=warn, static discovery on 127.0.0.1, default mesh timers',
+  );
+  const results = [];
+  for (const n of sizes) {
+    const started = performance.now();
+    process.stdout.write(`N=${n}: running (deadline ${DEADLINE_MS(n) / 1000} s)... `);
+    const r = await benchOne(n);
+    results.push(r);
+    console.log(
+      r.error ? `FAILED: ${r.error}` : `done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
+
+  const header = [
+    'N',
+    'up',
+    'full mesh',
+    'down (SIGKILL)',
+    'relink (from /health)',
+    'kill switch',
+    'idle CPU %/peer mean (max)',
+    'RSS MiB/peer mean (max)',
+  ];
+  const rows = results.map((r) => [
+    String(r.n),
+    ms(r.upMs),
+    ms(r.fullMeshMs),
+    ms(r.downMs),
+    r.relinkMs === undefined ? '-' : `${ms(r.relinkMs)} (${ms(r.relinkFromHealthMs)})`,
+    ms(r.killSwitchMs),
+    r.cpu ? `${r.cpu.mean.toFixed(2)} (${r.cpu.max.toFixed(2)})` : '-',
+    r.rss ? `${mib(r.rss.mean)} (${mib(r.rss.max)})` : '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(`\n${line(header)}`);
+  console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+  for (const row of rows) console.log(line(row));
+  console.log(
+    `\nup and full mesh: from the last spawn. relink: from the respawn (in brackets: from its first /health 200).` +
+      `\nresolution: one poll period per peer (${sizes.map((n) => `N=${n}: ${pollMs(n)} ms`).join(', ')}).` +
+      `\nidle: ${idleSeconds} s window after ${SETTLE_MS / 1000} s settle, nobody polling; CPU 100 % = one core.`,
+  );
+  if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  for (const peer of running) signal(peer, 'SIGKILL');
+  process.exit(1);
+});
