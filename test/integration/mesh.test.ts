@@ -381,6 +381,8 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
     expect(a.bot.stdout()).toContain('"msg":"mesh stopped"');
     for (const m of [b, c]) {
       expect(peerIn(await meshOf(m.bot), a.peerId)?.status?.bootId).toBe(boot);
+      // The others really lost the links (a graceful bye, 1001) and made new ones.
+      expect(m.bot.stdout()).toMatch(/"peer":"fault-a","code":1001,[^\n]*"msg":"peer down"/);
     }
   });
 });
