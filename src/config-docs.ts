@@ -24,10 +24,10 @@ export function renderEnvExample(vars: readonly EnvVarSpec[]): string {
 }
 
 export function renderEnvTable(vars: readonly EnvVarSpec[]): string {
-  const escape = (s: string) => s.replaceAll('|', '\\|');
+  const cell = (s: string) => s.replaceAll('|', '\\|');
   const rows = vars.map(
     (v) =>
-      `| \`${v.name}\` | ${v.default === undefined ? '—' : `\`${escape(v.default)}\``} | ${escape(v.description)}${
+      `| \`${v.name}\` | ${v.default === undefined ? '—' : `\`${cell(v.default)}\``} | ${cell(v.description)}${
         v.secret ? ' (secret)' : ''
       } |`,
   );
