@@ -208,16 +208,18 @@ function createMeshNode(
     self: { peerId: identity.peerId, bootId: identity.bootId, cluster: config.mesh.cluster },
     listenPort,
     keyring: new Keyring(config.mesh.secrets),
-    discoveries: createDiscoveries({
-      kinds: config.mesh.discovery,
-      peers: config.mesh.peers,
-      dnsName: config.mesh.dnsName,
-      port: config.port,
-      peerId: identity.peerId,
-      cluster: config.mesh.cluster,
-      protocolVersion: PROTOCOL_VERSION,
-      mdnsInterface: config.mesh.mdnsInterface,
-    }),
+    // Built at each mesh start: mDNS must announce the port actually bound (PORT=0 in tests).
+    discoveries: () =>
+      createDiscoveries({
+        discovery: config.mesh.discovery,
+        peers: config.mesh.peers,
+        ...(config.mesh.dnsName ? { dnsName: config.mesh.dnsName } : {}),
+        ...(config.mesh.mdnsInterface ? { mdnsInterface: config.mesh.mdnsInterface } : {}),
+        port: listenPort(),
+        peerId: identity.peerId,
+        cluster: config.mesh.cluster,
+        protocolVersion: PROTOCOL_VERSION,
+      }),
     killSwitch,
     summary,
     timers: {
