@@ -6,10 +6,11 @@
  * Where namespaces cannot be made, the test is skipped with the reason printed.
  */
 import { randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { expectFullMesh, type Member, meshOf, newSecret } from '../helpers/mesh.js';
+import { expectFullMesh, expectStates, type Member, meshOf, newSecret, peerIn } from '../helpers/mesh.js';
 import { makeNetNamespace, namespaceUnavailable } from '../helpers/netns.js';
-import { LOOPBACK, startBot } from '../helpers/process.js';
+import { type BotProcess, LOOPBACK, startBot } from '../helpers/process.js';
 
 const TOKEN = randomBytes(24).toString('base64url');
 /** Inside a fresh namespace every port is free: fixed ones, which the relay must know. */
@@ -21,7 +22,7 @@ const unavailable = namespaceUnavailable();
 if (unavailable) console.warn(`[mdns.test] skipped: network namespaces cannot be made here (${unavailable})`);
 
 describe.skipIf(unavailable !== undefined)('mDNS discovery inside a fresh network namespace', () => {
-  it('four peers with MESH_DISCOVERY=mdns and no MESH_PEERS form a full mesh', async () => {
+  it('four peers with MESH_DISCOVERY=mdns and no MESH_PEERS form a full mesh, and relink a restarted one', async () => {
     const ns = await makeNetNamespace([...PORTS, OTHER_CLUSTER_PORT]);
     const secret = newSecret();
     const envOf = (peerId: string, port: number, extra: Record<string, string> = {}) => ({
@@ -31,24 +32,31 @@ describe.skipIf(unavailable !== undefined)('mDNS discovery inside a fresh networ
       MESH_SECRET: secret,
       API_TOKEN: TOKEN,
       MESH_DISCOVERY: 'mdns',
+      // The namespace has only lo, so "all interfaces" would mean lo too; naming it tests the
+      // provider's interface path (bind 0.0.0.0, join the group on this address).
       MDNS_INTERFACE: LOOPBACK,
       RECONNECT_INTERVAL: '1000',
       ...extra,
     });
     // Same secret, another cluster: its announcements must be ignored.
-    const stranger = startBot({
-      env: envOf('mdns-other', OTHER_CLUSTER_PORT, { MESH_CLUSTER: 'another-cluster' }),
-      netns: ns,
-    });
-    const members: Member[] = await Promise.all(
-      PORTS.map(async (port, i) => {
-        const peerId = `mdns-${i + 1}`;
-        const env = envOf(peerId, port);
-        expect(env).not.toHaveProperty('MESH_PEERS');
-        return { peerId, port, env, bot: await startBot({ env, netns: ns }) };
-      }),
-    );
-    const other = await stranger;
+    const strangerEnv = envOf('mdns-other', OTHER_CLUSTER_PORT, { MESH_CLUSTER: 'another-cluster' });
+    const envs = PORTS.map((port, i) => envOf(`mdns-${i + 1}`, port));
+    for (const env of envs) expect(env).not.toHaveProperty('MESH_PEERS');
+    const [other, ...bots] = (await Promise.all(
+      [strangerEnv, ...envs].map((env) => startBot({ env, netns: ns })),
+    )) as [BotProcess, ...BotProcess[]];
+    const members: Member[] = envs.map((env, i) => ({
+      peerId: env.PEER_ID,
+      port: Number(env.PORT),
+      env,
+      bot: bots[i] as BotProcess,
+    }));
+    // Every peer really sits in the test's namespace, not in ours.
+    const nsId = readlinkSync(ns.path);
+    expect(nsId).not.toBe(readlinkSync('/proc/self/ns/net'));
+    for (const bot of [...bots, other]) {
+      expect(readlinkSync(`/proc/${bot.pid}/ns/net`)).toBe(nsId);
+    }
 
     const startedAt = Date.now();
     await vi.waitFor(() => expectFullMesh(members), { timeout: 45_000, interval: 200 });
@@ -73,6 +81,32 @@ describe.skipIf(unavailable !== undefined)('mDNS discovery inside a fresh networ
       expect(addresses).not.toContain(`${LOOPBACK}:${OTHER_CLUSTER_PORT}`);
     }
     expect((await meshOf(other)).peers).toEqual([]);
+
+    // A crashed peer's records may outlive it, but liveness comes from the link: it is down at once,
+    // and when it comes back (same DATA_DIR, PEER_ID and port) the mesh relinks it through mDNS.
+    const victim = members[3] as Member;
+    const observers = members.slice(0, 3);
+    const oldBoot = (await victim.bot.get('/status')).json().bootId;
+    await victim.bot.kill();
+    await vi.waitFor(() => expectStates(observers, [victim.peerId], 'down'), {
+      timeout: 10_000,
+      interval: 100,
+    });
+    const restarted = await startBot({ dirs: victim.bot.dirs, env: victim.env, netns: ns });
+    const newBoot = (await restarted.get('/status')).json().bootId;
+    expect(newBoot).not.toBe(oldBoot);
+    await vi.waitFor(
+      async () => {
+        for (const o of observers) {
+          const p = peerIn(await meshOf(o.bot), victim.peerId);
+          expect(p?.state, `${o.peerId} sees ${victim.peerId}`).toBe('connected');
+          expect(p?.status?.bootId).toBe(newBoot);
+        }
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    members[3] = { ...victim, bot: restarted };
+    await vi.waitFor(() => expectFullMesh(members), { timeout: 20_000, interval: 200 });
 
     // SIGTERM, by PID: each peer says bye, unpublishes its mDNS records and exits 0 in time.
     const exits = await Promise.all(
