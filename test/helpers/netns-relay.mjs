@@ -17,7 +17,7 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 
 const [dir, ...ports] = process.argv.slice(2);
-/** Not 5353: the check must not look like mDNS to the peers that will run here. */
+/** The mDNS group, but on a random port (not 5353), so no peer here takes the probe for mDNS. */
 const PROBE_GROUP = '224.0.0.251';
 const PROBE_TIMEOUT_MS = 3_000;
 

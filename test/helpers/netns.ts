@@ -5,10 +5,11 @@
  * (netns-relay.mjs) keeps the namespace alive and lets the test, which stays outside, reach
  * 127.0.0.1:<port> in there through Unix sockets. startBot({ netns }) execs peers inside with nsenter.
  *
- * Multicast on a namespace's lo: bringing lo up is enough for multicast-dns, which sets
- * IP_MULTICAST_IF to 127.0.0.1 itself; a sender that does not (a plain dgram socket) gets
- * ENETUNREACH without a route, so we add 224.0.0.0/4 via lo, and set lo's MULTICAST flag for
- * kernels that check it. The relay proves it with a datagram to 224.0.0.251 before it says ready.
+ * Multicast on a namespace's lo, as measured on Linux 6.18: with lo merely up, multicast-dns already
+ * works (it sets IP_MULTICAST_IF to 127.0.0.1 itself), while a socket without IP_MULTICAST_IF gets
+ * ENETUNREACH until a 224.0.0.0/4 route via lo exists; lo's MULTICAST flag changed nothing either
+ * way. We add the route and set the flag anyway (harmless), so any sender works on any kernel, and
+ * the relay proves it with a datagram to 224.0.0.251 before it says ready.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';

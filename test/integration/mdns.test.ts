@@ -4,6 +4,10 @@
  * test makes (`unshare -n`, loopback only), never in the root namespace of this shared machine,
  * where mDNS would multicast out of the real interface. startBot refuses mdns outside a namespace.
  * Where namespaces cannot be made, the test is skipped with the reason printed.
+ *
+ * The peers are started by startBot like every other test's (nsenter into the namespace), not by a
+ * script inside it: one place starts bot.js, with the same PID-exact cleanup and failure output,
+ * and the test reads each peer's GET /mesh through the namespace's Unix-socket relay (netns.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
