@@ -71,8 +71,7 @@ for (const [i, port] of ports.entries()) {
     API_TOKEN: shared.API_TOKEN,
     // Static discovery on loopback only: mDNS must not multicast from a developer's machine.
     MESH_DISCOVERY: 'static',
-    // A single peer has nobody to list; point it at itself, which the mesh recognises and skips.
-    MESH_PEERS: (others.length ? others : [`127.0.0.1:${port}`]).join(','),
+    MESH_PEERS: others.join(','),
   };
   const child = spawn(process.execPath, [bot], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(join(dataDir, 'out.log'), { flags: 'a' });

@@ -490,9 +490,6 @@ function checkCombinations(config: Config, env: Env, problems: string[]): void {
     }
   }
   const discovery = config.mesh?.discovery ?? [];
-  if (config.mesh?.secrets.length && discovery.includes('static') && config.mesh.peers.length === 0) {
-    problems.push('MESH_DISCOVERY includes static but MESH_PEERS is empty');
-  }
   if (config.mesh?.secrets.length && discovery.includes('dns') && !config.mesh.dnsName) {
     problems.push('MESH_DISCOVERY includes dns but MESH_DNS_NAME is empty');
   }

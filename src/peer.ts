@@ -1,14 +1,15 @@
 /**
- * The composition root: the only module that wires store, actors and HTTP together.
- * createPeer(config) -> { start, stop }. start is safe to await once; stop is idempotent and safe
- * before start.
+ * The composition root: the only module that wires store, mesh, actors and HTTP together.
+ * assemblePeer builds everything without listening or starting (HTTP inject tests use it);
+ * createPeer(config) -> { start, stop } adds the listening socket and the lifecycle. start and stop
+ * are idempotent; stop is safe before start and during it.
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { HealthMonitor } from './actors/health.js';
 import { subsystemRegistrations } from './actors/registry.js';
-import { PeerActors } from './actors/root.js';
+import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
@@ -23,12 +24,212 @@ import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
+import { IntentStore } from './store/intents.js';
 import { KillSwitchStore } from './store/kill-switch.js';
 import { VERSION } from './version.js';
 
 export interface PeerOptions {
   /** Crashes the process (fault injection); the worker passes one that throws uncaught. */
   crashWorker?: () => void;
+  /** Subsystems beyond the registry's (tests). */
+  extraRegistrations?: SubsystemRegistration[];
+}
+
+/** Everything a peer is made of, built but not started. */
+export interface PeerAssembly {
+  identity: Identity;
+  log: Logger;
+  db: Db;
+  killSwitch: KillSwitchStore;
+  health: HealthMonitor;
+  meshNode: MeshNode | undefined;
+  actors: PeerActors;
+  liveFeed: LiveFeed;
+  deps: AppDeps;
+  app: FastifyInstance;
+  /** The bound port once listening. */
+  port(): number | undefined;
+  /** Frees what assembly opened (db, monitors); stop actors and app first. */
+  close(): void;
+}
+
+export async function assemblePeer(
+  config: Readonly<Config>,
+  logger: Logger,
+  options: PeerOptions = {},
+): Promise<PeerAssembly> {
+  ensureWritable(config.dataDir, 'DATA_DIR');
+  ensureWritable(config.logDir, 'LOG_DIR');
+  const identity = loadIdentity(config.dataDir, config.peerId);
+  const token = loadApiToken(config.dataDir, config.apiToken);
+  const log = logger.child({ peerId: identity.peerId });
+  if (token.generated)
+    log.warn({ file: token.file }, 'generated an API token (mode 0600); read it from this file');
+  else if (token.file) log.info({ file: token.file }, 'API token loaded from file');
+
+  const db = openDb(config.dataDir);
+  const killSwitch = new KillSwitchStore(db);
+  let app: FastifyInstance | undefined;
+  let openSockets = 0;
+  const port = () => (app?.server.address() as AddressInfo | null | undefined)?.port;
+  const listenPort = () => port() ?? config.port;
+  let meshNode: MeshNode | undefined;
+  const health = new HealthMonitor({
+    countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
+  });
+
+  let actors: PeerActors | undefined;
+  const summary = (): Summary => {
+    const ks = killSwitch.get();
+    return {
+      peerId: identity.peerId,
+      bootId: identity.bootId,
+      version: VERSION,
+      uptime: Math.round(process.uptime()),
+      apiPort: listenPort(),
+      killSwitch: {
+        active: ks.active,
+        reason: ks.reason,
+        since: ks.since,
+        origin: ks.origin,
+        epoch: ks.epoch,
+      },
+      subsystems: (actors?.status() ?? []).map((s) => ({
+        name: s.name,
+        state: s.state,
+        restarts: s.restarts,
+      })),
+      queues: {},
+      links: (meshNode?.peers() ?? []).flatMap((p) =>
+        p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
+      ),
+    };
+  };
+
+  meshNode = config.mesh.secrets.length
+    ? createMeshNode(config, identity, log, killSwitch, listenPort, summary)
+    : undefined;
+  if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
+
+  actors = new PeerActors({
+    registrations: [
+      ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+      ...(options.extraRegistrations ?? []),
+    ],
+    autoStart: config.autoStart,
+    intents: new IntentStore(db),
+    killSwitchActive: killSwitch.get().active,
+    policy: config.supervisor,
+    logger: log.child({ component: 'supervisor' }),
+  });
+  const peerActors = actors;
+  // The kill switch acts locally first and at once; nothing waits for the network.
+  killSwitch.onChange((state) => peerActors.setKillSwitch(state.active));
+  if (killSwitch.get().active)
+    log.warn({ killSwitch: killSwitch.get() }, 'starting halted: the kill switch is active');
+
+  const deps: AppDeps = {
+    config,
+    logger: log,
+    identity,
+    apiToken: token.token,
+    actors,
+    killSwitch,
+    health,
+    prompt: autonomousPrompt(config),
+    mesh: meshView(config, identity, meshNode),
+    workerRespawns: config.internal.workerRespawns,
+    ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
+  };
+  app = await buildApp(deps);
+  app.server.on('connection', (socket) => {
+    openSockets++;
+    socket.once('close', () => openSockets--);
+  });
+
+  const node = meshNode;
+  const liveFeed = new LiveFeed({
+    fleet: () =>
+      buildFleet(
+        {
+          peerId: identity.peerId,
+          address: `${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${listenPort()}`,
+          version: VERSION,
+          uptime: Math.round(process.uptime()),
+          subsystems: peerActors.status(),
+          killSwitch: killSwitch.get(),
+          summary: summary(),
+          now: Date.now(),
+        },
+        node?.peers() ?? [],
+      ),
+    killSwitch: () => killSwitch.get(),
+    onKillSwitchChange: (listener) => killSwitch.onChange(listener),
+    tokenRequired: config.dashboardTokenRequired,
+    apiToken: token.token,
+    logger: log.child({ component: 'live' }),
+  });
+  routeUpgrades(app.server, {
+    [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
+    [MESH_PATH]: (req, socket, head) => {
+      if (node) node.handleUpgrade(req, socket, head);
+      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    },
+  });
+
+  return {
+    identity,
+    log,
+    db,
+    killSwitch,
+    health,
+    meshNode,
+    actors,
+    liveFeed,
+    deps,
+    app,
+    port,
+    close: () => {
+      health.close();
+      db.close();
+    },
+  };
+}
+
+function createMeshNode(
+  config: Readonly<Config>,
+  identity: Identity,
+  log: Logger,
+  killSwitch: KillSwitchStore,
+  listenPort: () => number,
+  summary: () => Summary,
+): MeshNode {
+  return new MeshNode({
+    self: { peerId: identity.peerId, bootId: identity.bootId, cluster: config.mesh.cluster },
+    listenPort,
+    keyring: new Keyring(config.mesh.secrets),
+    // Built at each mesh start: mDNS must announce the port actually bound (PORT=0 in tests).
+    discoveries: () =>
+      createDiscoveries({
+        discovery: config.mesh.discovery,
+        peers: config.mesh.peers,
+        ...(config.mesh.dnsName ? { dnsName: config.mesh.dnsName } : {}),
+        ...(config.mesh.mdnsInterface ? { mdnsInterface: config.mesh.mdnsInterface } : {}),
+        port: listenPort(),
+        peerId: identity.peerId,
+        cluster: config.mesh.cluster,
+        protocolVersion: PROTOCOL_VERSION,
+      }),
+    killSwitch,
+    summary,
+    timers: {
+      heartbeatIntervalMs: config.mesh.heartbeatIntervalMs,
+      syncIntervalMs: config.mesh.syncIntervalMs,
+      reconnectIntervalMs: config.reconnectIntervalMs,
+    },
+    autoReconnect: config.autoReconnect,
+    logger: log.child({ component: 'mesh' }),
+  });
 }
 
 export interface Peer {
@@ -43,154 +244,28 @@ export interface Peer {
 const ACTOR_STOP_TIMEOUT_MS = 5_000;
 
 export function createPeer(config: Readonly<Config>, logger: Logger, options: PeerOptions = {}): Peer {
-  let db: Db | undefined;
-  let app: FastifyInstance | undefined;
-  let actors: PeerActors | undefined;
-  let health: HealthMonitor | undefined;
-  let identity: Identity | undefined;
+  let peer: PeerAssembly | undefined;
+  let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
-  let live: LiveFeed | undefined;
-  let openSockets = 0;
 
-  async function start(): Promise<void> {
-    ensureWritable(config.dataDir, 'DATA_DIR');
-    ensureWritable(config.logDir, 'LOG_DIR');
-    identity = loadIdentity(config.dataDir, config.peerId);
-    const token = loadApiToken(config.dataDir, config.apiToken);
-    const log = logger.child({ peerId: identity.peerId });
-    if (token.generated)
-      log.warn({ file: token.file }, 'generated an API token (mode 0600); read it from this file');
-    else if (token.file) log.info({ file: token.file }, 'API token loaded from file');
+  /** Starts once: a second call gets the first call's promise, and after stop nothing starts again. */
+  function start(): Promise<void> {
+    starting ??= stopping ? Promise.resolve() : startOnce();
+    return starting;
+  }
 
-    db = openDb(config.dataDir);
-    const killSwitch = new KillSwitchStore(db);
-    health = new HealthMonitor({
-      countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
-    });
-    const self = identity;
-    const meshNode = config.mesh.secrets.length
-      ? new MeshNode({
-          self: { peerId: self.peerId, bootId: self.bootId, cluster: config.mesh.cluster },
-          listenPort: () => port() ?? config.port,
-          keyring: new Keyring(config.mesh.secrets),
-          discoveries: createDiscoveries({
-            kinds: config.mesh.discovery,
-            peers: config.mesh.peers,
-            dnsName: config.mesh.dnsName,
-            port: config.port,
-            peerId: self.peerId,
-            cluster: config.mesh.cluster,
-            protocolVersion: PROTOCOL_VERSION,
-            mdnsInterface: config.mesh.mdnsInterface,
-          }),
-          killSwitch,
-          summary: () => summary(),
-          timers: {
-            heartbeatIntervalMs: config.mesh.heartbeatIntervalMs,
-            syncIntervalMs: config.mesh.syncIntervalMs,
-            reconnectIntervalMs: config.reconnectIntervalMs,
-          },
-          autoReconnect: config.autoReconnect,
-          logger: log.child({ component: 'mesh' }),
-        })
-      : undefined;
-    if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
-    actors = new PeerActors({
-      registrations: subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
-      autoStart: config.autoStart,
-      killSwitchActive: killSwitch.get().active,
-      policy: config.supervisor,
-      logger: log.child({ component: 'supervisor' }),
-    });
-    // The kill switch acts locally first and at once; nothing waits for the network.
-    killSwitch.onChange((state) => actors?.setKillSwitch(state.active));
-    if (killSwitch.get().active)
-      log.warn({ killSwitch: killSwitch.get() }, 'starting halted: the kill switch is active');
-
-    const prompt = autonomousPrompt(config);
-    const deps: AppDeps = {
-      config,
-      logger: log,
-      identity,
-      apiToken: token.token,
-      actors,
-      killSwitch,
-      health,
-      prompt,
-      mesh: meshView(config, identity, meshNode),
-      workerRespawns: config.internal.workerRespawns,
-      ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
-    };
-    const summary = (): Summary => {
-      const ks = killSwitch.get();
-      return {
-        peerId: self.peerId,
-        bootId: self.bootId,
-        version: VERSION,
-        uptime: Math.round(process.uptime()),
-        apiPort: port() ?? config.port,
-        killSwitch: {
-          active: ks.active,
-          reason: ks.reason,
-          since: ks.since,
-          origin: ks.origin,
-          epoch: ks.epoch,
-        },
-        subsystems: (actors?.status() ?? []).map((s) => ({
-          name: s.name,
-          state: s.state,
-          restarts: s.restarts,
-        })),
-        queues: {},
-        links: (meshNode?.peers() ?? []).flatMap((p) =>
-          p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
-        ),
-      };
-    };
-    app = await buildApp(deps);
-    const liveFeed = new LiveFeed({
-      fleet: () =>
-        buildFleet(
-          {
-            peerId: self.peerId,
-            address: `${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port() ?? config.port}`,
-            version: VERSION,
-            uptime: Math.round(process.uptime()),
-            subsystems: actors?.status() ?? [],
-            killSwitch: killSwitch.get(),
-            summary: summary(),
-            now: Date.now(),
-          },
-          meshNode?.peers() ?? [],
-        ),
-      killSwitch: () => killSwitch.get(),
-      onKillSwitchChange: (listener) => killSwitch.onChange(listener),
-      tokenRequired: config.dashboardTokenRequired,
-      apiToken: token.token,
-      logger: log.child({ component: 'live' }),
-    });
-    live = liveFeed;
-    routeUpgrades(app.server, {
-      [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
-      [MESH_PATH]: (req, socket, head) => {
-        if (meshNode) meshNode.handleUpgrade(req, socket, head);
-        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      },
-    });
-    app.server.on('connection', (socket) => {
-      openSockets++;
-      socket.once('close', () => openSockets--);
-    });
-    await app.listen({ port: config.port, host: config.host });
-    actors.start();
-    liveFeed.start();
-    log.info({ prompt }, 'autonomous prompt');
-    log.info(
+  async function startOnce(): Promise<void> {
+    peer = await assemblePeer(config, logger, options);
+    await peer.app.listen({ port: config.port, host: config.host });
+    peer.actors.start();
+    peer.liveFeed.start();
+    peer.log.info({ prompt: peer.deps.prompt }, 'autonomous prompt');
+    peer.log.info(
       {
-        port: port(),
+        port: peer.port(),
         host: config.host,
-        bootId: identity.bootId,
-        subsystems: actors.status().map((s) => s.name),
+        bootId: peer.identity.bootId,
+        subsystems: peer.actors.status().map((s) => s.name),
       },
       'peer started',
     );
@@ -198,21 +273,18 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
 
   function stop(): Promise<void> {
     stopping ??= (async () => {
-      live?.stop();
-      await actors?.stop(ACTOR_STOP_TIMEOUT_MS);
-      await app?.close();
-      health?.close();
-      db?.close();
+      // Let a start in progress finish first, or what it opens after this point would outlive the stop.
+      await starting?.catch(() => {});
+      if (!peer) return;
+      peer.liveFeed.stop();
+      await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
+      await peer.app.close();
+      peer.close();
     })();
     return stopping;
   }
 
-  function port(): number | undefined {
-    const address = app?.server.address() as AddressInfo | null | undefined;
-    return address?.port;
-  }
-
-  return { start, stop, port, identity: () => identity };
+  return { start, stop, port: () => peer?.port(), identity: () => peer?.identity };
 }
 
 /** The mesh as /status and GET /mesh show it. */

@@ -53,9 +53,17 @@ export interface SubsystemStatus {
   nextRestartAt: string | null;
 }
 
+/** Persists operator commands so they outlive the process; see store/intents.ts. */
+export interface IntentPort {
+  get(name: string): 'running' | 'stopped' | undefined;
+  set(name: string, desired: 'running' | 'stopped'): void;
+}
+
 interface RootInput {
   registrations: SubsystemRegistration[];
   autoStart: boolean;
+  /** Without it, operator commands last as long as the process. */
+  intents?: IntentPort;
   killSwitchActive: boolean;
   policy: SupervisorConfig;
   logger: Logger;
@@ -97,6 +105,12 @@ function spawnSubsystem(
   });
 }
 
+/** The operator's last command wins over AUTO_START. */
+function wantsToRun(input: RootInput, name: string): boolean {
+  const intent = input.intents?.get(name);
+  return intent === undefined ? input.autoStart : intent === 'running';
+}
+
 const rootMachine = setup({
   types: {
     input: {} as RootInput,
@@ -108,7 +122,7 @@ const rootMachine = setup({
   context: ({ input }) => input,
   entry: enqueueActions(({ context, enqueue }) => {
     for (const r of context.registrations) {
-      if (r.enabled) spawnSubsystem(enqueue as never, context, r, context.autoStart);
+      if (r.enabled) spawnSubsystem(enqueue as never, context, r, wantsToRun(context, r.name));
     }
   }),
   on: {
@@ -144,8 +158,7 @@ const rootMachine = setup({
         );
         if (!r) return;
         enqueue(stopChild(name));
-        // Came back as the operator last wanted it is unknown here; running is the safe 24/7 default.
-        spawnSubsystem(enqueue as never, context, r, true);
+        spawnSubsystem(enqueue as never, context, r, wantsToRun(context, r.name));
       }),
     },
   },
@@ -158,6 +171,8 @@ export class PeerActors {
   private readonly root: Actor<typeof rootMachine>;
   private readonly listeners = new Set<() => void>();
   private readonly subscribed = new Set<AnyActorRef>();
+  private started = false;
+  private stopping: Promise<void> | undefined;
 
   constructor(private readonly input: RootInput) {
     this.root = createActor(rootMachine, { input });
@@ -168,14 +183,26 @@ export class PeerActors {
     });
   }
 
+  /** Starts the subsystems; a second call, or a call after stop, does nothing. */
   start(): void {
+    if (this.started || this.stopping) return;
+    this.started = true;
     this.root.start();
     this.watchChildren();
   }
 
-  /** Stops every subsystem (letting each drain), then the root; resolves within `timeoutMs`. */
-  async stop(timeoutMs = 10_000): Promise<void> {
-    if (this.root.getSnapshot().status !== 'active') return;
+  /**
+   * Stops every subsystem (letting each drain), then the root; resolves within `timeoutMs`.
+   * Idempotent: every call returns the same promise, and a stop before start only prevents a start.
+   */
+  stop(timeoutMs = 10_000): Promise<void> {
+    this.stopping ??= this.stopAll(timeoutMs);
+    return this.stopping;
+  }
+
+  private async stopAll(timeoutMs: number): Promise<void> {
+    // An XState actor that never started still reports itself `active`: do not send it anything.
+    if (!this.started) return;
     this.root.send({ type: 'STOP_ALL' });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.status().some((s) => s.state === 'stopping')) {
@@ -193,6 +220,7 @@ export class PeerActors {
   }
 
   command(name: string, command: SubsystemCommand): void {
+    this.input.intents?.set(name, command === 'stop' ? 'stopped' : 'running');
     this.root.send({ type: 'COMMAND', name, command });
   }
 

@@ -118,15 +118,26 @@ export interface RunArgs<I> {
  */
 export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
   return fromCallback<RunEvent, I>(({ input, sendBack, receive }) => {
+    let cleanup: (() => void) | undefined;
+    const dispose = () => {
+      const c = cleanup;
+      cleanup = undefined;
+      c?.();
+    };
     receive((event) => {
-      if (event.type === 'INJECT_FAULT')
+      if (event.type === 'INJECT_FAULT') {
+        // XState calls a callback actor's cleanup only when it is stopped, never after it threw:
+        // clean up first, or the subsystem's timers and sockets outlive it.
+        dispose();
         throw new QbError('QB_ERR_INJECTED_FAULT', 'fault injected on request');
+      }
     });
-    return start({
+    cleanup = start({
       input,
       ready: () => sendBack({ type: 'READY' }),
       fail: (error) => sendBack({ type: 'FAIL', error }),
     });
+    return dispose;
   });
 }
 
@@ -188,6 +199,7 @@ export const subsystemMachine = setup({
     killSwitchOff: assign({ killSwitchActive: false }),
     forgiveFailures: assign({ consecutiveFailures: 0 }),
     countRestart: assign({ restarts: ({ context }) => context.restarts + 1, nextRestartAt: null }),
+    noRestartScheduled: assign({ nextRestartAt: null }),
   },
 }).createMachine({
   id: 'subsystem',
@@ -270,11 +282,13 @@ export const subsystemMachine = setup({
         START: { target: 'settle', actions: 'wantRunning' },
         RESTART: { target: 'settle', actions: 'wantRunning' },
         STOP: { target: 'settle', actions: 'wantStopped' },
-        HALT: { target: 'settle', actions: 'killSwitchOn' },
+        // The kill switch does not concern a subsystem that does not operate: it waits out its delay.
+        HALT: [{ guard: 'operates', target: 'settle', actions: 'killSwitchOn' }, { actions: 'killSwitchOn' }],
       },
     },
     failed: {
-      entry: 'markChange',
+      // recordFailure computed a delay, but no restart is scheduled from here.
+      entry: ['markChange', 'noRestartScheduled'],
       on: {
         START: { target: 'settle', actions: 'wantRunning' },
         RESTART: { target: 'settle', actions: 'wantRunning' },

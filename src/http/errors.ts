@@ -21,7 +21,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply.status(err.status).send(errorBody(err.code, message));
     }
     if (err.validation) {
-      return reply.status(400).send(errorBody('QB_ERR_VALIDATION', err.message));
+      return reply.status(400).send(errorBody('QB_ERR_VALIDATION', validationMessage(err)));
     }
     const status = err.statusCode ?? 500;
     if (status === 413) return reply.status(413).send(errorBody('QB_ERR_PAYLOAD_TOO_LARGE', err.message));
@@ -39,6 +39,24 @@ export function installErrorHandling(app: FastifyInstance): void {
       .status(404)
       .send(errorBody('QB_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
+}
+
+/**
+ * Ajv's message, which names every bad field except an unexpected one ("body must NOT have
+ * additional properties"): the name of that one is appended, so every 400 names its field, and an
+ * enum's allowed values are listed.
+ */
+function validationMessage(err: FastifyError): string {
+  const details: string[] = [];
+  for (const v of err.validation ?? []) {
+    const params = v.params as { additionalProperty?: unknown; allowedValues?: unknown[] };
+    if (v.keyword === 'additionalProperties')
+      details.push(`unexpected '${String(params.additionalProperty)}'`);
+    if (v.keyword === 'enum' && Array.isArray(params.allowedValues)) {
+      details.push(`allowed: ${params.allowedValues.join(', ')}`);
+    }
+  }
+  return details.length > 0 ? `${err.message} (${details.join('; ')})` : err.message;
 }
 
 /** The schema of an error answer, for route `response` declarations. */

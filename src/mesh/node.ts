@@ -54,7 +54,8 @@ export interface MeshNodeOptions {
   self: Omit<SelfInfo, 'listenPort'>;
   listenPort: () => number;
   keyring: Keyring;
-  discoveries: Discovery[];
+  /** Makes the discovery providers; called at every start. */
+  discoveries: () => Discovery[];
   killSwitch: KillSwitchPort;
   summary: () => Summary;
   timers: MeshTimers;
@@ -103,6 +104,7 @@ export class MeshNode {
   private readonly random: () => number;
   private readonly log: Logger;
   private server: WebSocketServer | undefined;
+  private discoveries: Discovery[] = [];
   private timers: NodeJS.Timeout[] = [];
   private syncTimer: NodeJS.Timeout | undefined;
   private statusSoon: NodeJS.Timeout | undefined;
@@ -145,14 +147,15 @@ export class MeshNode {
     // Short deadlines (the first retries are 100-250 ms) need a finer check than the 5 s sweep.
     this.timers.push(setInterval(() => this.safely('dial', () => this.dialDue()), 100));
     this.scheduleSync();
-    for (const d of this.opts.discoveries) {
+    this.discoveries = this.opts.discoveries();
+    for (const d of this.discoveries) {
       await d.start({
         onSighting: (s) => this.safely('sighting', () => this.sighted(s)),
         onError: (err, source) => this.log.debug({ err, source }, 'discovery error'),
       });
     }
     this.log.info(
-      { discovery: this.opts.discoveries.map((d) => d.source), cluster: this.opts.self.cluster },
+      { discovery: this.discoveries.map((d) => d.source), cluster: this.opts.self.cluster },
       'mesh started',
     );
   }
@@ -181,7 +184,7 @@ export class MeshNode {
     this.server = undefined;
     const now = this.now();
     for (const peer of this.table.peers.values()) this.table.setState(peer.peerId, 'down', now);
-    this.stopped = Promise.allSettled(this.opts.discoveries.map((d) => d.stop())).then(() => {
+    this.stopped = Promise.allSettled(this.discoveries.map((d) => d.stop())).then(() => {
       this.log.info('mesh stopped');
     });
     return this.stopped;

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { backoffDelay } from '../actors/backoff.js';
-import { type Config, DEFAULT_STABLE_PERIOD_MS, workerEnvironment } from '../config.js';
+import { type Config, workerEnvironment } from '../config.js';
 import type { Logger } from '../logger.js';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes.js';
 
@@ -28,7 +28,7 @@ export function runSupervisor(config: Readonly<Config>, logger: Logger, entry: s
 
   const scheduleRespawn = (ranMs: number, why: Record<string, unknown>) => {
     // A worker that ran a stable period has earned a fresh backoff.
-    if (ranMs >= DEFAULT_STABLE_PERIOD_MS) failuresInARow = 0;
+    if (ranMs >= config.supervisor.stablePeriodMs) failuresInARow = 0;
     failuresInARow++;
     respawns++;
     const delayMs = backoffDelay(failuresInARow, {

@@ -28,6 +28,11 @@ const MIGRATIONS: readonly string[] = [
      origin  TEXT    NOT NULL,
      epoch   INTEGER NOT NULL
    );`,
+  `CREATE TABLE subsystem_intent (
+     name     TEXT PRIMARY KEY,
+     desired  TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
+     at       TEXT NOT NULL
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -21,7 +21,8 @@ export function loadIdentity(dataDir: string, configuredPeerId: string | undefin
   if (configuredPeerId) return { peerId: configuredPeerId, bootId };
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, PEER_ID_FILE);
-  if (existsSync(file)) {
+  const exists = existsSync(file);
+  if (exists) {
     const stored = readFileSync(file, 'utf8').trim();
     if (stored) return { peerId: stored, bootId };
   }
@@ -29,7 +30,9 @@ export function loadIdentity(dataDir: string, configuredPeerId: string | undefin
     .replace(/[^A-Za-z0-9-]/g, '-')
     .slice(0, 32);
   const peerId = `${host}-${randomBytes(4).toString('hex')}`;
-  writeFileSync(file, `${peerId}\n`, { flag: 'wx' });
+  // 'wx' refuses to overwrite an id another process just wrote; an empty file (a write cut short)
+  // is replaced, or the peer could never start again.
+  writeFileSync(file, `${peerId}\n`, { flag: exists ? 'w' : 'wx' });
   return { peerId, bootId };
 }
 

@@ -77,7 +77,7 @@ async function makePeer(id: string, opts: { secrets?: string[]; cluster?: string
     self: { peerId: id, bootId: `${id}-boot`, cluster: opts.cluster ?? 'quantum-bot' },
     listenPort: () => port,
     keyring: new Keyring(opts.secrets ?? [SECRET]),
-    discoveries: [staticDiscovery(() => peer.peers)],
+    discoveries: () => [staticDiscovery(() => peer.peers)],
     killSwitch,
     summary: (): Summary => ({
       peerId: id,

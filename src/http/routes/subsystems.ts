@@ -7,7 +7,7 @@ import { requireToken } from '../auth.js';
 
 const Params = Type.Object({
   name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }),
-  action: Type.Union([Type.Literal('start'), Type.Literal('stop'), Type.Literal('restart')]),
+  action: Type.Enum(['start', 'stop', 'restart']),
 });
 
 /** Operator control of one subsystem. The answer is the subsystem's status after the command. */

@@ -1,0 +1,101 @@
+/**
+ * What a quantum-bot mDNS record says and whether a found one is a peer to dial. Pure: no sockets,
+ * so every rule (self, cluster, version, address choice) is unit-tested without multicast.
+ */
+
+import { isIP, isIPv4 } from 'node:net';
+import { formatHostPort, isValidPort } from './address.js';
+import type { Sighting } from './types.js';
+
+/** DNS-SD service type: records are `_quantum-bot._tcp.local`. Do not change: peers of other versions browse it. */
+export const MDNS_SERVICE_TYPE = 'quantum-bot';
+
+/** TXT keys. Append only: older peers read these names. */
+export const TXT_PEER_ID = 'peerId';
+export const TXT_CLUSTER = 'cluster';
+export const TXT_VERSION = 'v';
+
+export interface MdnsIdentity {
+  peerId: string;
+  cluster: string;
+  protocolVersion: number;
+}
+
+/** The fields of a bonjour-service `Service` from a browser that this module reads. */
+export interface FoundService {
+  name?: string;
+  port?: number;
+  txt?: Record<string, unknown>;
+  /** A/AAAA records that came in the same packet; often empty (no additionals, or only internal interfaces). */
+  addresses?: string[];
+  /** The UDP source of the packet that carried the SRV record. */
+  referer?: { address?: string };
+}
+
+/** Instance name: unique per peer. bonjour-service turns dots into dashes; the TXT keeps the exact id. */
+export function serviceName(peerId: string): string {
+  return `qb-${peerId}`;
+}
+
+export function buildTxt(self: MdnsIdentity): Record<string, string> {
+  return {
+    [TXT_PEER_ID]: self.peerId,
+    [TXT_CLUSTER]: self.cluster,
+    [TXT_VERSION]: String(self.protocolVersion),
+  };
+}
+
+export type IgnoreReason =
+  | 'self'
+  | 'no-txt'
+  | 'other-cluster'
+  | 'incompatible-version'
+  | 'no-address'
+  | 'bad-port';
+
+export type Verdict = { sighting: Sighting } | { ignored: IgnoreReason };
+
+export interface Judge {
+  self: MdnsIdentity;
+  /** Whether a peer announcing protocol version `remote` can be linked. */
+  isCompatibleVersion(remote: number): boolean;
+}
+
+/** Decides whether a found service is another peer of our cluster, and where to dial it. */
+export function judgeService(service: FoundService, judge: Judge): Verdict {
+  const txt = service.txt ?? {};
+  const peerId = text(txt[TXT_PEER_ID]);
+  const cluster = text(txt[TXT_CLUSTER]);
+  const version = Number(text(txt[TXT_VERSION]));
+  // A record without our TXT (an older or foreign publisher of the type) cannot be placed in a cluster.
+  if (peerId === undefined || cluster === undefined) return { ignored: 'no-txt' };
+  if (peerId === judge.self.peerId) return { ignored: 'self' };
+  if (cluster !== judge.self.cluster) return { ignored: 'other-cluster' };
+  if (!Number.isInteger(version) || !judge.isCompatibleVersion(version)) {
+    return { ignored: 'incompatible-version' };
+  }
+  const port = service.port;
+  if (port === undefined || !isValidPort(port)) return { ignored: 'bad-port' };
+  const host = pickHost(service);
+  if (host === undefined) return { ignored: 'no-address' };
+  return { sighting: { address: formatHostPort(host, port), peerId, source: 'mdns' } };
+}
+
+/**
+ * The packet's source address first: it is the address the peer sent from on the link we share,
+ * while its A/AAAA records list every interface it has (docker bridges, VPNs) or none at all.
+ * Then the records, IPv4 before IPv6 (an IPv6 link-local record carries no zone and cannot be dialed).
+ */
+export function pickHost(service: FoundService): string | undefined {
+  const referer = service.referer?.address;
+  if (referer !== undefined && isIP(referer) !== 0) return referer;
+  const addresses = (service.addresses ?? []).filter((a) => isIP(a) !== 0);
+  return addresses.find((a) => isIPv4(a)) ?? addresses[0];
+}
+
+function text(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.length > 0 ? value : undefined;
+  if (typeof value === 'number') return String(value);
+  if (Buffer.isBuffer(value)) return value.toString('utf8') || undefined;
+  return undefined;
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it, vi } from 'vitest';
+import { buildTestApp, type TestApp } from '../../helpers/app.js';
+import { RunProbe } from '../../helpers/run-probe.js';
+
+const ready = (t: TestApp) => t.app.inject({ url: '/ready' });
+
+describe('GET /health', () => {
+  it('answers 200 with status, uptime, cpu, memory, event-loop delay and connections', async () => {
+    const t = await buildTestApp();
+    const res = await t.app.inject({ url: '/health' });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(Object.keys(body).sort()).toEqual(
+      ['connections', 'cpu', 'eventLoopDelayMs', 'memory', 'status', 'uptime'].sort(),
+    );
+    expect(body.status).toBe('ok');
+    expect(body.uptime).toBeGreaterThan(0);
+    expect(body.cpu).toEqual({
+      percent: expect.any(Number),
+      userMs: expect.any(Number),
+      systemMs: expect.any(Number),
+    });
+    expect(body.memory.rssBytes).toBeGreaterThan(0);
+    expect(body.memory.heapUsedBytes).toBeGreaterThan(0);
+    expect(body.eventLoopDelayMs).toBeGreaterThanOrEqual(0);
+    expect(body.connections).toEqual({ http: 0, mesh: 0 });
+  });
+
+  it('keeps answering while the health subsystem is stopped (liveness)', async () => {
+    const t = await buildTestApp();
+    await t.authed({ method: 'POST', url: '/subsystems/health/stop' });
+    await vi.waitFor(() => expect(t.subsystem('health').state).toBe('stopped'));
+    expect((await t.app.inject({ url: '/health' })).statusCode).toBe(200);
+  });
+});
+
+describe('GET /ready', () => {
+  it('is 200 while every enabled subsystem runs, 503 with the reason while one is stopped', async () => {
+    const t = await buildTestApp({
+      extraRegistrations: [{ name: 'off', enabled: false, operates: true, run: new RunProbe().logic }],
+    });
+    await vi.waitFor(async () => {
+      const res = await ready(t);
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ ready: true, reasons: [] });
+    });
+
+    expect((await t.authed({ method: 'POST', url: '/subsystems/health/stop' })).statusCode).toBe(202);
+    await vi.waitFor(async () => {
+      const res = await ready(t);
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toEqual({ ready: false, reasons: ['health is stopped'] });
+    });
+
+    await t.authed({ method: 'POST', url: '/subsystems/health/start' });
+    await vi.waitFor(async () => expect((await ready(t)).statusCode).toBe(200));
+  });
+
+  it('gives the kill switch and the last error as reasons', async () => {
+    const broken = new RunProbe();
+    broken.mode = 'fail';
+    const t = await buildTestApp({
+      env: { SUBSYSTEM_RESTART_BASE_MS: '1', SUBSYSTEM_RESTART_MAX_MS: '2' },
+      extraRegistrations: [
+        { name: 'trader', enabled: true, operates: true, run: new RunProbe().logic },
+        { name: 'broken', enabled: true, operates: false, run: broken.logic },
+      ],
+    });
+    await t.authed({ method: 'POST', url: '/kill-switch', payload: { activate: true, reason: 'test' } });
+    await vi.waitFor(
+      async () => {
+        const res = await ready(t);
+        expect(res.statusCode).toBe(503);
+        expect(res.json().reasons).toEqual([
+          'trader is halted by the kill switch',
+          'broken failed: run failed on start 10',
+        ]);
+      },
+      { timeout: 5_000 },
+    );
+  });
+});

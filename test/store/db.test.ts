@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { DB_FILE, openDb, SCHEMA_VERSION } from '../../src/store/db.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('openDb', () => {
+  it('creates DATA_DIR and its SQLite file in WAL mode at the current schema version', () => {
+    const dir = join(tempDir(), 'nested', 'data');
+    const db = openDb(dir);
+    onTestFinished(() => {
+      db.close();
+    });
+    expect(existsSync(join(dir, DB_FILE))).toBe(true);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+  });
+
+  it('migrates once: reopening keeps the data and the version', () => {
+    const dir = tempDir();
+    const first = openDb(dir);
+    first
+      .prepare(
+        "INSERT INTO kill_switch_history (active, reason, at, origin, epoch) VALUES (1, 'r', 't', 'o', 1)",
+      )
+      .run();
+    first.close();
+    const again = openDb(dir);
+    onTestFinished(() => {
+      again.close();
+    });
+    expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(again.prepare('SELECT COUNT(*) AS n FROM kill_switch_history').get()).toEqual({ n: 1 });
+  });
+
+  it('refuses a database written by a newer build', () => {
+    const dir = tempDir();
+    const db = openDb(dir);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => openDb(dir)).toThrow(/newer than this build/);
+  });
+});
