@@ -1,0 +1,88 @@
+// The dashboard in real headless Chromium (Debian's, driven by playwright-core) against 3 real peer
+// processes: the fleet appears, a SIGKILLed peer goes down and comes back without a reload, and the
+// kill switch set from the page (after a wrong token) shows active on every peer's dashboard.
+import { existsSync, mkdirSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { expectFullMesh, newSecret, startMesh } from '../helpers/mesh.js';
+import { startBot } from '../helpers/process.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
+const TOKEN = 'browser-test-token-0123456789';
+const PEERS = ['peer-a', 'peer-b', 'peer-c'] as const;
+
+if (!existsSync(CHROMIUM)) {
+  console.log(`browser test skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run does)`);
+}
+
+async function launch(): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--no-first-run',
+    ],
+  });
+  onTestFinished(() => browser.close());
+  return browser;
+}
+
+const peerCard = (page: Page, peerId: string, state: string) =>
+  page.locator(`[data-peer-id="${peerId}"][data-peer-state="${state}"]`);
+
+describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
+  it('shows the mesh live, follows a crash and a return, and sets the kill switch on every peer', async () => {
+    const members = await startMesh({ peerIds: PEERS, secret: newSecret(), token: TOKEN });
+    await vi.waitFor(() => expectFullMesh(members), { timeout: 20_000, interval: 200 });
+    const [a, b, c] = members as [(typeof members)[0], (typeof members)[0], (typeof members)[0]];
+
+    const browser = await launch();
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${a.bot.url}/`);
+    await expect
+      .poll(() => page.locator('[data-peer-state="connected"]').count(), { timeout: 10_000 })
+      .toBe(3);
+    await expect.poll(() => page.locator('#feed-status').textContent()).toBe('live');
+    await expect.poll(() => page.locator('#graph line[data-link-state="connected"]').count()).toBe(3);
+
+    // A crash shows without a reload...
+    await c.bot.kill();
+    await peerCard(page, 'peer-c', 'down').waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.locator('#events').textContent()).toContain('peer-c is down');
+    // ...and so does the return of the same peer (same data dir, same port).
+    await startBot({ env: c.env, dirs: c.bot.dirs });
+    await peerCard(page, 'peer-c', 'connected').waitFor({ timeout: 15_000 });
+
+    // The kill switch from the page: a wrong token is refused with a clear message, then the right one.
+    await page.fill('#ks-reason', 'browser test');
+    await page.click('#ks-activate');
+    await page.fill('#token-input', 'not-the-token-0000000000');
+    await page.click('#token-ok');
+    await expect.poll(() => page.locator('#message').textContent()).toContain('Wrong API token');
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-ok');
+    await page.locator('[data-kill-switch="active"]').waitFor({ timeout: 5_000 });
+    const stored = await page.evaluate(() => sessionStorage.getItem('quantum-bot.api-token'));
+    expect(stored).toBe(TOKEN);
+    expect(page.url()).not.toContain(TOKEN);
+
+    // Every peer's own dashboard shows it, because the change went through the mesh.
+    for (const m of [b, c]) {
+      const other = await browser.newPage();
+      await other.goto(`${m.bot.url}/`);
+      await other.locator('[data-kill-switch="active"]').waitFor({ timeout: 10_000 });
+      await expect.poll(() => other.locator('#ks-detail').textContent()).toContain('browser test');
+      await other.close();
+    }
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: new URL('dashboard-browser.png', ARTIFACTS).pathname });
+    expect(errors).toEqual([]);
+  });
+});
