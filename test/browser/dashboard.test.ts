@@ -68,7 +68,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.fill('#token-input', TOKEN);
     await page.click('#token-ok');
     await page.locator('[data-kill-switch="active"]').waitFor({ timeout: 5_000 });
-    const stored = await page.evaluate(() => sessionStorage.getItem('quantum-bot.api-token'));
+    const stored = await page.evaluate("sessionStorage.getItem('quantum-bot.api-token')");
     expect(stored).toBe(TOKEN);
     expect(page.url()).not.toContain(TOKEN);
 

@@ -207,6 +207,34 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
     await vi.waitFor(() => expectFullMesh(members), LINKED);
   });
 
+  it('does not call a peer down that is merely busy for a second, nor does the busy peer blame the others', async () => {
+    const members = await startMesh({
+      peerIds: ['busy-a', 'busy-b', 'busy-c'],
+      secret: newSecret(),
+      token: TOKEN,
+      env: { FAULT_INJECTION: 'true' },
+    });
+    await vi.waitFor(() => expectFullMesh(members), LINKED);
+    const [busy, ...rest] = members as [Member, ...Member[]];
+    // Watch the others' view of the busy peer all along, and the busy peer's view afterwards.
+    const seen = new Set<string>();
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        for (const m of rest) seen.add(peerIn(await meshOf(m.bot), busy.peerId)?.state ?? 'missing');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const blocked = await busy.bot.post('/faults/event-loop/block', { ms: 1200 }, TOKEN);
+    expect(blocked.status, blocked.body).toBe(200);
+    await new Promise((r) => setTimeout(r, 2_000));
+    watching = false;
+    await watch;
+    expect([...seen].filter((s) => s !== 'connected')).toEqual([]);
+    await expectFullMesh(members);
+    for (const m of rest) expect(peerIn(await meshOf(busy.bot), m.peerId)?.reconnectAttempts).toBe(0);
+  });
+
   it('refuses a peer with the wrong secret (4401), logs it once and does not redial it fast', async () => {
     const secret = newSecret();
     const [xPort, aPort, bPort] = (await freePorts(3)) as [number, number, number];

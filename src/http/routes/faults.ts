@@ -34,6 +34,29 @@ export const faultRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify
     },
   );
 
+  // A busy process (a long synchronous computation, a GC pause) must not look dead to the mesh.
+  app.post(
+    '/faults/event-loop/block',
+    {
+      schema: {
+        body: Type.Object(
+          { ms: Type.Integer({ minimum: 1, maximum: 10_000 }) },
+          { additionalProperties: false },
+        ),
+      },
+      onRequest: guard,
+    },
+    async (request) => {
+      const { ms } = request.body;
+      request.log.warn({ ms }, 'blocking the event loop on request');
+      const until = Date.now() + ms;
+      while (Date.now() < until) {
+        // Busy on purpose: nothing else in this process runs meanwhile.
+      }
+      return { blockedMs: ms };
+    },
+  );
+
   app.post('/faults/worker/crash', { onRequest: guard }, async (request, reply) => {
     request.log.warn('crashing the worker process on request');
     await reply.status(202).send({ crashing: true });
