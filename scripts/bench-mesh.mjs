@@ -22,23 +22,31 @@
  * Usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10]   (npm run bench:mesh)
  * Needs the build (npm run build) and Linux /proc. Never uses mDNS (root network namespace).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  BOT_JS,
+  cpuPercent,
+  HOST,
+  killOnExit,
+  portIsFree,
+  readStat,
+  requireBuild,
+  rssBytes,
+  signalOurs,
+  sleep,
+  staticPeers,
+} from './lib/proc.mjs';
 
-const HOST = '127.0.0.1';
 /** Poll period per peer: finer for small meshes, lighter for 25 processes on 2 cores. */
 const pollMs = (n) => (n > 12 ? 200 : 100);
 const SETTLE_MS = 3_000;
-const BOT_JS = fileURLToPath(new URL('../bot.js', import.meta.url));
-const MAIN_JS = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 /** Whole-run deadline per N, ms: start, mesh, idle window, kill switch, kill and relink. */
 const DEADLINE_MS = (n) => 90_000 + n * 6_000;
 
@@ -59,83 +67,27 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 100) || !(idleSeconds
   console.error('--sizes must list whole numbers from 2 to 100, --idle-seconds a number > 0');
   process.exit(2);
 }
-if (!existsSync(MAIN_JS)) {
-  console.error('dist/main.js is missing: run `npm run build` first');
-  process.exit(1);
-}
+requireBuild();
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** A sleep that does not keep the process alive (for timeouts raced against something else). */
 const backstop = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 // ----------------------------------------------------------------------------------------------
 // Processes we started, each known by PID and start time, so nothing else is ever signalled.
 
-function readStat(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state); utime, stime, starttime are fields 14, 15, 22.
-    return { state: f[0], utime: Number(f[11]), stime: Number(f[12]), startTime: f[19] };
-  } catch {
-    return undefined;
-  }
-}
-
-function rssBytes(pid) {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** Every peer process alive now, across sizes: for the exit and signal handlers. */
 const running = new Set();
 
-function isOurs(peer) {
-  const s = readStat(peer.pid);
-  return !!s && s.state !== 'Z' && s.state !== 'X' && s.startTime === peer.startTime;
-}
-
 function signal(peer, sig) {
-  if (peer.exit || !isOurs(peer)) return;
-  try {
-    process.kill(peer.pid, sig);
-  } catch {
-    // Gone meanwhile.
-  }
+  if (!peer.exit) signalOurs(peer.pid, peer.startTime, sig);
 }
 
-process.on('exit', () => {
+killOnExit(() => {
   for (const peer of running) signal(peer, 'SIGKILL');
 });
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    for (const peer of running) signal(peer, 'SIGKILL');
-    process.exit(130);
-  });
-}
 
 // ----------------------------------------------------------------------------------------------
 // Ports and HTTP
-
-function portIsFree(port) {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-}
 
 /** `count` consecutive free ports, from a random base in 20000-59999. */
 async function freeRange(count) {
@@ -279,10 +231,7 @@ async function benchOne(n) {
         API_TOKEN: token,
         MESH_SECRET: secret,
         MESH_DISCOVERY: 'static',
-        MESH_PEERS: ports
-          .filter((p) => p !== port)
-          .map((p) => `${HOST}:${p}`)
-          .join(','),
+        MESH_PEERS: staticPeers(ports, port),
         CONTINUOUS_MODE: 'false',
       },
     };
@@ -322,7 +271,7 @@ async function benchOne(n) {
       const a = before.get(p);
       const b = readStat(p.pid);
       if (!a || !b || p.exit) throw new Error(`${p.id} died during the idle window:\n${tail(p)}`);
-      cpu.push(((b.utime + b.stime - a.utime - a.stime) / CLK_TCK / seconds) * 100);
+      cpu.push(cpuPercent(a, b, seconds));
       rss.push(rssBytes(p.pid));
     }
     result.cpu = { mean: mean(cpu), max: Math.max(...cpu) };

@@ -12,40 +12,39 @@
  * Needs the build (npm run build) and Linux /proc. It binds only 127.0.0.1 (a free port), uses temp
  * directories, runs without MESH_SECRET (no discovery), and kills only the processes it started.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import {
+  BOT_JS,
+  childPids,
+  cpuPercent as cpuBetween,
+  freePort,
+  HOST,
+  isAlive,
+  killOnExit,
+  readStat,
+  requireBuild,
+  rssBytes,
+  signalOurs,
+  sleep,
+  until,
+} from './lib/proc.mjs';
 
 const RUNS = 5;
-const HOST = '127.0.0.1';
 const POLL_MS = 10;
 /** After the first 200, let start-up work (JIT, first health sample) settle before the idle window. */
 const IDLE_WARMUP_MS = 5_000;
-const BOT_JS = fileURLToPath(new URL('../bot.js', import.meta.url));
-const MAIN_JS = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 const idleSeconds = Number(process.argv[2] ?? 60);
 if (!Number.isFinite(idleSeconds) || idleSeconds <= 0) {
   console.error('usage: node scripts/measure-peer.mjs [idle-seconds > 0]');
   process.exit(2);
 }
-if (!existsSync(MAIN_JS)) {
-  console.error('dist/main.js is missing: run `npm run build` first');
-  process.exit(1);
-}
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
+requireBuild();
 
 // ----------------------------------------------------------------------------------------------
 // Processes we started, each known by PID and start time, so nothing else is ever signalled.
@@ -53,23 +52,8 @@ const CLK_TCK = (() => {
 /** @type {Map<number, string>} pid -> starttime */
 const started = new Map();
 
-function readStat(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state); utime, stime, starttime are fields 14, 15, 22.
-    return { state: f[0], utime: Number(f[11]), stime: Number(f[12]), startTime: f[19] };
-  } catch {
-    return undefined;
-  }
-}
-
 /** Runs (a zombie counts as gone) and, when we started it, is still that same process. */
-function isAlive(pid) {
-  const s = readStat(pid);
-  const startTime = started.get(pid);
-  return !!s && s.state !== 'Z' && s.state !== 'X' && (startTime === undefined || s.startTime === startTime);
-}
+const isOurs = (pid) => isAlive(pid, started.get(pid));
 
 function remember(pid) {
   const s = readStat(pid);
@@ -77,63 +61,11 @@ function remember(pid) {
 }
 
 function killOurs() {
-  for (const pid of started.keys()) {
-    if (isAlive(pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
+  for (const [pid, startTime] of started) signalOurs(pid, startTime, 'SIGKILL');
 }
-process.on('exit', killOurs);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    killOurs();
-    process.exit(130);
-  });
-}
-
-function childrenOf(pid) {
-  const pids = new Set();
-  let tasks = [];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return [];
-  }
-  for (const tid of tasks) {
-    try {
-      for (const w of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) {
-        if (w) pids.add(Number(w));
-      }
-    } catch {}
-  }
-  return [...pids].filter((p) => isAlive(p));
-}
-
-function rssBytes(pid) {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+killOnExit(killOurs);
 
 // ----------------------------------------------------------------------------------------------
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** One GET on a fresh connection; resolves to the status code, or 0 when nothing answered. */
 function probe(url) {
@@ -156,16 +88,6 @@ async function untilHealthy(url, bot, timeoutMs = 60_000) {
     await sleep(POLL_MS);
   }
   throw new Error(`${url}/health did not answer within ${timeoutMs} ms:\n${bot.output()}`);
-}
-
-async function until(predicate, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = predicate();
-    if (value) return value;
-    await sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function startBot() {
@@ -208,7 +130,10 @@ async function startBot() {
 }
 
 async function worker(bot, not) {
-  const pid = await until(() => childrenOf(bot.pid).find((p) => p !== not), 30_000, 'the worker process');
+  const pid = await until('the worker process', () => childPids(bot.pid, isOurs).find((p) => p !== not), {
+    timeoutMs: 30_000,
+    intervalMs: 5,
+  });
   remember(pid);
   return pid;
 }
@@ -250,7 +175,7 @@ async function main() {
     const killedAt = performance.now();
     process.kill(first, 'SIGKILL');
     // Once the old worker is gone its socket is closed: any 200 now comes from the new one.
-    await until(() => !isAlive(first), 10_000, 'the killed worker to be gone');
+    await until('the killed worker to be gone', () => !isOurs(first), { timeoutMs: 10_000, intervalMs: 5 });
     const back = await untilHealthy(bot.url, bot);
     recoveries.push(back - killedAt);
     await worker(bot, first);
@@ -289,10 +214,9 @@ async function main() {
   }
   const elapsedS = (performance.now() - t0) / 1000;
   const cpu1 = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, readStat(p)]));
-  if (!isAlive(w) || !isAlive(bot.pid)) throw new Error('a process died during the idle window');
+  if (!isOurs(w) || !isOurs(bot.pid)) throw new Error('a process died during the idle window');
   const rssEnd = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, rssBytes(p)]));
-  const cpuPercent = (k) =>
-    ((cpu1[k].utime + cpu1[k].stime - cpu0[k].utime - cpu0[k].stime) / CLK_TCK / elapsedS) * 100;
+  const cpuPercent = (k) => cpuBetween(cpu0[k], cpu1[k], elapsedS);
   const avg = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
   console.log(

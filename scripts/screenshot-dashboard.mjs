@@ -6,42 +6,19 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './lib/chromium.mjs';
+import { BOT_JS, freePort, HOST, sleep, staticPeers, until } from './lib/proc.mjs';
 
 const out = process.argv[2] ?? new URL('../docs/dashboard.png', import.meta.url).pathname;
 const COUNT = 5;
 const DEADLINE_MS = 90_000;
-const bot = new URL('../bot.js', import.meta.url).pathname;
 const root = mkdtempSync(join(tmpdir(), 'qb-shot-'));
 const children = [];
 
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function until(what, check, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const getJson = async (port, path) => (await fetch(`http://127.0.0.1:${port}${path}`)).json();
+const getJson = async (port, path) => (await fetch(`http://${HOST}:${port}${path}`)).json();
 
 async function main() {
   const ports = [];
@@ -51,20 +28,17 @@ async function main() {
     const env = {
       PATH: process.env.PATH,
       PORT: String(port),
-      HOST: '127.0.0.1',
+      HOST,
       DATA_DIR: join(root, `peer-${i + 1}`),
       LOG_DIR: join(root, `peer-${i + 1}`, 'logs'),
       PEER_ID: `peer-${i + 1}`,
       MESH_SECRET: secret,
       MESH_DISCOVERY: 'static',
-      MESH_PEERS: ports
-        .filter((p) => p !== port)
-        .map((p) => `127.0.0.1:${p}`)
-        .join(','),
+      MESH_PEERS: staticPeers(ports, port),
       CONTINUOUS_MODE: 'false',
       LOG_LEVEL: 'warn',
     };
-    children.push(spawn(process.execPath, [bot], { env, stdio: 'ignore' }));
+    children.push(spawn(process.execPath, [BOT_JS], { env, stdio: 'ignore' }));
   });
   await until('a full mesh', async () => {
     const views = await Promise.all(ports.map((p) => getJson(p, '/mesh')));
@@ -76,21 +50,15 @@ async function main() {
     return v.peers.find((p) => p.peerId === `peer-${COUNT}`)?.state === 'down';
   });
   // Let the other peers' link lists (sent on change) reach peer-1, so the picture is complete.
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
 
   const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    await page.goto(`http://127.0.0.1:${ports[0]}/`);
+    await page.goto(`http://${HOST}:${ports[0]}/`);
     await page.waitForSelector(`[data-peer-id="peer-${COUNT}"][data-peer-state="down"]`);
     await page.waitForTimeout(500);
     await page.screenshot({ path: out });

@@ -4,10 +4,12 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+// @ts-expect-error: a plain ES module of the scripts without type declarations
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../scripts/lib/chromium.mjs';
 import { expectFullMesh, newSecret, startMesh } from '../helpers/mesh.js';
 import { startBot } from '../helpers/process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM: string = CHROMIUM_PATH;
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 const TOKEN = 'browser-test-token-0123456789';
 const PEERS = ['peer-a', 'peer-b', 'peer-c'] as const;
@@ -19,17 +21,14 @@ if (!existsSync(CHROMIUM)) {
 async function launch(): Promise<Browser> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
   onTestFinished(() => browser.close());
   return browser;
 }
+
+/** The page's own (used inside page.evaluate only); tsconfig has no DOM lib. */
+declare const sessionStorage: { getItem(key: string): string | null };
 
 const peerCard = (page: Page, peerId: string, state: string) =>
   page.locator(`[data-peer-id="${peerId}"][data-peer-state="${state}"]`);

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { status } from '../helpers/contract.js';
 import {
   expectFullMesh,
   expectStates,
@@ -28,12 +29,6 @@ const CRASH_DOWN_MS = 2_500;
 /** A restarted peer dials the others itself as soon as it runs. */
 const RELINK_MS = 5_000;
 const KILL_SWITCH_MS = 2_000;
-
-async function status(bot: BotProcess) {
-  const answer = await bot.get('/status');
-  expect(answer.status).toBe(200);
-  return answer.json();
-}
 
 /** Polls until `check` passes and returns the milliseconds it took. */
 async function timeUntil(check: () => Promise<void>, timeout: number, interval = 50): Promise<number> {

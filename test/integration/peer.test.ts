@@ -7,7 +7,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { type BotProcess, isAlive, startBot } from '../helpers/process.js';
+import { HEALTH_FIELDS, STATUS_FIELDS, status } from '../helpers/contract.js';
+import { isAlive, startBot } from '../helpers/process.js';
 
 /** Long enough for a respawn or a subsystem restart on a busy machine; polling ends it sooner. */
 const RECOVERY = { timeout: 30_000, interval: 50 } as const;
@@ -17,28 +18,6 @@ const GRACEFUL_STOP_MS = 10_000;
 const CONFIG_EXIT_MS = 10_000;
 const EXIT_CONFIG = 78;
 
-/** Every /status field of DESIGN.md section 5. */
-const STATUS_FIELDS = [
-  'peerId',
-  'bootId',
-  'uptime',
-  'continuousMode',
-  'killSwitch',
-  'trading',
-  'freelance',
-  'ai',
-  'mesh',
-  'reconnectAttempts',
-  'subsystems',
-  'prompt',
-];
-
-async function status(bot: BotProcess) {
-  const answer = await bot.get('/status');
-  expect(answer.status).toBe(200);
-  return answer.json();
-}
-
 describe('one peer process (node bot.js)', () => {
   it('answers /health and /status with the fields of the contract (defaults: continuous mode)', async () => {
     const bot = await startBot();
@@ -46,9 +25,7 @@ describe('one peer process (node bot.js)', () => {
     const health = await bot.get('/health');
     expect(health.status).toBe(200);
     const h = health.json();
-    expect(Object.keys(h).sort()).toEqual(
-      ['connections', 'cpu', 'eventLoopDelayMs', 'memory', 'status', 'uptime'].sort(),
-    );
+    expect(Object.keys(h).sort()).toEqual([...HEALTH_FIELDS].sort());
     expect(h.status).toMatch(/^(ok|degraded)$/);
     expect(h.uptime).toBeGreaterThan(0);
     expect(h.memory.rssBytes).toBeGreaterThan(0);

@@ -11,19 +11,14 @@ import type { Discovery } from '../../src/mesh/discovery/types.js';
 import { MeshNode } from '../../src/mesh/node.js';
 import { CLOSE, MESH_PATH, type Summary } from '../../src/mesh/protocol.js';
 import { isNewer, type KillSwitchState } from '../../src/store/kill-switch.js';
+import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
 
 const SECRET = 'a shared secret of enough length';
 const logger = createLogger({ level: 'silent' });
 
 /** An in-memory kill switch with the store's semantics. */
 class MemoryKillSwitch {
-  state: KillSwitchState = {
-    active: false,
-    reason: '',
-    since: new Date(0).toISOString(),
-    origin: '',
-    epoch: 0,
-  };
+  state: KillSwitchState = KILL_SWITCH_NEVER_SET;
   private listeners = new Set<(s: KillSwitchState) => void>();
   get() {
     return this.state;

@@ -1,6 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type Db, openDb } from '../../src/store/db.js';
 import { isNewer, type KillSwitchState, KillSwitchStore } from '../../src/store/kill-switch.js';
+import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function open(dataDir: string): Db {
@@ -33,13 +34,7 @@ const state = (over: Partial<KillSwitchState>): KillSwitchState => ({
 describe('KillSwitchStore', () => {
   it('starts inactive at epoch 0 with an empty history', () => {
     const store = new KillSwitchStore(open(tempDir()));
-    expect(store.get()).toEqual({
-      active: false,
-      reason: '',
-      since: new Date(0).toISOString(),
-      origin: '',
-      epoch: 0,
-    });
+    expect(store.get()).toEqual(KILL_SWITCH_NEVER_SET);
     expect(store.history()).toEqual([]);
   });
 

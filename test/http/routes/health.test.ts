@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
+import { HEALTH_FIELDS } from '../../helpers/contract.js';
 import { RunProbe } from '../../helpers/run-probe.js';
 
 const ready = (t: TestApp) => t.app.inject({ url: '/ready' });
@@ -10,9 +11,7 @@ describe('GET /health', () => {
     const res = await t.app.inject({ url: '/health' });
     expect(res.statusCode).toBe(200);
     const body = res.json();
-    expect(Object.keys(body).sort()).toEqual(
-      ['connections', 'cpu', 'eventLoopDelayMs', 'memory', 'status', 'uptime'].sort(),
-    );
+    expect(Object.keys(body).sort()).toEqual([...HEALTH_FIELDS].sort());
     expect(body.status).toBe('ok');
     expect(body.uptime).toBeGreaterThan(0);
     expect(body.cpu).toEqual({

@@ -2,6 +2,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { openDb } from '../../../src/store/db.js';
 import { KillSwitchStore } from '../../../src/store/kill-switch.js';
 import { buildTestApp } from '../../helpers/app.js';
+import { KILL_SWITCH_NEVER_SET } from '../../helpers/contract.js';
 import { RunProbe } from '../../helpers/run-probe.js';
 
 describe('GET /kill-switch', () => {
@@ -9,14 +10,7 @@ describe('GET /kill-switch', () => {
     const t = await buildTestApp();
     const res = await t.app.inject({ url: '/kill-switch' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({
-      active: false,
-      reason: '',
-      since: new Date(0).toISOString(),
-      origin: '',
-      epoch: 0,
-      history: [],
-    });
+    expect(res.json()).toEqual({ ...KILL_SWITCH_NEVER_SET, history: [] });
   });
 });
 

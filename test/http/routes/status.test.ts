@@ -1,23 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { autonomousPrompt } from '../../../src/prompt.js';
 import { buildTestApp } from '../../helpers/app.js';
+import { KILL_SWITCH_NEVER_SET, STATUS_FIELDS } from '../../helpers/contract.js';
 import { RunProbe } from '../../helpers/run-probe.js';
-
-/** DESIGN.md section 5: the fields users and scripts rely on. */
-const STATUS_FIELDS = [
-  'peerId',
-  'bootId',
-  'uptime',
-  'continuousMode',
-  'killSwitch',
-  'trading',
-  'freelance',
-  'ai',
-  'mesh',
-  'reconnectAttempts',
-  'subsystems',
-  'prompt',
-];
 
 describe('GET /status', () => {
   it('has every field of the contract', async () => {
@@ -32,13 +17,7 @@ describe('GET /status', () => {
     expect(body.bootId).toMatch(/^[0-9a-f-]{36}$/);
     expect(body.uptime).toBeGreaterThan(0);
     expect(body.continuousMode).toBe(false);
-    expect(body.killSwitch).toEqual({
-      active: false,
-      reason: '',
-      since: new Date(0).toISOString(),
-      origin: '',
-      epoch: 0,
-    });
+    expect(body.killSwitch).toEqual(KILL_SWITCH_NEVER_SET);
     expect(body.mesh.peers).toEqual([]);
     expect(body.reconnectAttempts).toBe(0);
     expect(body.prompt).toBe(autonomousPrompt(t.config));
