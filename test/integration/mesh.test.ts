@@ -93,6 +93,18 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
       expect(s.subsystems.mesh).toMatchObject({ state: 'running', restarts: 0 });
       // Exactly one link per pair, whoever dialed first.
       expect((await m.bot.get('/health')).json().connections.mesh).toBe(2);
+
+      // The mesh in Prometheus terms: links by state, traffic, handshakes, reconnects, RTT.
+      const metrics = (await m.bot.get('/metrics')).body;
+      expect(metrics).toMatch(/^qb_mesh_links\{state="connected"[^}]*\} 2$/m);
+      expect(metrics).toMatch(/^qb_mesh_links\{state="down"[^}]*\} 0$/m);
+      expect(metrics).toMatch(/^qb_mesh_messages_in_total\{type="ping"[^}]*\} [1-9]/m);
+      expect(metrics).toMatch(/^qb_mesh_messages_out_total\{type="status"[^}]*\} [1-9]/m);
+      expect(metrics).toMatch(/^qb_mesh_reconnects_total\{[^}]*\} \d+$/m);
+      for (const other of others(members, m)) {
+        expect(metrics).toMatch(new RegExp(`^qb_mesh_peer_rtt_ms\\{peer="${other.peerId}"[^}]*\\} \\d`, 'm'));
+      }
+      expect(metrics).toMatch(/^qb_subsystem_state\{subsystem="mesh",state="running"[^}]*\} 1$/m);
     }
   });
 
@@ -292,6 +304,9 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
       expect(n - (before[i] ?? 0), 'dial attempts while we watched').toBe(0);
     }
     for (const m of members) {
+      expect((await m.bot.get('/metrics')).body).toMatch(
+        /^qb_mesh_handshake_failures_total\{reason="auth_failed"[^}]*\} [1-9]/m,
+      );
       expect((await meshOf(m.bot)).peers.filter((p) => p.state === 'connected')).toHaveLength(1);
       // Once per direction: we refused its proof (outbound, by its address), and it refused ours
       // (inbound, by its IP: its dials come from ephemeral ports).
