@@ -71,7 +71,12 @@ export async function assemblePeer(
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
   let openSockets = 0;
-  const port = () => (app?.server.address() as AddressInfo | null | undefined)?.port;
+  let boundPort: number | undefined;
+  // Cached once bound: server.address() is a syscall, and the fleet view asks several times a second.
+  const port = () => {
+    boundPort ??= (app?.server.address() as AddressInfo | null | undefined)?.port;
+    return boundPort;
+  };
   const listenPort = () => port() ?? config.port;
   let meshNode: MeshNode | undefined;
   const health = new HealthMonitor({

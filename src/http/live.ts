@@ -15,6 +15,8 @@ import type { Fleet, FleetLink, PeerCard } from './fleet.js';
 export const LIVE_PATH = '/live';
 export const LIVE_FEED_VERSION = 1;
 export const DEFAULT_LIVE_INTERVAL_MS = 250;
+/** With nobody watching, the fleet is still compared (for the event log), but less often. */
+export const IDLE_INTERVAL_MS = 1_000;
 export const MAX_EVENTS = 300;
 /** Close code when DASHBOARD_TOKEN_REQUIRED is set and the first message is not a valid token. */
 export const LIVE_CLOSE_UNAUTHORIZED = 4401;
@@ -136,6 +138,7 @@ export class LiveFeed {
   private readonly events: LiveEvent[] = [];
   private previous: Fleet | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private running = false;
   private pinger: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly now: () => number;
@@ -145,9 +148,10 @@ export class LiveFeed {
   }
 
   start(): void {
-    if (this.timer) return;
+    if (this.running) return;
+    this.running = true;
     this.previous = this.opts.fleet();
-    this.timer = setInterval(() => this.tick(), this.opts.intervalMs ?? DEFAULT_LIVE_INTERVAL_MS);
+    this.schedule();
     this.pinger = setInterval(() => this.pingSubscribers(), CLIENT_PING_MS);
     this.unsubscribe = this.opts.onKillSwitchChange((state) => {
       const at = new Date(this.now()).toISOString();
@@ -164,7 +168,8 @@ export class LiveFeed {
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
     if (this.pinger) clearInterval(this.pinger);
     this.timer = undefined;
     this.unsubscribe?.();
@@ -217,6 +222,17 @@ export class LiveFeed {
       killSwitch: this.opts.killSwitch(),
       events: this.recentEvents(),
     });
+  }
+
+  /** Every 250 ms while someone watches; every second otherwise (an idle peer should sleep). */
+  private schedule(): void {
+    if (!this.running) return;
+    const busy = this.subscribers.size > 0;
+    const delay = busy ? (this.opts.intervalMs ?? DEFAULT_LIVE_INTERVAL_MS) : IDLE_INTERVAL_MS;
+    this.timer = setTimeout(() => {
+      this.tick();
+      this.schedule();
+    }, delay);
   }
 
   private tick(): void {

@@ -19,6 +19,7 @@ import {
   type PeerState,
   PeerTable,
   type Refusal,
+  type Target,
 } from './peer-table.js';
 import {
   CLOSE,
@@ -108,6 +109,8 @@ export class MeshNode {
   private timers: NodeJS.Timeout[] = [];
   private syncTimer: NodeJS.Timeout | undefined;
   private statusSoon: NodeJS.Timeout | undefined;
+  /** Fires at the earliest dial deadline; the first retries (100-250 ms) cannot wait for the sweep. */
+  private dialTimer: NodeJS.Timeout | undefined;
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
   private lastTick = 0;
@@ -144,8 +147,6 @@ export class MeshNode {
       setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
     );
     this.timers.push(setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs));
-    // Short deadlines (the first retries are 100-250 ms) need a finer check than the 5 s sweep.
-    this.timers.push(setInterval(() => this.safely('dial', () => this.dialDue()), 100));
     this.scheduleSync();
     this.discoveries = this.opts.discoveries();
     for (const d of this.discoveries) {
@@ -171,6 +172,7 @@ export class MeshNode {
     this.timers = [];
     if (this.syncTimer) clearTimeout(this.syncTimer);
     if (this.statusSoon) clearTimeout(this.statusSoon);
+    if (this.dialTimer) clearTimeout(this.dialTimer);
     this.unsubscribeKillSwitch?.();
     for (const p of this.pending) p.abort();
     this.pending.clear();
@@ -267,11 +269,24 @@ export class MeshNode {
 
   private dialDue(): void {
     if (!this.running) return;
-    for (const target of this.table.due(this.now())) {
-      // Without AUTO_RECONNECT a target is dialed only until it has linked once.
-      if (!this.opts.autoReconnect && target.peerId && this.table.peers.has(target.peerId)) continue;
-      this.dial(target.address);
-    }
+    for (const target of this.table.due(this.now())) if (this.mayDial(target)) this.dial(target.address);
+    this.armDialTimer();
+  }
+
+  /** Without AUTO_RECONNECT a target is dialed only until it has linked once. */
+  private mayDial(target: Target): boolean {
+    return this.opts.autoReconnect || !target.peerId || !this.table.peers.has(target.peerId);
+  }
+
+  private armDialTimer(): void {
+    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.dialTimer = undefined;
+    if (!this.running) return;
+    const next = this.table.nextDeadline((t) => this.mayDial(t));
+    if (next === undefined) return;
+    // At least 20 ms: a deadline already due but not dialable must not become a busy loop.
+    const delay = Math.max(20, next - this.now());
+    this.dialTimer = setTimeout(() => this.safely('dial', () => this.dialDue()), delay);
   }
 
   private dial(address: string): void {
@@ -308,6 +323,7 @@ export class MeshNode {
           refused ? { code: err.closeCode, reason: err.message } : undefined,
         );
         if (refused) this.handshakeFailed(err, address, 'out');
+        this.armDialTimer();
       },
     );
   }
@@ -425,6 +441,7 @@ export class MeshNode {
       this.log.warn({ peer: link.peerId, code, reason }, 'mesh link closed for a protocol violation');
     }
     this.table.unlinked(link.peerId, this.now());
+    this.armDialTimer();
     this.log.warn({ peer: link.peerId, code, reason }, 'peer down');
     this.announceSoon();
   }

@@ -115,6 +115,21 @@ export class PeerTable {
     });
   }
 
+  /**
+   * Epoch ms of the earliest dial deadline among targets `may` accepts (and that are not ourselves,
+   * busy or linked), so the node sleeps until then instead of polling.
+   */
+  nextDeadline(may: (t: Target) => boolean = () => true): number | undefined {
+    let next: number | undefined;
+    for (const t of this.targets.values()) {
+      if (t.self || t.dialing || !may(t)) continue;
+      const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
+      if (peer && peer.state !== 'down') continue;
+      if (next === undefined || t.nextDialAt < next) next = t.nextDialAt;
+    }
+    return next;
+  }
+
   dialStarted(t: Target): void {
     t.dialing = true;
     t.attempts++;

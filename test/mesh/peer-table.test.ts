@@ -92,4 +92,21 @@ describe('PeerTable', () => {
     const p = table.peers.get('peer-b');
     expect(p).toMatchObject({ state: 'connected', bootId: 'boot-2', reconnectAttempts: 0, status: null });
   });
+
+  it('names the earliest dial deadline, ignoring linked, busy, refused-filtered and self targets', () => {
+    const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
+    expect(table.nextDeadline()).toBeUndefined();
+    const a = table.sighted('127.0.0.1:9001', 'static', 1000);
+    const b = table.sighted('127.0.0.1:9002', 'static', 500);
+    expect(table.nextDeadline()).toBe(500);
+    table.dialStarted(b);
+    expect(table.nextDeadline()).toBe(1000);
+    table.linked('peer-b', 'boot', '127.0.0.1:9002', 600, b);
+    table.dialStarted(a);
+    table.dialFailed(a, 1000, 'ECONNREFUSED');
+    expect(table.nextDeadline()).toBe(1250);
+    expect(table.nextDeadline((t) => t !== a)).toBeUndefined();
+    table.unlinked('peer-b', 2000);
+    expect(table.nextDeadline()).toBe(1250);
+  });
 });

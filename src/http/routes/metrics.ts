@@ -8,7 +8,8 @@ import type { AppDeps } from '../app.js';
 export function createMetricsRegistry(deps: AppDeps): Registry {
   const register = new Registry();
   register.setDefaultLabels({ peer_id: deps.identity.peerId });
-  collectDefaultMetrics({ register, prefix: 'qb_' });
+  // prom-client samples event-loop lag every 10 ms by default; an idle peer should sleep.
+  collectDefaultMetrics({ register, prefix: 'qb_', eventLoopMonitoringPrecision: 1000 });
   const states = [...SUBSYSTEM_STATES, 'disabled'];
 
   new Gauge({
