@@ -74,7 +74,8 @@ export async function assemblePeer(
   let boundPort: number | undefined;
   // Cached once bound: server.address() is a syscall, and the fleet view asks several times a second.
   const port = () => {
-    boundPort ??= (app?.server.address() as AddressInfo | null | undefined)?.port;
+    if (!app?.server.listening) return undefined;
+    boundPort ??= (app.server.address() as AddressInfo).port;
     return boundPort;
   };
   const listenPort = () => port() ?? config.port;
