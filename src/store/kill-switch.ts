@@ -2,6 +2,7 @@
  * The kill switch's persistent state and history. Every change bumps `epoch`; between two states
  * the higher (epoch, origin) wins, so a mesh can flood changes in any order and converge.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 
 export interface KillSwitchState {
@@ -43,39 +44,76 @@ const fromRow = (r: Row): KillSwitchState => ({
   epoch: r.epoch,
 });
 
+const NEVER_SET: KillSwitchState = {
+  active: false,
+  reason: '',
+  since: new Date(0).toISOString(),
+  origin: '',
+  epoch: 0,
+};
+
+/**
+ * The kill switch of one peer. It is read on every status message, metrics scrape and handshake,
+ * so the state in force is kept in memory: this process is the only writer of its DATA_DIR, and the
+ * cache changes only after a write has committed.
+ */
 export class KillSwitchStore {
   private readonly listeners = new Set<(state: KillSwitchState) => void>();
+  private readonly statements: {
+    read: Statement;
+    upsert: Statement;
+    record: Statement;
+    history: Statement;
+    write: (state: KillSwitchState) => void;
+  };
+  private current: KillSwitchState;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.statements = {
+      read: db.prepare('SELECT active, reason, since, origin, epoch FROM kill_switch WHERE id = 1'),
+      upsert: db.prepare(
+        `INSERT INTO kill_switch (id, active, reason, since, origin, epoch)
+         VALUES (1, @active, @reason, @since, @origin, @epoch)
+         ON CONFLICT (id) DO UPDATE SET active = @active, reason = @reason, since = @since,
+           origin = @origin, epoch = @epoch`,
+      ),
+      record: db.prepare(
+        `INSERT INTO kill_switch_history (active, reason, at, origin, epoch)
+         VALUES (@active, @reason, @since, @origin, @epoch)`,
+      ),
+      history: db.prepare(
+        'SELECT active, reason, at, origin, epoch FROM kill_switch_history ORDER BY seq DESC LIMIT ?',
+      ),
+      // Both writes of a change commit together, or neither does.
+      write: db.transaction((s: KillSwitchState) => {
+        const values = { ...s, active: s.active ? 1 : 0 };
+        this.statements.upsert.run(values);
+        this.statements.record.run(values);
+      }),
+    };
+    const row = this.statements.read.get() as Row | undefined;
+    this.current = row ? fromRow(row) : NEVER_SET;
+  }
 
   /** The state in force; an untouched switch is inactive at epoch 0. */
   get(): KillSwitchState {
-    const row = this.db
-      .prepare('SELECT active, reason, since, origin, epoch FROM kill_switch WHERE id = 1')
-      .get() as Row | undefined;
-    return row
-      ? fromRow(row)
-      : { active: false, reason: '', since: new Date(0).toISOString(), origin: '', epoch: 0 };
+    return this.current;
   }
 
   /** A local change: a new epoch, recorded in the history, then announced. */
   set(active: boolean, reason: string, origin: string): KillSwitchState {
-    const state = this.db.transaction(() => {
-      const next: KillSwitchState = {
-        active,
-        reason,
-        since: this.now().toISOString(),
-        origin,
-        epoch: this.get().epoch + 1,
-      };
-      this.write(next);
-      return next;
-    })();
-    this.emit(state);
-    return state;
+    const next: KillSwitchState = {
+      active,
+      reason,
+      since: this.now().toISOString(),
+      origin,
+      epoch: this.current.epoch + 1,
+    };
+    this.commit(next);
+    return next;
   }
 
   /**
@@ -83,19 +121,13 @@ export class KillSwitchStore {
    * @returns whether it was adopted.
    */
   adopt(remote: KillSwitchState): boolean {
-    const adopted = this.db.transaction(() => {
-      if (!isNewer(remote, this.get())) return false;
-      this.write(remote);
-      return true;
-    })();
-    if (adopted) this.emit(remote);
-    return adopted;
+    if (!isNewer(remote, this.current)) return false;
+    this.commit({ ...remote });
+    return true;
   }
 
   history(limit = HISTORY_LIMIT): KillSwitchChange[] {
-    const rows = this.db
-      .prepare('SELECT active, reason, at, origin, epoch FROM kill_switch_history ORDER BY seq DESC LIMIT ?')
-      .all(limit) as Array<Omit<Row, 'since'> & { at: string }>;
+    const rows = this.statements.history.all(limit) as Array<Omit<Row, 'since'> & { at: string }>;
     return rows.map((r) => ({
       active: r.active === 1,
       reason: r.reason,
@@ -111,28 +143,10 @@ export class KillSwitchStore {
     return () => this.listeners.delete(listener);
   }
 
-  private write(s: KillSwitchState): void {
-    const values = {
-      active: s.active ? 1 : 0,
-      reason: s.reason,
-      since: s.since,
-      origin: s.origin,
-      epoch: s.epoch,
-    };
-    this.db
-      .prepare(
-        `INSERT INTO kill_switch (id, active, reason, since, origin, epoch)
-         VALUES (1, @active, @reason, @since, @origin, @epoch)
-         ON CONFLICT (id) DO UPDATE SET active = @active, reason = @reason, since = @since,
-           origin = @origin, epoch = @epoch`,
-      )
-      .run(values);
-    this.db
-      .prepare(
-        `INSERT INTO kill_switch_history (active, reason, at, origin, epoch)
-         VALUES (@active, @reason, @since, @origin, @epoch)`,
-      )
-      .run(values);
+  private commit(state: KillSwitchState): void {
+    this.statements.write(state);
+    this.current = state;
+    this.emit(state);
   }
 
   private emit(state: KillSwitchState): void {
