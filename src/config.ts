@@ -389,9 +389,6 @@ export function workerEnvironment(respawns: number): NodeJS.ProcessEnv {
   return { ...process.env, [INTERNAL_ENV.role]: 'worker', [INTERNAL_ENV.respawns]: String(respawns) };
 }
 
-/** Names whose values must never be logged. */
-export const SECRET_VARS = ENV_VARS.filter((v) => v.secret).map((v) => v.name);
-
 /** Reads `.env` in `cwd` when present; variables already in the environment win. */
 export function readEnvFile(cwd: string): Env {
   const file = resolve(cwd, '.env');

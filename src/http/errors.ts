@@ -3,7 +3,7 @@
  * internals: the client gets a generic message, the log gets the whole error.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { ERRORS, type ErrorCode, isQbError } from '../errors.js';
+import { type ErrorCode, isQbError } from '../errors.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };
@@ -58,6 +58,3 @@ function validationMessage(err: FastifyError): string {
   }
   return details.length > 0 ? `${err.message} (${details.join('; ')})` : err.message;
 }
-
-/** The schema of an error answer, for route `response` declarations. */
-export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];

@@ -11,6 +11,7 @@ import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { KillSwitchState } from '../store/kill-switch.js';
 import { type Keyring, NonceCache } from './auth.js';
+import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
 import {
   DEFAULT_DIAL_POLICY,
@@ -105,7 +106,9 @@ export class MeshNode {
   private readonly random: () => number;
   private readonly log: Logger;
   private server: WebSocketServer | undefined;
-  private discoveries: Discovery[] = [];
+  private discovery: DiscoveryGroup = combined([]);
+  /** Discovery problems already logged at warn level, by source and kind: each is warned once. */
+  private readonly warnedDiscovery = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private syncTimer: NodeJS.Timeout | undefined;
   private statusSoon: NodeJS.Timeout | undefined;
@@ -148,15 +151,14 @@ export class MeshNode {
     );
     this.timers.push(setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs));
     this.scheduleSync();
-    this.discoveries = this.opts.discoveries();
-    for (const d of this.discoveries) {
-      await d.start({
-        onSighting: (s) => this.safely('sighting', () => this.sighted(s)),
-        onError: (err, source) => this.log.debug({ err, source }, 'discovery error'),
-      });
-    }
+    // A provider that cannot start (mDNS port taken, DNS unreachable) is reported; the others run.
+    this.discovery = combined(this.opts.discoveries());
+    await this.discovery.start({
+      onSighting: (s) => this.safely('sighting', () => this.sighted(s)),
+      onError: (err, source) => this.discoveryError(err, source),
+    });
     this.log.info(
-      { discovery: this.discoveries.map((d) => d.source), cluster: this.opts.self.cluster },
+      { discovery: this.discovery.discoveries.map((d) => d.source), cluster: this.opts.self.cluster },
       'mesh started',
     );
   }
@@ -186,10 +188,19 @@ export class MeshNode {
     this.server = undefined;
     const now = this.now();
     for (const peer of this.table.peers.values()) this.table.setState(peer.peerId, 'down', now);
-    this.stopped = Promise.allSettled(this.discoveries.map((d) => d.stop())).then(() => {
+    this.stopped = this.discovery.stop().then(() => {
       this.log.info('mesh stopped');
     });
     return this.stopped;
+  }
+
+  /** A repeated problem (a DNS name with no peers yet, every 5 s) is warned once, then debug. */
+  private discoveryError(err: unknown, source: DiscoverySource): void {
+    const kind = `${source}|${(err as { code?: string }).code ?? (err as Error).message}`;
+    const first = !this.warnedDiscovery.has(kind);
+    this.warnedDiscovery.add(kind);
+    if (first) this.log.warn({ err, source }, 'discovery problem (repeats are logged at debug level)');
+    else this.log.debug({ err, source }, 'discovery problem');
   }
 
   /** Takes an HTTP upgrade on /mesh; refuses it while the mesh is not running. */
@@ -377,7 +388,7 @@ export class MeshNode {
     );
     if (wasDown)
       this.log.info({ peer: link.peerId, address: link.address, direction: link.direction }, 'peer linked');
-    this.opts.killSwitch.adopt(fromWire(link.remoteKillSwitch));
+    this.opts.killSwitch.adopt(link.remoteKillSwitch);
     // Our state may be the newer one: the handshake carried it, but say it again after adopt races.
     this.send(link, killSwitchMessage(this.opts.killSwitch.get()));
     this.send(link, message('status', { summary: this.opts.summary() }));
@@ -421,7 +432,7 @@ export class MeshNode {
         if (peer && msg.summary.peerId === link.peerId) peer.status = msg.summary;
         break;
       case 'killswitch':
-        this.opts.killSwitch.adopt(fromWire(msg.state));
+        this.opts.killSwitch.adopt(msg.state);
         break;
       case 'bye':
         this.log.info({ peer: link.peerId, reason: msg.reason }, 'peer leaving');
@@ -538,12 +549,6 @@ function toWire(s: KillSwitchState): KillSwitchWireState {
   };
 }
 
-function fromWire(s: KillSwitchWireState): KillSwitchState {
-  return { ...s };
-}
-
 function killSwitchMessage(state: KillSwitchState) {
   return message('killswitch', { state: toWire(state) });
 }
-
-export type { DiscoverySource };

@@ -64,7 +64,10 @@ function staticDiscovery(list: () => string[]): Discovery {
   };
 }
 
-async function makePeer(id: string, opts: { secrets?: string[]; cluster?: string } = {}): Promise<TestPeer> {
+async function makePeer(
+  id: string,
+  opts: { secrets?: string[]; cluster?: string; alsoDiscover?: Discovery } = {},
+): Promise<TestPeer> {
   const { server, port } = await listen();
   const killSwitch = new MemoryKillSwitch();
   const peer: TestPeer = { id, server, port, killSwitch, peers: [], node: undefined as unknown as MeshNode };
@@ -72,7 +75,7 @@ async function makePeer(id: string, opts: { secrets?: string[]; cluster?: string
     self: { peerId: id, bootId: `${id}-boot`, cluster: opts.cluster ?? 'quantum-bot' },
     listenPort: () => port,
     keyring: new Keyring(opts.secrets ?? [SECRET]),
-    discoveries: () => [staticDiscovery(() => peer.peers)],
+    discoveries: () => [...(opts.alsoDiscover ? [opts.alsoDiscover] : []), staticDiscovery(() => peer.peers)],
     killSwitch,
     summary: (): Summary => ({
       peerId: id,
@@ -219,6 +222,23 @@ describe('MeshNode over loopback', () => {
     await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('down'));
     await b.node.start();
     await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('connected'), { timeout: 10_000 });
+  });
+
+  it('keeps running on its other discoveries when one cannot start', async () => {
+    const broken: Discovery = {
+      source: 'mdns',
+      start: async () => {
+        throw Object.assign(new Error('bind EADDRINUSE 0.0.0.0:5353'), { code: 'EADDRINUSE' });
+      },
+      stop: async () => {},
+    };
+    const a = await makePeer('a', { alsoDiscover: broken });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    expect(a.node.isRunning).toBe(true);
+    await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('connected'));
   });
 
   it('can be started and stopped repeatedly; stop before start is safe', async () => {
