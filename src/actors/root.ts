@@ -204,11 +204,24 @@ export class PeerActors {
     // An XState actor that never started still reports itself `active`: do not send it anything.
     if (!this.started) return;
     this.root.send({ type: 'STOP_ALL' });
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && this.status().some((s) => s.state === 'stopping')) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await this.until(() => !this.status().some((s) => s.state === 'stopping'), timeoutMs);
     this.root.stop();
+  }
+
+  /** Resolves when `done()` holds after some subsystem change, or after `timeoutMs` at the latest. */
+  private until(done: () => boolean, timeoutMs: number): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      const unsubscribe = this.onChange(() => {
+        if (done()) finish();
+      });
+    });
   }
 
   has(name: string): boolean {
