@@ -257,6 +257,11 @@ export class MeshNode {
     return this.table.totalReconnectAttempts;
   }
 
+  /** Handshakes under way, in either direction. */
+  get handshakesInFlight(): number {
+    return this.pending.size;
+  }
+
   /** Live links (for health's connection count). */
   get linkCount(): number {
     return this.links.size;

@@ -234,7 +234,16 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
     })();
     const blocked = await busy.bot.post('/faults/event-loop/block', { ms: 1200 }, TOKEN);
     expect(blocked.status, blocked.body).toBe(200);
-    await new Promise((r) => setTimeout(r, 2_000));
+    const unblocked = Date.now();
+    // Watch until every side has heard the other again since the block ended.
+    await vi.waitFor(async () => {
+      for (const m of rest) {
+        const heardBusy = peerIn(await meshOf(m.bot), busy.peerId)?.lastSeen;
+        expect(Date.parse(heardBusy ?? '')).toBeGreaterThan(unblocked);
+        const heardOther = peerIn(await meshOf(busy.bot), m.peerId)?.lastSeen;
+        expect(Date.parse(heardOther ?? '')).toBeGreaterThan(unblocked);
+      }
+    }, LINKED);
     watching = false;
     await watch;
     expect([...seen].filter((s) => s !== 'connected')).toEqual([]);
