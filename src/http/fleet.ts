@@ -4,8 +4,8 @@
  * show the same thing and a unit test needs no socket.
  */
 import type { SubsystemStatus } from '../actors/root.js';
-import type { MeshPeerView } from '../mesh/node.js';
 import type { Summary } from '../mesh/protocol.js';
+import type { MeshPeerView } from '../mesh/view.js';
 import type { KillSwitchState } from '../store/kill-switch.js';
 
 export type CardState = 'connecting' | 'connected' | 'suspect' | 'down';

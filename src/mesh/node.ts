@@ -16,10 +16,8 @@ import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js'
 import {
   DEFAULT_DIAL_POLICY,
   type DialPolicy,
-  type PeerEntry,
   type PeerState,
   PeerTable,
-  type Refusal,
   type Target,
 } from './peer-table.js';
 import {
@@ -38,6 +36,7 @@ import {
   type Link,
   type SelfInfo,
 } from './transport.js';
+import { type MeshPeerView, meshPeerViews } from './view.js';
 
 export interface MeshTimers {
   heartbeatIntervalMs: number;
@@ -66,19 +65,6 @@ export interface MeshNodeOptions {
   dialPolicy?: DialPolicy;
   random?: () => number;
   now?: () => number;
-}
-
-export interface MeshPeerView {
-  peerId: string | null;
-  state: PeerState;
-  address: string;
-  /** ISO time of the last message, null if never linked. */
-  lastSeen: string | null;
-  rttMs: number | null;
-  reconnectAttempts: number;
-  status: Summary | null;
-  /** Set when the other side refused us (or we refused it) at the handshake. */
-  refused?: { code: number; reason: string; at: string };
 }
 
 export interface MeshCounters {
@@ -230,27 +216,7 @@ export class MeshNode {
 
   /** Every peer this node knows, as GET /mesh shows them. */
   peers(): MeshPeerView[] {
-    const views: MeshPeerView[] = [];
-    const shown = new Set<string>();
-    for (const p of this.table.peers.values()) {
-      shown.add(p.peerId);
-      views.push(peerView(p, this.refusalOf(p.peerId)));
-    }
-    for (const t of this.table.targets.values()) {
-      if (t.self || (t.peerId && shown.has(t.peerId))) continue;
-      if (t.peerId) shown.add(t.peerId);
-      views.push({
-        peerId: t.peerId ?? null,
-        state: t.refused || t.attempts > 1 ? 'down' : 'connecting',
-        address: t.address,
-        lastSeen: null,
-        rttMs: null,
-        reconnectAttempts: t.attempts,
-        status: null,
-        ...(t.refused ? { refused: refusalView(t.refused) } : {}),
-      });
-    }
-    return views.sort((a, b) => (a.peerId ?? a.address).localeCompare(b.peerId ?? b.address));
+    return meshPeerViews(this.table);
   }
 
   get totalReconnectAttempts(): number {
@@ -512,11 +478,6 @@ export class MeshNode {
     if (link.send(msg)) this.counters.messagesOut[msg.type] = (this.counters.messagesOut[msg.type] ?? 0) + 1;
   }
 
-  private refusalOf(peerId: string): Refusal | undefined {
-    for (const t of this.table.targets.values()) if (t.peerId === peerId && t.refused) return t.refused;
-    return undefined;
-  }
-
   /** Timer and socket callbacks must never throw into the process. */
   private safely(what: string, fn: () => void): void {
     try {
@@ -525,23 +486,6 @@ export class MeshNode {
       this.log.error({ err, what }, 'mesh callback failed');
     }
   }
-}
-
-function peerView(p: PeerEntry, refused: Refusal | undefined): MeshPeerView {
-  return {
-    peerId: p.peerId,
-    state: p.state,
-    address: p.address,
-    lastSeen: new Date(p.lastSeen).toISOString(),
-    rttMs: p.rttMs,
-    reconnectAttempts: p.reconnectAttempts,
-    status: p.status,
-    ...(refused && p.state === 'down' ? { refused: refusalView(refused) } : {}),
-  };
-}
-
-function refusalView(r: Refusal) {
-  return { code: r.code, reason: r.reason, at: new Date(r.at).toISOString() };
 }
 
 function toWire(s: KillSwitchState): KillSwitchWireState {
