@@ -5,11 +5,10 @@
 #   docker run -d --init --restart unless-stopped -p 9000:9000 -v qb-data:/data quantum-bot
 #
 # Both stages use the same image: the native addon of better-sqlite3 built in the first stage must
-# match the Node ABI and the glibc of the second. Node 22 is an LTS line (maintenance until April 2027;
-# Node 20 reached its end of life in April 2026), and some production dependencies already require
-# Node >= 22 (content-disposition 3, cookie 2 under fastify). Pin a digest (node:22-bookworm-slim@sha256:...)
+# match the Node ABI and the glibc of the second. Node 24 is the active LTS line (Node 20 reached its
+# end of life in April 2026), the one CI tests (`engines` says >=24). Pin a digest (node:24-bookworm-slim@sha256:...)
 # for reproducible builds.
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------------
 # build: every dependency (dev included), the native module, the TypeScript build; then production only

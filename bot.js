@@ -1,7 +1,21 @@
 #!/usr/bin/env node
 // The entry the 24/7 guide names: `node bot.js`, `CONTINUOUS_MODE=true AUTO_START=true node bot.js`.
 // It only loads the built code; `npm install` builds it (the `prepare` script).
+//
+// Keep this file to syntax that any Node.js since 14 parses: its first job is to refuse an
+// unsupported Node with one clear line, before anything is loaded that could crash obscurely.
 import { existsSync } from 'node:fs';
+
+const NEEDED_MAJOR = 24;
+const EXIT_CONFIG = 78; // EX_CONFIG: the supervisor and PM2 docs treat it as "do not restart"
+const major = Number(process.versions.node.split('.')[0]);
+if (!(major >= NEEDED_MAJOR)) {
+  console.error(
+    `quantum-bot: Node.js ${process.versions.node} found, Node.js ${NEEDED_MAJOR} LTS or newer needed: ` +
+      'run `source scripts/use-node.sh` (Node 24 from the npm registry) or install it from nodejs.org.',
+  );
+  process.exit(EXIT_CONFIG);
+}
 
 const main = new URL('./dist/main.js', import.meta.url);
 if (!existsSync(main)) {

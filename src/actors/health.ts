@@ -3,7 +3,7 @@
  * object lives as long as the process, so GET /health answers even while the subsystem is stopped;
  * the subsystem's `run` actor only closes a sampling window every HEALTH_CHECK_INTERVAL.
  */
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from '../logger.js';
 import { defineRun } from './subsystem.js';
 
@@ -42,7 +42,7 @@ export interface HealthMonitorOptions {
 }
 
 export class HealthMonitor {
-  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({
+  private readonly histogram: ReturnType<typeof monitorEventLoopDelay> = monitorEventLoopDelay({
     resolution: EVENT_LOOP_RESOLUTION_MS,
   });
   private windowStart: number;

@@ -56,7 +56,7 @@ describe('Dockerfile', () => {
       /^\$\{?(\w+)\}?$/,
       (_, name: string) => dockerfile.globalArgs.get(name) ?? '',
     );
-    expect(base).toMatch(/^node:(20|22)(\.\d+)*-(bookworm-)?slim(@sha256:[0-9a-f]{64})?$/);
+    expect(base).toMatch(/^node:24(\.\d+)*-(bookworm-)?slim(@sha256:[0-9a-f]{64})?$/);
   });
 
   it('builds with dev dependencies and the native toolchain, then keeps production dependencies only', () => {
