@@ -1,99 +1,76 @@
 /**
- * The only reader of the environment. Every variable is declared once in {@link ENV_VARS} with its
- * default and meaning; `.env.example` and the README are checked against that table by a test.
- * A bad value never reaches a subsystem: {@link loadConfig} throws one {@link ConfigError} that lists
- * every problem, and the process exits before it starts anything.
+ * The only reader of the environment. Each slice of the configuration declares its variables once,
+ * in its own module under src/config/ (name, default, parser, meaning), and its type is derived from
+ * that table; this module puts the slices together. `.env.example` and the README are generated from
+ * {@link ENV_VARS} and checked against it by a test. A bad value never reaches a subsystem:
+ * {@link loadConfig} throws one {@link ConfigError} that lists every problem, and the process exits
+ * before it starts anything. What is suspicious but allowed (a misspelt name, a malformed `.env`
+ * line, a duration that reads as old seconds) is returned in `notices.warnings` for the log.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseEnv } from 'node:util';
+import { docsOf, type EnvVarSpec, readTable, type Var, type VarTable } from './config/define.js';
+import { readEnvFile } from './config/env-file.js';
+import { HTTP_VARS, type HttpConfig } from './config/http.js';
+import { checkMesh, MESH_VARS, type MeshConfig } from './config/mesh.js';
+import { RUNTIME_VARS, type RuntimeConfig } from './config/runtime.js';
+import { unknownVariableWarnings } from './config/suggest.js';
+import {
+  checkSupervision,
+  MAX_CONSECUTIVE_FAILURES,
+  SUPERVISOR_VARS,
+  type SupervisorConfig,
+  WORKER_VARS,
+  type WorkerConfig,
+} from './config/supervision.js';
+import { checkTrading, TRADING_VARS, type TradingConfig } from './config/trading.js';
+import { AI_VARS, type AiConfig, FREELANCE_VARS, type FreelanceConfig } from './config/work.js';
 import { QbError } from './errors.js';
 
-export const DEFAULT_PORT = 9000;
-export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 30_000;
-export const DEFAULT_RECONNECT_INTERVAL_MS = 5_000;
-export const DEFAULT_MESH_SYNC_INTERVAL_MS = 5_000;
-export const DEFAULT_MESH_HEARTBEAT_INTERVAL_MS = 1_000;
-/** Intervals under this are almost certainly seconds written by a user of the old guide. */
-export const MIN_INTERVAL_MS = 1_000;
-export const DEFAULT_RESTART_BASE_MS = 1_000;
-export const DEFAULT_RESTART_MAX_MS = 60_000;
-export const DEFAULT_STABLE_PERIOD_MS = 60_000;
-export const MAX_CONSECUTIVE_FAILURES = 10;
-export const DEFAULT_RESPAWN_BASE_MS = 250;
-export const DEFAULT_RESPAWN_MAX_MS = 30_000;
+export type { EnvVarSpec } from './config/define.js';
+export { DEFAULT_PORT } from './config/http.js';
+export type { Discovery } from './config/mesh.js';
+export { MIN_INTERVAL_MS } from './config/parsers.js';
+export type { LogLevel } from './config/runtime.js';
+export type { SupervisorConfig } from './config/supervision.js';
+export { MAX_CONSECUTIVE_FAILURES } from './config/supervision.js';
+export type { TradingMode } from './config/trading.js';
 
-export type Discovery = 'mdns' | 'dns' | 'static';
-export type TradingMode = 'paper' | 'live';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-export interface SupervisorConfig {
-  /** First restart delay, ms; doubles per consecutive failure. */
-  restartBaseMs: number;
-  /** Upper bound of a restart delay, ms. */
-  restartMaxMs: number;
-  /** Running this long (ms) forgives earlier failures. */
-  stablePeriodMs: number;
-  /** The failure that makes this many in a row holds the subsystem `failed`. */
-  maxConsecutiveFailures: number;
+/** What loading the configuration noticed, for the start-up log. */
+export interface ConfigNotices {
+  /** The `.env` file that was read, if any. */
+  envFile: string | undefined;
+  warnings: string[];
 }
 
-export interface Config {
-  port: number;
-  host: string;
-  dataDir: string;
-  logDir: string;
-  logLevel: LogLevel;
-  peerId: string | undefined;
-  apiToken: string | undefined;
-  continuousMode: boolean;
-  autoStart: boolean;
-  autoReconnect: boolean;
-  botEnabled: boolean;
-  freelanceEnabled: boolean;
-  aiEnabled: boolean;
-  healthCheckIntervalMs: number;
-  reconnectIntervalMs: number;
-  mesh: {
-    secrets: string[];
-    cluster: string;
-    discovery: Discovery[];
-    peers: string[];
-    dnsName: string | undefined;
-    syncIntervalMs: number;
-    heartbeatIntervalMs: number;
-    mdnsInterface: string | undefined;
+export type Config = HttpConfig &
+  RuntimeConfig & {
+    mesh: MeshConfig;
+    trading: TradingConfig;
+    freelance: FreelanceConfig;
+    ai: AiConfig;
+    supervisor: SupervisorConfig;
+    worker: WorkerConfig;
+    /** Set by the process supervisor for its child; not for users. */
+    internal: { isWorker: boolean; workerRespawns: number };
+    notices: ConfigNotices;
   };
-  trading: {
-    mode: TradingMode;
-    exchange: string;
-    exchangeApiUrl: string | undefined;
-    apiKey: string | undefined;
-    apiSecret: string | undefined;
-    symbols: string[];
-  };
-  freelance: { autoExecute: boolean };
-  ai: { baseUrl: string | undefined; apiKey: string | undefined; model: string | undefined };
-  supervisor: SupervisorConfig;
-  worker: { respawnBaseMs: number; respawnMaxMs: number };
-  /** Reading /live needs the API token too. */
-  dashboardTokenRequired: boolean;
-  /** Enables the /faults endpoints that make a subsystem throw or the worker crash. Never in production. */
-  faultInjection: boolean;
-  /** Set by the process supervisor for its child; not for users. */
-  internal: { isWorker: boolean; workerRespawns: number };
-}
 
 type Env = Record<string, string | undefined>;
-type Parser<T> = (raw: string, name: string) => T;
 
-/** One environment variable: its name, default (as the user would write it) and meaning. */
-export interface EnvVarSpec {
-  name: string;
-  default: string | undefined;
-  description: string;
-  secret?: boolean;
-}
+/** Every slice's table, in documentation order. */
+const TABLES: readonly VarTable[] = [
+  HTTP_VARS,
+  RUNTIME_VARS,
+  MESH_VARS,
+  TRADING_VARS,
+  FREELANCE_VARS,
+  AI_VARS,
+  SUPERVISOR_VARS,
+  WORKER_VARS,
+];
+
+/** Every variable this program reads, in documentation order. */
+export const ENV_VARS: readonly EnvVarSpec[] = TABLES.flatMap(docsOf);
 
 export class ConfigError extends QbError {
   constructor(readonly problems: string[]) {
@@ -106,281 +83,6 @@ export class ConfigError extends QbError {
   }
 }
 
-const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false };
-
-const bool: Parser<boolean> = (raw, name) => {
-  const value = BOOLEAN_WORDS[raw.trim().toLowerCase()];
-  if (value === undefined) throw new Error(`${name} must be one of true, false, 1, 0; got "${raw}"`);
-  return value;
-};
-
-const port: Parser<number> = (raw, name) => {
-  const n = Number(raw.trim());
-  if (!/^\d+$/.test(raw.trim()) || n > 65_535) {
-    throw new Error(`${name} must be an integer from 0 to 65535; got "${raw}"`);
-  }
-  return n;
-};
-
-const integer =
-  (min: number): Parser<number> =>
-  (raw, name) => {
-    const n = Number(raw.trim());
-    if (!/^\d+$/.test(raw.trim()) || n < min) {
-      throw new Error(`${name} must be a whole number of at least ${min}; got "${raw}"`);
-    }
-    return n;
-  };
-
-/** Milliseconds; refuses small values because the old guide used seconds for the same names. */
-const interval: Parser<number> = (raw, name) => {
-  const n = Number(raw.trim());
-  if (!/^\d+$/.test(raw.trim())) {
-    throw new Error(`${name} must be a whole number of milliseconds; got "${raw}"`);
-  }
-  if (n < MIN_INTERVAL_MS) {
-    throw new Error(
-      `${name}=${raw} looks like seconds: it is in milliseconds now, so ${n} seconds is ${n * 1000}` +
-        ` (values under ${MIN_INTERVAL_MS} are refused)`,
-    );
-  }
-  return n;
-};
-
-const oneOf =
-  <T extends string>(...allowed: T[]): Parser<T> =>
-  (raw, name) => {
-    const value = raw.trim().toLowerCase() as T;
-    if (!allowed.includes(value))
-      throw new Error(`${name} must be one of ${allowed.join(', ')}; got "${raw}"`);
-    return value;
-  };
-
-const text: Parser<string> = (raw) => raw.trim();
-
-const list: Parser<string[]> = (raw) =>
-  raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-
-const hostPortList: Parser<string[]> = (raw, name) => {
-  const entries = list(raw, name);
-  for (const entry of entries) {
-    const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)$/.exec(entry);
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65_535) {
-      throw new Error(`${name} must be a comma list of host:port; "${entry}" is not`);
-    }
-  }
-  return entries;
-};
-
-const discoveryList: Parser<Discovery[]> = (raw, name) => {
-  const entries = list(raw, name);
-  const allowed: Discovery[] = ['mdns', 'dns', 'static'];
-  const bad = entries.filter((e) => !allowed.includes(e.toLowerCase() as Discovery));
-  if (bad.length > 0 || entries.length === 0) {
-    throw new Error(`${name} must be a comma list of mdns, dns, static; got "${raw}"`);
-  }
-  return [...new Set(entries.map((e) => e.toLowerCase() as Discovery))];
-};
-
-const url: Parser<string> = (raw, name) => {
-  try {
-    const u = new URL(raw.trim());
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
-    return raw.trim().replace(/\/+$/, '');
-  } catch {
-    throw new Error(`${name} must be an http(s) URL; got "${raw}"`);
-  }
-};
-
-const peerIdText: Parser<string> = (raw, name) => {
-  const value = raw.trim();
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) {
-    throw new Error(`${name} must be 1-64 characters of letters, digits, '.', '_' or '-'; got "${raw}"`);
-  }
-  return value;
-};
-
-const token: Parser<string> = (raw, name) => {
-  const value = raw.trim();
-  if (value.length < 16) throw new Error(`${name} must be at least 16 characters long`);
-  return value;
-};
-
-const secretList: Parser<string[]> = (raw, name) => {
-  const secrets = list(raw, name);
-  if (secrets.some((s) => s.length < 16)) {
-    throw new Error(`${name}: every secret must be at least 16 characters long`);
-  }
-  return secrets;
-};
-
-interface Spec<T> extends EnvVarSpec {
-  parse: Parser<T>;
-}
-
-function spec<T>(
-  name: string,
-  defaultValue: string | undefined,
-  parse: Parser<T>,
-  description: string,
-  secret = false,
-): Spec<T> {
-  return { name, default: defaultValue, parse, description, secret };
-}
-
-const S = {
-  PORT: spec('PORT', String(DEFAULT_PORT), port, 'HTTP API, dashboard and mesh endpoint port'),
-  HOST: spec('HOST', '0.0.0.0', text, 'address the HTTP server binds to'),
-  DATA_DIR: spec('DATA_DIR', './data', text, 'SQLite database, peer id and generated API token'),
-  LOG_DIR: spec('LOG_DIR', './logs', text, 'directory of bot-errors.log (errors only; full log is stdout)'),
-  LOG_LEVEL: spec(
-    'LOG_LEVEL',
-    'info',
-    oneOf<LogLevel>('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
-    'pino log level',
-  ),
-  PEER_ID: spec(
-    'PEER_ID',
-    undefined,
-    peerIdText,
-    'stable identity of this peer; generated once and persisted',
-  ),
-  API_TOKEN: spec(
-    'API_TOKEN',
-    undefined,
-    token,
-    'bearer token for every mutating endpoint; generated into DATA_DIR/api-token (0600) when unset',
-    true,
-  ),
-  CONTINUOUS_MODE: spec(
-    'CONTINUOUS_MODE',
-    'true',
-    bool,
-    'supervise the worker process and respawn it when it dies; false: one process that exits on a fatal error',
-  ),
-  AUTO_START: spec('AUTO_START', 'true', bool, 'start the subsystems at boot; false: wait for an operator'),
-  AUTO_RECONNECT: spec('AUTO_RECONNECT', 'true', bool, 're-dial lost mesh peers with backoff'),
-  BOT_ENABLED: spec('BOT_ENABLED', 'true', bool, 'trading subsystem'),
-  FREELANCE_ENABLED: spec('FREELANCE_ENABLED', 'true', bool, 'freelance-job subsystem'),
-  AI_ENABLED: spec('AI_ENABLED', 'true', bool, 'AI-task subsystem'),
-  HEALTH_CHECK_INTERVAL: spec(
-    'HEALTH_CHECK_INTERVAL',
-    String(DEFAULT_HEALTH_CHECK_INTERVAL_MS),
-    interval,
-    'ms between health samples; under 1000 is refused as "looks like seconds"',
-  ),
-  RECONNECT_INTERVAL: spec(
-    'RECONNECT_INTERVAL',
-    String(DEFAULT_RECONNECT_INTERVAL_MS),
-    interval,
-    'ms between mesh reconnect sweeps',
-  ),
-  MESH_SECRET: spec(
-    'MESH_SECRET',
-    undefined,
-    secretList,
-    'shared mesh secret(s), comma-separated: the first signs, all verify; unset: the peer runs alone',
-    true,
-  ),
-  MESH_CLUSTER: spec(
-    'MESH_CLUSTER',
-    'quantum-bot',
-    peerIdText,
-    'cluster name; peers of other clusters are ignored',
-  ),
-  MESH_DISCOVERY: spec('MESH_DISCOVERY', 'mdns', discoveryList, 'comma list of mdns, dns, static'),
-  MESH_PEERS: spec('MESH_PEERS', undefined, hostPortList, 'static peers, comma list of host:port'),
-  MESH_DNS_NAME: spec('MESH_DNS_NAME', undefined, text, 'DNS name whose A/AAAA records are the peers'),
-  MESH_SYNC_INTERVAL: spec(
-    'MESH_SYNC_INTERVAL',
-    String(DEFAULT_MESH_SYNC_INTERVAL_MS),
-    interval,
-    'ms between status exchanges',
-  ),
-  MESH_HEARTBEAT_INTERVAL: spec(
-    'MESH_HEARTBEAT_INTERVAL',
-    String(DEFAULT_MESH_HEARTBEAT_INTERVAL_MS),
-    integer(100),
-    'ms between mesh pings',
-  ),
-  MDNS_INTERFACE: spec('MDNS_INTERFACE', undefined, text, 'address of the interface mDNS uses; unset: all'),
-  TRADING_MODE: spec(
-    'TRADING_MODE',
-    'paper',
-    oneOf<TradingMode>('paper', 'live'),
-    'paper, or live (needs exchange keys and LIVE_TRADING_CONFIRM=yes)',
-  ),
-  LIVE_TRADING_CONFIRM: spec('LIVE_TRADING_CONFIRM', undefined, text, 'must be "yes" for TRADING_MODE=live'),
-  EXCHANGE: spec('EXCHANGE', 'sim', text, '"sim" (built-in, offline) or any ccxt exchange id'),
-  EXCHANGE_API_URL: spec('EXCHANGE_API_URL', undefined, url, 'base URL override of the exchange API'),
-  EXCHANGE_API_KEY: spec('EXCHANGE_API_KEY', undefined, text, 'exchange API key (live trading)', true),
-  EXCHANGE_API_SECRET: spec(
-    'EXCHANGE_API_SECRET',
-    undefined,
-    text,
-    'exchange API secret (live trading)',
-    true,
-  ),
-  TRADING_SYMBOLS: spec('TRADING_SYMBOLS', 'BTC/USDT', list, 'comma list of symbols'),
-  FREELANCE_AUTO_EXECUTE: spec(
-    'FREELANCE_AUTO_EXECUTE',
-    'false',
-    bool,
-    'execute matched jobs without approval',
-  ),
-  AI_BASE_URL: spec('AI_BASE_URL', undefined, url, 'OpenAI-compatible endpoint (OpenAI, Ollama, vLLM...)'),
-  AI_API_KEY: spec('AI_API_KEY', undefined, text, 'API key of the AI endpoint', true),
-  AI_MODEL: spec('AI_MODEL', undefined, text, 'default model of AI tasks'),
-  SUBSYSTEM_RESTART_BASE_MS: spec(
-    'SUBSYSTEM_RESTART_BASE_MS',
-    String(DEFAULT_RESTART_BASE_MS),
-    integer(1),
-    'first restart delay of a failed subsystem, ms (doubles, with jitter)',
-  ),
-  SUBSYSTEM_RESTART_MAX_MS: spec(
-    'SUBSYSTEM_RESTART_MAX_MS',
-    String(DEFAULT_RESTART_MAX_MS),
-    integer(1),
-    'cap of a subsystem restart delay, ms',
-  ),
-  SUBSYSTEM_STABLE_MS: spec(
-    'SUBSYSTEM_STABLE_MS',
-    String(DEFAULT_STABLE_PERIOD_MS),
-    integer(1),
-    'running this long (ms) resets the failure count',
-  ),
-  WORKER_RESPAWN_BASE_MS: spec(
-    'WORKER_RESPAWN_BASE_MS',
-    String(DEFAULT_RESPAWN_BASE_MS),
-    integer(1),
-    'first respawn delay of a dead worker process in continuous mode, ms',
-  ),
-  WORKER_RESPAWN_MAX_MS: spec(
-    'WORKER_RESPAWN_MAX_MS',
-    String(DEFAULT_RESPAWN_MAX_MS),
-    integer(1),
-    'cap of the worker respawn delay, ms',
-  ),
-  DASHBOARD_TOKEN_REQUIRED: spec(
-    'DASHBOARD_TOKEN_REQUIRED',
-    'false',
-    bool,
-    'require the API token to read the /live feed (changes always require it)',
-  ),
-  FAULT_INJECTION: spec(
-    'FAULT_INJECTION',
-    'false',
-    bool,
-    'enable /faults endpoints (tests and chaos runs only)',
-  ),
-} as const;
-
-/** Every variable this program reads, in documentation order. */
-export const ENV_VARS: readonly EnvVarSpec[] = Object.values(S).map(({ parse: _parse, ...doc }) => doc);
-
 /** Variables the process supervisor sets for its worker; not part of the user's contract. */
 export const INTERNAL_ENV = { role: 'QB_ROLE', respawns: 'QB_WORKER_RESPAWNS' } as const;
 
@@ -389,111 +91,62 @@ export function workerEnvironment(respawns: number): NodeJS.ProcessEnv {
   return { ...process.env, [INTERNAL_ENV.role]: 'worker', [INTERNAL_ENV.respawns]: String(respawns) };
 }
 
-/** Reads `.env` in `cwd` when present; variables already in the environment win. */
-export function readEnvFile(cwd: string): Env {
-  const file = resolve(cwd, '.env');
-  if (!existsSync(file)) return {};
-  return parseEnv(readFileSync(file, 'utf8'));
-}
-
 /**
- * Validates the environment (plus `.env`) into a deep-frozen Config.
+ * Validates the environment (plus `.env` in `cwd`; the real environment wins) into a deep-frozen
+ * Config.
  * @throws ConfigError listing every problem.
  */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonly<Config> {
-  const merged: Env = { ...readEnvFile(cwd), ...env };
+  const file = readEnvFile(cwd);
+  const merged: Env = { ...file.values, ...env };
   const problems: string[] = [];
+  const warnings: string[] = [...file.malformed];
+  const warn = (message: string) => warnings.push(message);
 
-  function get<T>(s: Spec<T>): T;
-  function get<T>(s: Spec<T>, optional: true): T | undefined;
-  function get<T>(s: Spec<T>): T | undefined {
-    const raw = merged[s.name];
-    const source = raw === undefined || raw.trim() === '' ? s.default : raw;
-    if (source === undefined) return undefined;
+  const read = <T>(v: Var<T>): T => {
+    const raw = merged[v.name];
+    const source = raw === undefined || raw.trim() === '' ? v.default : raw;
+    if (source === undefined) return v.unset;
     try {
-      return s.parse(source, s.name);
+      return v.parse(source, v.name, warn);
     } catch (err) {
       problems.push((err as Error).message);
-      return undefined;
+      return v.unset;
     }
-  }
+  };
 
+  const runtime = readTable(RUNTIME_VARS, read);
   const config: Config = {
-    port: get(S.PORT),
-    host: get(S.HOST),
-    dataDir: resolve(cwd, get(S.DATA_DIR) ?? './data'),
-    logDir: resolve(cwd, get(S.LOG_DIR) ?? './logs'),
-    logLevel: get(S.LOG_LEVEL),
-    peerId: get(S.PEER_ID, true),
-    apiToken: get(S.API_TOKEN, true),
-    continuousMode: get(S.CONTINUOUS_MODE),
-    autoStart: get(S.AUTO_START),
-    autoReconnect: get(S.AUTO_RECONNECT),
-    botEnabled: get(S.BOT_ENABLED),
-    freelanceEnabled: get(S.FREELANCE_ENABLED),
-    aiEnabled: get(S.AI_ENABLED),
-    healthCheckIntervalMs: get(S.HEALTH_CHECK_INTERVAL),
-    reconnectIntervalMs: get(S.RECONNECT_INTERVAL),
-    mesh: {
-      secrets: get(S.MESH_SECRET, true) ?? [],
-      cluster: get(S.MESH_CLUSTER),
-      discovery: get(S.MESH_DISCOVERY),
-      peers: get(S.MESH_PEERS, true) ?? [],
-      dnsName: get(S.MESH_DNS_NAME, true),
-      syncIntervalMs: get(S.MESH_SYNC_INTERVAL),
-      heartbeatIntervalMs: get(S.MESH_HEARTBEAT_INTERVAL),
-      mdnsInterface: get(S.MDNS_INTERFACE, true),
-    },
-    trading: {
-      mode: get(S.TRADING_MODE),
-      exchange: get(S.EXCHANGE),
-      exchangeApiUrl: get(S.EXCHANGE_API_URL, true),
-      apiKey: get(S.EXCHANGE_API_KEY, true),
-      apiSecret: get(S.EXCHANGE_API_SECRET, true),
-      symbols: get(S.TRADING_SYMBOLS),
-    },
-    freelance: { autoExecute: get(S.FREELANCE_AUTO_EXECUTE) },
-    ai: { baseUrl: get(S.AI_BASE_URL, true), apiKey: get(S.AI_API_KEY, true), model: get(S.AI_MODEL, true) },
-    supervisor: {
-      restartBaseMs: get(S.SUBSYSTEM_RESTART_BASE_MS),
-      restartMaxMs: get(S.SUBSYSTEM_RESTART_MAX_MS),
-      stablePeriodMs: get(S.SUBSYSTEM_STABLE_MS),
-      maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
-    },
-    worker: { respawnBaseMs: get(S.WORKER_RESPAWN_BASE_MS), respawnMaxMs: get(S.WORKER_RESPAWN_MAX_MS) },
-    dashboardTokenRequired: get(S.DASHBOARD_TOKEN_REQUIRED),
-    faultInjection: get(S.FAULT_INJECTION),
+    ...readTable(HTTP_VARS, read),
+    ...runtime,
+    dataDir: resolve(cwd, runtime.dataDir ?? './data'),
+    logDir: resolve(cwd, runtime.logDir ?? './logs'),
+    mesh: readTable(MESH_VARS, read),
+    trading: readTable(TRADING_VARS, read),
+    freelance: readTable(FREELANCE_VARS, read),
+    ai: readTable(AI_VARS, read),
+    supervisor: { ...readTable(SUPERVISOR_VARS, read), maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES },
+    worker: readTable(WORKER_VARS, read),
     internal: {
       isWorker: merged[INTERNAL_ENV.role] === 'worker',
       workerRespawns: Number(merged[INTERNAL_ENV.respawns] ?? 0) || 0,
     },
+    notices: { envFile: file.path, warnings },
   };
 
-  checkCombinations(config, merged, problems);
+  checkMesh(config.mesh, problems);
+  checkTrading(config.trading, problems);
+  checkSupervision(config.supervisor, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  warnings.push(
+    ...unknownVariableWarnings(
+      ENV_VARS.map((v) => v.name),
+      Object.keys(file.values),
+      Object.keys(env),
+      file.path,
+    ),
+  );
   return deepFreeze(config);
-}
-
-/** Rules that involve more than one variable. */
-function checkCombinations(config: Config, env: Env, problems: string[]): void {
-  if (config.trading?.mode === 'live') {
-    if (config.trading.exchange === 'sim')
-      problems.push('TRADING_MODE=live needs EXCHANGE set to a ccxt id, not "sim"');
-    if (!config.trading.apiKey || !config.trading.apiSecret) {
-      problems.push('TRADING_MODE=live needs EXCHANGE_API_KEY and EXCHANGE_API_SECRET');
-    }
-    if (env.LIVE_TRADING_CONFIRM?.trim() !== 'yes') {
-      problems.push('TRADING_MODE=live needs LIVE_TRADING_CONFIRM=yes (real money is at stake)');
-    }
-  }
-  const discovery = config.mesh?.discovery ?? [];
-  if (config.mesh?.secrets.length && discovery.includes('dns') && !config.mesh.dnsName) {
-    problems.push('MESH_DISCOVERY includes dns but MESH_DNS_NAME is empty');
-  }
-  const sup = config.supervisor;
-  if (sup?.restartBaseMs && sup.restartMaxMs && sup.restartBaseMs > sup.restartMaxMs) {
-    problems.push('SUBSYSTEM_RESTART_BASE_MS must not exceed SUBSYSTEM_RESTART_MAX_MS');
-  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -39,6 +39,16 @@ const logger = createLogger({
   },
 });
 
+// Where the configuration came from and what looked wrong in it; the worker would only repeat it.
+if (!config.internal.isWorker) {
+  const { envFile, warnings } = config.notices;
+  logger.info(
+    { envFile: envFile ?? null, dataDir: config.dataDir, logDir: config.logDir },
+    envFile ? `configuration: read ${envFile}` : 'configuration: no .env file in the working directory',
+  );
+  for (const warning of warnings) logger.warn(`configuration: ${warning}`);
+}
+
 // Each role loads only its own code: the supervisor stays small (no fastify, SQLite or XState).
 if (config.continuousMode && !config.internal.isWorker) {
   const { runSupervisor } = await import('./process/supervisor.js');
