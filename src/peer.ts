@@ -117,11 +117,12 @@ export async function assemblePeer(
     : undefined;
   if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
 
+  const registrations = [
+    ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+    ...(options.extraRegistrations ?? []),
+  ];
   actors = new PeerActors({
-    registrations: [
-      ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
-      ...(options.extraRegistrations ?? []),
-    ],
+    registrations,
     autoStart: config.autoStart,
     intents: new IntentStore(db),
     killSwitchActive: killSwitch.get().active,
@@ -142,7 +143,7 @@ export async function assemblePeer(
     actors,
     killSwitch,
     health,
-    prompt: autonomousPrompt(config),
+    prompt: autonomousPrompt(config, registrations),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
