@@ -80,8 +80,11 @@ export interface Config {
   dashboardTokenRequired: boolean;
   /** Enables the /faults endpoints that make a subsystem throw or the worker crash. Never in production. */
   faultInjection: boolean;
-  /** Set by the process supervisor for its child; not for users. */
-  internal: { isWorker: boolean; workerRespawns: number };
+  /**
+   * Set by launchers for the processes they start; not for users. `tokenHint` says where API_TOKEN's
+   * value can be read (scripts/cluster.mjs: its cluster.env), for 401 answers and the dashboard.
+   */
+  internal: { isWorker: boolean; workerRespawns: number; tokenHint: string | undefined };
 }
 
 type Env = Record<string, string | undefined>;
@@ -382,7 +385,11 @@ const S = {
 export const ENV_VARS: readonly EnvVarSpec[] = Object.values(S).map(({ parse: _parse, ...doc }) => doc);
 
 /** Variables the process supervisor sets for its worker; not part of the user's contract. */
-export const INTERNAL_ENV = { role: 'QB_ROLE', respawns: 'QB_WORKER_RESPAWNS' } as const;
+export const INTERNAL_ENV = {
+  role: 'QB_ROLE',
+  respawns: 'QB_WORKER_RESPAWNS',
+  tokenHint: 'QB_TOKEN_HINT',
+} as const;
 
 /** The environment a worker process gets: this process's, plus the supervisor's markers. */
 export function workerEnvironment(respawns: number): NodeJS.ProcessEnv {
@@ -466,6 +473,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     internal: {
       isWorker: merged[INTERNAL_ENV.role] === 'worker',
       workerRespawns: Number(merged[INTERNAL_ENV.respawns] ?? 0) || 0,
+      tokenHint: merged[INTERNAL_ENV.tokenHint]?.trim() || undefined,
     },
   };
 

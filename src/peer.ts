@@ -13,6 +13,7 @@ import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { tokenHint } from './http/auth.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
 import { routeUpgrades } from './http/upgrade.js';
@@ -140,6 +141,7 @@ export async function assemblePeer(
     logger: log,
     identity,
     apiToken: token.token,
+    tokenHint: tokenHint(token.file, config.internal.tokenHint),
     actors,
     killSwitch,
     health,
