@@ -69,6 +69,8 @@ for (const [i, port] of ports.entries()) {
     PEER_ID: process.env.PEER_ID_PREFIX ? `${process.env.PEER_ID_PREFIX}-${i + 1}` : name,
     MESH_SECRET: shared.MESH_SECRET,
     API_TOKEN: shared.API_TOKEN,
+    // Where an operator finds the token: 401 answers and the dashboard's token dialog show it.
+    QB_TOKEN_HINT: `API_TOKEN in ${envFile}`,
     // Static discovery on loopback only: mDNS must not multicast from a developer's machine.
     MESH_DISCOVERY: 'static',
     MESH_PEERS: others.join(','),

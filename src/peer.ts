@@ -13,6 +13,7 @@ import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { tokenHint } from './http/auth.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
 import { routeUpgrades } from './http/upgrade.js';
@@ -117,11 +118,12 @@ export async function assemblePeer(
     : undefined;
   if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
 
+  const registrations = [
+    ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+    ...(options.extraRegistrations ?? []),
+  ];
   actors = new PeerActors({
-    registrations: [
-      ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
-      ...(options.extraRegistrations ?? []),
-    ],
+    registrations,
     autoStart: config.autoStart,
     intents: new IntentStore(db),
     killSwitchActive: killSwitch.get().active,
@@ -139,10 +141,11 @@ export async function assemblePeer(
     logger: log,
     identity,
     apiToken: token.token,
+    tokenHint: tokenHint(token.file, config.internal.tokenHint),
     actors,
     killSwitch,
     health,
-    prompt: autonomousPrompt(config),
+    prompt: autonomousPrompt(config, registrations),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),

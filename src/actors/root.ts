@@ -31,6 +31,11 @@ export interface SubsystemRegistration {
   enabled: boolean;
   /** Acts on the world, so the kill switch halts it. */
   operates: boolean;
+  /**
+   * One phrase for the start-up message (`prompt` in /status): what it does while enabled
+   * ("trading paper on sim (BTC/USDT)"), or why it is off. Without it the name stands alone.
+   */
+  describe?: string;
   run: AnyActorLogic;
   drain?: AnyActorLogic;
   runInput?: unknown;

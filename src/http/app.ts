@@ -19,6 +19,7 @@ import { meshRoutes } from './routes/mesh.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statusRoutes } from './routes/status.js';
 import { subsystemRoutes } from './routes/subsystems.js';
+import { tokenHintRoutes } from './routes/token-hint.js';
 
 /** What the mesh shows of itself (GET /mesh, /status.mesh). */
 export interface MeshView {
@@ -37,6 +38,8 @@ export interface AppDeps {
   logger: Logger;
   identity: Identity;
   apiToken: string;
+  /** Where the token can be read (never the token): see auth.ts tokenHint. */
+  tokenHint: string;
   actors: PeerActors;
   killSwitch: KillSwitchStore;
   health: HealthMonitor;
@@ -70,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(meshRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(faultRoutes, { deps });
+  await app.register(tokenHintRoutes, { deps });
   await app.register(dashboardRoutes);
   return app;
 }
