@@ -1,0 +1,117 @@
+/**
+ * The supervisor's journal: per subsystem, its consecutive failures and whether it is live (its
+ * `run` started and not yet stopped). It makes the 10-failure limit hold when a subsystem's failure
+ * takes the whole worker process down (an async throw that becomes an uncaught exception, an OOM):
+ * the count would otherwise start over in the respawned worker, and such a subsystem would crash the
+ * worker forever.
+ *
+ * The lifecycle writes a row on every change, and marks the subsystem live before its `run` starts.
+ * When this store opens (once per process, before any subsystem starts), a row still marked live
+ * means the previous process died while that subsystem was starting or running: that death counts
+ * as one more failure of the subsystem. A stable period resets the count (the lifecycle writes 0).
+ */
+import type { Statement } from 'better-sqlite3';
+import type { ERRORS } from '../errors.js';
+import type { Db } from './db.js';
+
+// Structural copies of the lifecycle's types: the store does not import the actors.
+export interface SupervisionError {
+  code: string;
+  message: string;
+  at: string;
+}
+
+export interface SupervisionRecord {
+  live: boolean;
+  consecutiveFailures: number;
+  lastError: SupervisionError | null;
+}
+
+export interface RestoredRecord extends SupervisionRecord {
+  /** The previous process died while this subsystem was live (already counted above). */
+  diedWhileLive: boolean;
+}
+
+interface Row {
+  name: string;
+  live: number;
+  consecutive_failures: number;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  last_error_at: string | null;
+}
+
+const WORKER_DIED: keyof typeof ERRORS = 'QB_ERR_WORKER_DIED';
+
+export class SupervisionStore {
+  private readonly statements: { read: Statement; upsert: Statement };
+  /** Subsystems the previous process died under; reported once each, by the first `load`. */
+  private readonly diedUnder = new Set<string>();
+
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.statements = {
+      read: db.prepare(
+        `SELECT name, live, consecutive_failures, last_error_code, last_error_message, last_error_at
+         FROM subsystem_supervision WHERE name = ?`,
+      ),
+      upsert: db.prepare(
+        `INSERT INTO subsystem_supervision
+           (name, live, consecutive_failures, last_error_code, last_error_message, last_error_at, updated_at)
+         VALUES (@name, @live, @failures, @code, @message, @at, @updated)
+         ON CONFLICT (name) DO UPDATE SET live = @live, consecutive_failures = @failures,
+           last_error_code = @code, last_error_message = @message, last_error_at = @at,
+           updated_at = @updated`,
+      ),
+    };
+    this.countDeathsOfThePreviousProcess(db);
+  }
+
+  /** The subsystem's record; `diedWhileLive` is true only on the first load after such a death. */
+  load(name: string): RestoredRecord | undefined {
+    const row = this.statements.read.get(name) as Row | undefined;
+    if (!row) return undefined;
+    const died = this.diedUnder.delete(name);
+    return { ...fromRow(row), diedWhileLive: died };
+  }
+
+  save(name: string, record: SupervisionRecord): void {
+    this.statements.upsert.run({
+      name,
+      live: record.live ? 1 : 0,
+      failures: record.consecutiveFailures,
+      code: record.lastError?.code ?? null,
+      message: record.lastError?.message ?? null,
+      at: record.lastError?.at ?? null,
+      updated: this.now().toISOString(),
+    });
+  }
+
+  private countDeathsOfThePreviousProcess(db: Db): void {
+    const at = this.now().toISOString();
+    const live = db.prepare('SELECT name FROM subsystem_supervision WHERE live = 1').all() as Array<{
+      name: string;
+    }>;
+    if (live.length === 0) return;
+    db.prepare(
+      `UPDATE subsystem_supervision
+       SET live = 0, consecutive_failures = consecutive_failures + 1,
+           last_error_code = ?, last_error_message = ?, last_error_at = ?, updated_at = ?
+       WHERE live = 1`,
+    ).run(WORKER_DIED, 'the worker process died while this subsystem was starting or running', at, at);
+    for (const { name } of live) this.diedUnder.add(name);
+  }
+}
+
+function fromRow(row: Row): SupervisionRecord {
+  return {
+    live: row.live === 1,
+    consecutiveFailures: row.consecutive_failures,
+    lastError:
+      row.last_error_code === null
+        ? null
+        : { code: row.last_error_code, message: row.last_error_message ?? '', at: row.last_error_at ?? '' },
+  };
+}
