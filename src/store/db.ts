@@ -1,6 +1,6 @@
 /**
- * Opens the peer's one SQLite file (WAL) and brings its schema up to date. Migrations are named and
- * append-only: a released one is never edited or reordered, a change is a new entry at the end.
+ * Opens the peer's one SQLite file (WAL) and brings its schema up to date. Migrations are
+ * append-only: a released one is never edited, a change is a new entry.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,17 +10,9 @@ export type Db = Database.Database;
 
 export const DB_FILE = 'quantum-bot.sqlite';
 
-export interface Migration {
-  /** What it does, for the log and for whoever reads this list; unique. */
-  name: string;
-  sql: string;
-}
-
 /** Index + 1 is the schema version (PRAGMA user_version). ONLY APPEND. */
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    name: 'kill-switch',
-    sql: `CREATE TABLE kill_switch (
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE kill_switch (
      id      INTEGER PRIMARY KEY CHECK (id = 1),
      active  INTEGER NOT NULL,
      reason  TEXT    NOT NULL,
@@ -36,28 +28,11 @@ export const MIGRATIONS: readonly Migration[] = [
      origin  TEXT    NOT NULL,
      epoch   INTEGER NOT NULL
    );`,
-  },
-  {
-    name: 'subsystem-intent',
-    sql: `CREATE TABLE subsystem_intent (
+  `CREATE TABLE subsystem_intent (
      name     TEXT PRIMARY KEY,
      desired  TEXT NOT NULL CHECK (desired IN ('running', 'stopped')),
      at       TEXT NOT NULL
    );`,
-  },
-  {
-    // Failure counts of the supervisor, and whether a subsystem was live: see store/supervision.ts.
-    name: 'subsystem-supervision',
-    sql: `CREATE TABLE subsystem_supervision (
-     name                  TEXT PRIMARY KEY,
-     live                  INTEGER NOT NULL CHECK (live IN (0, 1)),
-     consecutive_failures  INTEGER NOT NULL CHECK (consecutive_failures >= 0),
-     last_error_code       TEXT,
-     last_error_message    TEXT,
-     last_error_at         TEXT,
-     updated_at            TEXT NOT NULL
-   );`,
-  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -88,7 +63,7 @@ function migrate(db: Db): void {
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
     db.transaction(() => {
-      db.exec((MIGRATIONS[version] as Migration).sql);
+      db.exec(MIGRATIONS[version] as string);
       db.pragma(`user_version = ${version + 1}`);
     })();
   }

@@ -13,6 +13,23 @@
 import type { Statement } from 'better-sqlite3';
 import type { ERRORS } from '../errors.js';
 import type { Db } from './db.js';
+import { applyNamedMigrations, type NamedMigration } from './migrations.js';
+
+/** ONLY APPEND; a released migration is never edited. */
+export const SUPERVISION_MIGRATIONS: readonly NamedMigration[] = [
+  {
+    name: 'supervision/001-subsystem-supervision',
+    sql: `CREATE TABLE subsystem_supervision (
+      name                  TEXT PRIMARY KEY,
+      live                  INTEGER NOT NULL CHECK (live IN (0, 1)),
+      consecutive_failures  INTEGER NOT NULL CHECK (consecutive_failures >= 0),
+      last_error_code       TEXT,
+      last_error_message    TEXT,
+      last_error_at         TEXT,
+      updated_at            TEXT NOT NULL
+    )`,
+  },
+];
 
 // Structural copies of the lifecycle's types: the store does not import the actors.
 export interface SupervisionError {
@@ -52,6 +69,7 @@ export class SupervisionStore {
     db: Db,
     private readonly now: () => Date = () => new Date(),
   ) {
+    applyNamedMigrations(db, SUPERVISION_MIGRATIONS);
     this.statements = {
       read: db.prepare(
         `SELECT name, live, consecutive_failures, last_error_code, last_error_message, last_error_at

@@ -18,6 +18,15 @@ function open(dir: string) {
 }
 
 describe('SupervisionStore', () => {
+  it('creates its table through a named migration, recorded once', () => {
+    const db = open(tempDir());
+    new SupervisionStore(db);
+    new SupervisionStore(db);
+    expect(db.prepare('SELECT name FROM schema_migrations').all()).toEqual([
+      { name: 'supervision/001-subsystem-supervision' },
+    ]);
+  });
+
   it('counts a death of the previous process while a subsystem was live as one more failure, once', () => {
     const dir = tempDir();
     const first = open(dir);
