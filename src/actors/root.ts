@@ -20,6 +20,7 @@ import type { SupervisorConfig } from '../config.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from './backoff.js';
+import { watchSubsystemCrashes } from './blame.js';
 import {
   type RestoredSupervision,
   type SubsystemContext,
@@ -69,6 +70,8 @@ export interface IntentPort {
 export interface SupervisionPort extends SupervisionJournal {
   /** What an earlier process (or an earlier lifecycle machine of this one) left for `name`. */
   load(name: string): RestoredSupervision | undefined;
+  /** Pins the coming death of the process on `name` (synchronously: the process is about to exit). */
+  blame?(name: string, error: unknown): void;
 }
 
 interface RootInput {
@@ -268,6 +271,7 @@ export class PeerActors {
   private readonly subscribed = new Set<AnyActorRef>();
   private started = false;
   private stopping: Promise<void> | undefined;
+  private unwatchCrashes: (() => void) | undefined;
 
   constructor(private readonly input: RootInput) {
     this.root = createActor(rootMachine, { input });
@@ -282,6 +286,21 @@ export class PeerActors {
   start(): void {
     if (this.started || this.stopping) return;
     this.started = true;
+    const { supervision, logger } = this.input;
+    if (supervision?.blame) {
+      const blame = supervision.blame.bind(supervision);
+      this.unwatchCrashes = watchSubsystemCrashes((subsystem, err) => {
+        logger.fatal(
+          { subsystem, err },
+          "an uncaught exception in this subsystem's code takes the worker down",
+        );
+        try {
+          blame(subsystem, err);
+        } catch (writeError) {
+          logger.error({ err: writeError }, 'could not journal which subsystem took the worker down');
+        }
+      });
+    }
     this.root.start();
     this.watchChildren();
   }
@@ -301,6 +320,7 @@ export class PeerActors {
     this.root.send({ type: 'STOP_ALL' });
     await this.until(() => !this.status().some((s) => s.state === 'stopping'), timeoutMs);
     this.root.stop();
+    this.unwatchCrashes?.();
   }
 
   /** Resolves when `done()` holds after some subsystem change, or after `timeoutMs` at the latest. */

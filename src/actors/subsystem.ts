@@ -24,6 +24,7 @@ import type { SupervisorConfig } from '../config.js';
 import { describeError, QbError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from './backoff.js';
+import { runAs } from './blame.js';
 
 /** What the operator (or AUTO_START) wants this subsystem to do. */
 export type Desired = 'running' | 'stopped';
@@ -166,7 +167,7 @@ export interface RunArgs<I> {
  * gets fault injection for free: INJECT_FAULT throws inside the actor, exactly like a real bug.
  */
 export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
-  return fromCallback<RunEvent, I>(({ input, sendBack, receive }) => {
+  return fromCallback<RunEvent, I>(({ input, sendBack, receive, self }) => {
     let live = true;
     let cleanup: (() => void) | undefined;
     const dispose = () => {
@@ -183,6 +184,10 @@ export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
         throw new QbError('QB_ERR_INJECTED_FAULT', 'fault injected on request');
       }
     });
+    // The subsystem's code runs under its name (blame.ts), so an uncaught exception in a callback
+    // it did not guard is still pinned on it. The lifecycle machine is the parent.
+    const name = (self._parent?.getSnapshot() as { context?: { name?: unknown } } | undefined)?.context?.name;
+    const as = <T>(fn: () => T): T => (typeof name === 'string' ? runAs(name, fn) : fn());
     const fail = (error: unknown) => {
       if (live) sendBack({ type: 'FAIL', error });
     };
@@ -191,7 +196,7 @@ export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
       (...args: A): void => {
         if (!live) return;
         try {
-          const result = callback(...args);
+          const result = as(() => callback(...args));
           if (result instanceof Promise) result.catch(fail);
         } catch (err) {
           fail(err);
@@ -200,7 +205,7 @@ export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
     const ready = () => {
       if (live) sendBack({ type: 'READY' });
     };
-    cleanup = start({ input, ready, fail, guard });
+    cleanup = as(() => start({ input, ready, fail, guard }));
     return dispose;
   });
 }

@@ -4,11 +4,14 @@
  * takes the whole worker process down each time. Small backoffs keep the respawns quick; bounds are
  * generous for a loaded 2-core machine.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { status } from '../helpers/contract.js';
 import { type BotProcess, startBot } from '../helpers/process.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const RECOVERY = { timeout: 30_000, interval: 50 } as const;
 const MAX_CONSECUTIVE_FAILURES = 10;
@@ -92,5 +95,59 @@ describe('supervision in a real process', () => {
         consecutiveFailures: 0,
       });
     }, RECOVERY);
+  }, 180_000);
+});
+
+const CRASHING_WORKER = fileURLToPath(new URL('./fixtures/crashing-subsystem.mjs', import.meta.url));
+
+/** Runs one boot of the fixture to its end; kills it (by its PID) if it outlives `timeoutMs`. */
+function bootOnce(dataDir: string, timeoutMs = 15_000): Promise<{ code: number | null; status: unknown }> {
+  const child = spawn(process.execPath, [CRASHING_WORKER], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    out += s;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('STATUS '));
+      resolve({ code, status: line ? JSON.parse(line.slice('STATUS '.length)) : undefined });
+    });
+  });
+}
+
+describe('a subsystem whose unguarded callback takes the worker down', () => {
+  it('is held failed after 10 deaths pinned on it, while the other subsystem is not blamed', async () => {
+    const dataDir = tempDir();
+    for (let death = 1; death <= MAX_CONSECUTIVE_FAILURES; death++) {
+      const boot = await bootOnce(dataDir);
+      expect(boot.code, `boot ${death} dies of the uncaught exception`).toBe(1);
+      expect(boot.status).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ name: 'crasher', state: 'running', consecutiveFailures: death - 1 }),
+          expect.objectContaining({ name: 'bystander', state: 'running', consecutiveFailures: 0 }),
+        ]),
+      );
+    }
+    const last = await bootOnce(dataDir);
+    expect(last.code).toBe(0);
+    expect(last.status).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          name: 'crasher',
+          state: 'failed',
+          consecutiveFailures: MAX_CONSECUTIVE_FAILURES,
+          lastError: expect.objectContaining({
+            code: 'QB_ERR_WORKER_DIED',
+            message: expect.stringContaining('a bug in a timer callback'),
+          }),
+        }),
+        expect.objectContaining({ name: 'bystander', state: 'running', consecutiveFailures: 0 }),
+      ]),
+    );
   }, 180_000);
 });

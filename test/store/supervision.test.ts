@@ -58,6 +58,47 @@ describe('SupervisionStore', () => {
     expect(after.load('nobody')).toBeUndefined();
   });
 
+  it('counts a death pinned on one subsystem against it alone; the others are merely no longer live', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const before = new SupervisionStore(first, () => AT);
+    before.save('crasher', { live: true, consecutiveFailures: 4, lastError: null });
+    before.save('bystander', { live: true, consecutiveFailures: 1, lastError: null });
+    before.blame('crasher', new Error('a bug in a timer callback'));
+    first.close();
+
+    const after = new SupervisionStore(open(dir), () => AT);
+    expect(after.load('crasher')).toMatchObject({
+      live: false,
+      consecutiveFailures: 5,
+      lastError: {
+        code: 'QB_ERR_WORKER_DIED',
+        message: expect.stringContaining('a bug in a timer callback'),
+      },
+      diedWhileLive: true,
+    });
+    expect(after.load('bystander')).toEqual({
+      live: false,
+      consecutiveFailures: 1,
+      lastError: null,
+      diedWhileLive: false,
+    });
+  });
+
+  it('forgets a blame when the process survived it and wrote again', () => {
+    const dir = tempDir();
+    const first = open(dir);
+    const before = new SupervisionStore(first, () => AT);
+    before.save('crasher', { live: true, consecutiveFailures: 0, lastError: null });
+    before.save('bystander', { live: true, consecutiveFailures: 0, lastError: null });
+    before.blame('crasher', new Error('survived'));
+    before.save('crasher', { live: true, consecutiveFailures: 0, lastError: null });
+    first.close();
+    const after = new SupervisionStore(open(dir), () => AT);
+    expect(after.load('crasher')?.consecutiveFailures).toBe(1);
+    expect(after.load('bystander')?.consecutiveFailures).toBe(1);
+  });
+
   it('does not count twice when the same database is opened again without a death in between', () => {
     const dir = tempDir();
     const db = open(dir);
