@@ -146,6 +146,16 @@ function spawnSubsystem(
   });
 }
 
+/** Its lifecycle machine crashed and has not been spawned again yet: there is no child to talk to. */
+function respawnPending(context: RootContext, name: string): boolean {
+  return context.crashes[name]?.respawnAt != null;
+}
+
+function withoutCrash(crashes: Record<string, LifecycleCrash>, name: string): Record<string, LifecycleCrash> {
+  const { [name]: _gone, ...rest } = crashes;
+  return rest;
+}
+
 /** The operator's last command wins over AUTO_START. */
 function wantsToRun(input: RootInput, name: string): boolean {
   const intent = input.intents?.get(name);
@@ -168,18 +178,31 @@ const rootMachine = setup({
   }),
   on: {
     COMMAND: {
-      actions: enqueueActions(({ event, enqueue }) => {
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        const r = context.registrations.find((x) => x.name === event.name);
+        if (r && respawnPending(context, r.name)) {
+          // The operator does not wait out a crashed machine's backoff: it is spawned now, as asked.
+          enqueue.cancel(respawnId(r.name));
+          enqueue.assign({ crashes: withoutCrash(context.crashes, r.name) });
+          spawnSubsystem(enqueue as never, context, r, event.command !== 'stop');
+          return;
+        }
         enqueue.sendTo(event.name, { type: COMMAND_EVENTS[event.command] });
       }),
     },
     INJECT_FAULT: {
-      actions: enqueueActions(({ event, enqueue }) => enqueue.sendTo(event.name, { type: 'INJECT_FAULT' })),
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        if (!respawnPending(context, event.name)) enqueue.sendTo(event.name, { type: 'INJECT_FAULT' });
+      }),
     },
     KILL_SWITCH: {
       actions: enqueueActions(({ event, context, enqueue }) => {
+        // A machine waiting to be respawned reads the switch from the context when it is spawned.
         enqueue.assign({ killSwitchActive: event.active });
         for (const r of context.registrations) {
-          if (r.enabled) enqueue.sendTo(r.name, { type: event.active ? 'HALT' : 'RESUME' });
+          if (r.enabled && !respawnPending(context, r.name)) {
+            enqueue.sendTo(r.name, { type: event.active ? 'HALT' : 'RESUME' });
+          }
         }
       }),
     },
@@ -188,7 +211,7 @@ const rootMachine = setup({
         enqueue.assign({ stoppingAll: true });
         for (const r of context.registrations) {
           if (!r.enabled) continue;
-          if (context.crashes[r.name]?.respawnAt != null) enqueue.cancel(respawnId(r.name));
+          if (respawnPending(context, r.name)) enqueue.cancel(respawnId(r.name));
           else enqueue.sendTo(r.name, { type: 'STOP' });
         }
       }),

@@ -315,6 +315,33 @@ describe('PeerActors: logs and lifecycle crashes', () => {
     ]);
   });
 
+  it('takes operator commands and the kill switch while a crashed machine waits, without crashing the root', async () => {
+    const { logger, lines } = captureLogger();
+    let brokenWrites = 1;
+    const supervision: SupervisionPort = {
+      load: () => undefined,
+      save: (name) => {
+        if (name === 'trader' && brokenWrites > 0) {
+          brokenWrites--;
+          throw new Error('disk hiccup');
+        }
+      },
+    };
+    const f = started({ logger, supervision });
+    await flush();
+    expect(f.status('trader').state).toBe('backoff');
+    f.actors.injectFault('trader');
+    f.actors.setKillSwitch(true);
+    f.actors.setKillSwitch(false);
+    f.actors.command('trader', 'restart');
+    expect(f.status('trader').state).toBe('running');
+    expect(f.probes.trader.live()).toBe(1);
+    // The cancelled respawn never fires.
+    vi.advanceTimersByTime(HOUR_MS);
+    expect(f.probes.trader.live()).toBe(1);
+    expect(lines.filter((l) => l.msg === 'root actor failed')).toEqual([]);
+  });
+
   it('does not respawn a crashed lifecycle machine once stopping', async () => {
     let spawns = 0;
     const supervision: SupervisionPort = {
