@@ -19,12 +19,14 @@
  * change, so the 10-failure limit holds when a subsystem's failure takes the whole worker process
  * down (see store/supervision.ts). Every failure, restart, `failed` and recovery is logged.
  */
-import { type AnyActorLogic, assign, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate';
+import { type AnyActorLogic, assign, fromPromise, raise, sendTo, setup } from 'xstate';
 import type { SupervisorConfig } from '../config.js';
 import { describeError, QbError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelay } from './backoff.js';
-import { runAs } from './blame.js';
+import { defineRun } from './run.js';
+
+export { defineRun, type RunArgs, type RunEvent } from './run.js';
 
 /** What the operator (or AUTO_START) wants this subsystem to do. */
 export type Desired = 'running' | 'stopped';
@@ -141,74 +143,8 @@ export type SubsystemEvent =
   | { type: 'FAIL'; error: unknown }
   | { type: 'INJECT_FAULT' };
 
-/** Events a `run` actor receives from its lifecycle machine. */
-export type RunEvent = { type: 'INJECT_FAULT' };
-
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
-
-export interface RunArgs<I> {
-  input: I;
-  /** Report that the subsystem is up. */
-  ready(): void;
-  /** Report an asynchronous failure (a callback or promise that failed). */
-  fail(error: unknown): void;
-  /**
-   * Wraps a timer, event or promise callback of the subsystem: a throw inside it (or a promise it
-   * returns that rejects) becomes this subsystem's failure instead of an uncaught exception that
-   * would take the whole worker process down. Once the subsystem is cleaned up the wrapped callback
-   * does nothing, so a late timer or event cannot act on a stopped subsystem.
-   */
-  guard<A extends unknown[]>(callback: (...args: A) => unknown): (...args: A) => void;
-}
-
-/**
- * Builds a subsystem's `run` actor from a start function that returns its cleanup. Every subsystem
- * gets fault injection for free: INJECT_FAULT throws inside the actor, exactly like a real bug.
- */
-export function defineRun<I>(start: (args: RunArgs<I>) => () => void) {
-  return fromCallback<RunEvent, I>(({ input, sendBack, receive, self }) => {
-    let live = true;
-    let cleanup: (() => void) | undefined;
-    const dispose = () => {
-      live = false;
-      const c = cleanup;
-      cleanup = undefined;
-      c?.();
-    };
-    receive((event) => {
-      if (event.type === 'INJECT_FAULT') {
-        // XState calls a callback actor's cleanup only when it is stopped, never after it threw:
-        // clean up first, or the subsystem's timers and sockets outlive it.
-        dispose();
-        throw new QbError('QB_ERR_INJECTED_FAULT', 'fault injected on request');
-      }
-    });
-    // The subsystem's code runs under its name (blame.ts), so an uncaught exception in a callback
-    // it did not guard is still pinned on it. The lifecycle machine is the parent.
-    const name = (self._parent?.getSnapshot() as { context?: { name?: unknown } } | undefined)?.context?.name;
-    const as = <T>(fn: () => T): T => (typeof name === 'string' ? runAs(name, fn) : fn());
-    const fail = (error: unknown) => {
-      if (live) sendBack({ type: 'FAIL', error });
-    };
-    const guard =
-      <A extends unknown[]>(callback: (...args: A) => unknown) =>
-      (...args: A): void => {
-        if (!live) return;
-        try {
-          const result = as(() => callback(...args));
-          if (result instanceof Promise) result.catch(fail);
-        } catch (err) {
-          fail(err);
-        }
-      };
-    const ready = () => {
-      if (live) sendBack({ type: 'READY' });
-    };
-    cleanup = as(() => start({ input, ready, fail, guard }));
-    return dispose;
-  });
-}
 
 /** Failure transitions, shared by a thrown error (onError) and a reported one (FAIL). */
 const onFailure = {
