@@ -39,6 +39,11 @@ export const ERRORS = {
   },
   QB_ERR_INJECTED_FAULT: { status: 500, description: 'a failure made on purpose through fault injection' },
   QB_ERR_SUBSYSTEM_START_TIMEOUT: { status: 500, description: 'a subsystem did not report ready in time' },
+  QB_ERR_WORKER_DIED: {
+    status: 500,
+    description:
+      'the worker process died while the subsystem was starting or running; counted as its failure',
+  },
   QB_ERR_DATA_DIR: {
     status: 500,
     description: 'DATA_DIR or LOG_DIR cannot be created or written; the process does not start',

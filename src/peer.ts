@@ -27,6 +27,7 @@ import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
 import { KillSwitchStore } from './store/kill-switch.js';
+import { SupervisionStore } from './store/supervision.js';
 import { VERSION } from './version.js';
 
 export interface PeerOptions {
@@ -126,6 +127,7 @@ export async function assemblePeer(
     registrations,
     autoStart: config.autoStart,
     intents: new IntentStore(db),
+    supervision: new SupervisionStore(db),
     killSwitchActive: killSwitch.get().active,
     policy: config.supervisor,
     logger: log.child({ component: 'supervisor' }),
