@@ -7,15 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { EXIT_CONFIG } from './process/exit-codes.js';
+import { catchStopSignals } from './process/signals.js';
 
-// Until a role installs its own handlers, a stop request has nothing to stop: exit 0 at once.
-const stopEarly = () => process.exit(0);
-process.on('SIGTERM', stopEarly);
-process.on('SIGINT', stopEarly);
-const handOverSignals = () => {
-  process.off('SIGTERM', stopEarly);
-  process.off('SIGINT', stopEarly);
-};
+// Already done by bot.js; this covers `node dist/main.js`. A signal that comes before the role has
+// claimed them (onStopSignal) waits for it: the role stops gracefully, exit 0.
+catchStopSignals();
 
 function readConfig(): Readonly<Config> {
   try {
@@ -44,10 +40,8 @@ if (config.continuousMode && !config.internal.isWorker) {
   const { runSupervisor } = await import('./process/supervisor.js');
   // The worker is this same program; the entry is whatever node ran (bot.js or dist/main.js).
   const entry = process.argv[1] ?? fileURLToPath(import.meta.url);
-  handOverSignals();
   runSupervisor(config, logger, entry);
 } else {
   const { runWorker } = await import('./process/worker.js');
-  handOverSignals();
   await runWorker(config, logger);
 }

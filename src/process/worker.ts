@@ -9,6 +9,7 @@ import { isQbError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createPeer } from '../peer.js';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
+import { onStopSignal } from './signals.js';
 
 /** The whole graceful stop must fit in docker's and PM2's default 10 s grace period. */
 const STOP_DEADLINE_MS = 8_000;
@@ -47,8 +48,8 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     exit(EXIT_OK);
   };
 
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A signal that came during start-up is handed over here: the peer then never starts.
+  onStopSignal((signal) => void shutdown(signal));
   process.on('disconnect', () => void shutdown('supervisor went away'));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception; exiting for a fresh process');
