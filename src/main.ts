@@ -5,9 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { isQbError } from './errors.js';
+import { createLogger, ERROR_LOG_FILE, type Logger } from './logger.js';
 import { EXIT_CONFIG } from './process/exit-codes.js';
 import { catchStopSignals } from './process/signals.js';
+import { ensureWritableDir } from './store/dirs.js';
 
 // Already done by bot.js; this covers `node dist/main.js`. A signal that comes before the role has
 // claimed them (onStopSignal) waits for it: the role stops gracefully, exit 0.
@@ -25,15 +27,33 @@ function readConfig(): Readonly<Config> {
   }
 }
 
+/**
+ * DATA_DIR and LOG_DIR are checked alike before anything starts (the logger opens LOG_DIR at once):
+ * a folder the process cannot write is a configuration problem, one line and EXIT_CONFIG.
+ */
+function startLogging(config: Readonly<Config>): Logger {
+  try {
+    ensureWritableDir(config.dataDir, 'DATA_DIR');
+    ensureWritableDir(config.logDir, 'LOG_DIR');
+    return createLogger({
+      level: config.logLevel,
+      logDir: config.logDir,
+      base: {
+        pid: process.pid,
+        role: config.internal.isWorker ? 'worker' : config.continuousMode ? 'supervisor' : 'single',
+      },
+    });
+  } catch (err) {
+    const message = isQbError(err)
+      ? err.message
+      : `LOG_DIR ${config.logDir}: cannot open ${ERROR_LOG_FILE}: ${(err as Error).message}`;
+    process.stderr.write(`quantum-bot: ${message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
 const config = readConfig();
-const logger = createLogger({
-  level: config.logLevel,
-  logDir: config.logDir,
-  base: {
-    pid: process.pid,
-    role: config.internal.isWorker ? 'worker' : config.continuousMode ? 'supervisor' : 'single',
-  },
-});
+const logger = startLogging(config);
 
 // Each role loads only its own code: the supervisor stays small (no fastify, SQLite or XState).
 if (config.continuousMode && !config.internal.isWorker) {

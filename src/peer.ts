@@ -4,14 +4,12 @@
  * createPeer(config) -> { start, stop } adds the listening socket and the lifecycle. start and stop
  * are idempotent; stop is safe before start and during it.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { HealthMonitor } from './actors/health.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
-import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
@@ -23,6 +21,7 @@ import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { type Db, openDb } from './store/db.js';
+import { ensureWritableDir } from './store/dirs.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
 import { KillSwitchStore } from './store/kill-switch.js';
@@ -58,8 +57,8 @@ export async function assemblePeer(
   logger: Logger,
   options: PeerOptions = {},
 ): Promise<PeerAssembly> {
-  ensureWritable(config.dataDir, 'DATA_DIR');
-  ensureWritable(config.logDir, 'LOG_DIR');
+  ensureWritableDir(config.dataDir, 'DATA_DIR');
+  ensureWritableDir(config.logDir, 'LOG_DIR');
   const identity = loadIdentity(config.dataDir, config.peerId);
   const token = loadApiToken(config.dataDir, config.apiToken);
   const log = logger.child({ peerId: identity.peerId });
@@ -307,19 +306,4 @@ function meshView(config: Readonly<Config>, identity: Identity, node: MeshNode |
     reconnectAttempts: node.totalReconnectAttempts,
     counters: node.counters,
   });
-}
-
-function ensureWritable(dir: string, name: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new QbError(
-      'QB_ERR_DATA_DIR',
-      `${name} ${dir} cannot be created or written: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
 }
