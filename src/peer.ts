@@ -20,6 +20,7 @@ import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
+import { type DataDirLock, lockDataDir } from './store/data-dir-lock.js';
 import { type Db, openDb } from './store/db.js';
 import { ensureWritableDir } from './store/dirs.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
@@ -252,6 +253,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   let peer: PeerAssembly | undefined;
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
+  let dirLock: DataDirLock | undefined;
 
   /** Starts once: a second call gets the first call's promise, and after stop nothing starts again. */
   function start(): Promise<void> {
@@ -260,6 +262,12 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   }
 
   async function startOnce(): Promise<void> {
+    // One process per DATA_DIR: taken before anything in the folder is read; stop() releases it.
+    ensureWritableDir(config.dataDir, 'DATA_DIR');
+    dirLock = lockDataDir(config.dataDir, {
+      pid: process.pid,
+      ...(config.internal.isWorker ? { supervisorPid: process.ppid } : {}),
+    });
     peer = await assemblePeer(config, logger, options);
     await peer.app.listen({ port: config.port, host: config.host });
     peer.actors.start();
@@ -280,11 +288,13 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
     stopping ??= (async () => {
       // Let a start in progress finish first, or what it opens after this point would outlive the stop.
       await starting?.catch(() => {});
-      if (!peer) return;
-      peer.liveFeed.stop();
-      await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
-      await peer.app.close();
-      peer.close();
+      if (peer) {
+        peer.liveFeed.stop();
+        await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
+        await peer.app.close();
+        peer.close();
+      }
+      dirLock?.release();
     })();
     return stopping;
   }

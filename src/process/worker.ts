@@ -11,6 +11,9 @@ import { createPeer } from '../peer.js';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
 import { onStopSignal } from './signals.js';
 
+/** Errors no restart can fix: the process exits EXIT_CONFIG, which no supervisor retries. */
+const REFUSALS: ReadonlySet<string> = new Set(['QB_ERR_CONFIG', 'QB_ERR_DATA_DIR', 'QB_ERR_DATA_DIR_LOCKED']);
+
 /** The whole graceful stop must fit in docker's and PM2's default 10 s grace period. */
 const STOP_DEADLINE_MS = 8_000;
 
@@ -63,8 +66,9 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
   try {
     await peer.start();
   } catch (err) {
-    const fatalConfig = isQbError(err) && (err.code === 'QB_ERR_DATA_DIR' || err.code === 'QB_ERR_CONFIG');
-    log.fatal({ err }, fatalConfig ? 'cannot start: fix the configuration' : 'cannot start');
+    const fatalConfig = isQbError(err) && REFUSALS.has(err.code);
+    // A refusal's message says what to fix (DATA_DIR in use names the folder and the holder's pid).
+    log.fatal({ err }, fatalConfig ? `cannot start: ${(err as Error).message}` : 'cannot start');
     await peer.stop().catch(() => {});
     exit(fatalConfig ? EXIT_CONFIG : EXIT_FAILURE);
   }
