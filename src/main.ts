@@ -9,6 +9,7 @@ import { isQbError } from './errors.js';
 import { createLogger, ERROR_LOG_FILE, type Logger } from './logger.js';
 import { EXIT_CONFIG } from './process/exit-codes.js';
 import { catchStopSignals } from './process/signals.js';
+import { type ProcessRole, setProcessTitle } from './process/title.js';
 import { ensureWritableDir } from './store/dirs.js';
 
 // Already done by bot.js; this covers `node dist/main.js`. A signal that comes before the role has
@@ -40,7 +41,7 @@ function startLogging(config: Readonly<Config>): Logger {
       logDir: config.logDir,
       base: {
         pid: process.pid,
-        role: config.internal.isWorker ? 'worker' : config.continuousMode ? 'supervisor' : 'single',
+        role: processRole(config),
       },
     });
   } catch (err) {
@@ -52,7 +53,13 @@ function startLogging(config: Readonly<Config>): Logger {
   }
 }
 
+function processRole(config: Readonly<Config>): ProcessRole {
+  if (config.internal.isWorker) return 'worker';
+  return config.continuousMode ? 'supervisor' : 'single';
+}
+
 const config = readConfig();
+setProcessTitle(processRole(config), config.peerId);
 const logger = startLogging(config);
 
 // Each role loads only its own code: the supervisor stays small (no fastify, SQLite or XState).

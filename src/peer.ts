@@ -145,6 +145,7 @@ export async function assemblePeer(
     prompt: autonomousPrompt(config),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
+    pids: { supervisor: config.internal.isWorker ? process.ppid : null, worker: process.pid },
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
   app = await buildApp(deps);
