@@ -20,7 +20,7 @@ import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
-import { type DataDirLock, lockDataDir } from './store/data-dir-lock.js';
+import { acquireDataDirLock, type DataDirLock } from './store/data-dir-lock.js';
 import { type Db, openDb } from './store/db.js';
 import { ensureWritableDir } from './store/dirs.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
@@ -247,6 +247,9 @@ export interface Peer {
   identity(): Identity | undefined;
 }
 
+/** How long a worker left by a killed supervisor may take to stop and free DATA_DIR (its stop budget). */
+const ORPHAN_STOP_WAIT_MS = 10_000;
+
 /** Milliseconds the actors get to drain on stop; the process must exit within 10 s of SIGTERM. */
 const ACTOR_STOP_TIMEOUT_MS = 5_000;
 
@@ -265,10 +268,11 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   async function startOnce(): Promise<void> {
     // One process per DATA_DIR: taken before anything in the folder is read; stop() releases it.
     ensureWritableDir(config.dataDir, 'DATA_DIR');
-    dirLock = lockDataDir(config.dataDir, {
-      pid: process.pid,
-      ...(config.internal.isWorker ? { supervisorPid: process.ppid } : {}),
-    });
+    dirLock = await acquireDataDirLock(
+      config.dataDir,
+      { pid: process.pid, ...(config.internal.isWorker ? { supervisorPid: process.ppid } : {}) },
+      { orphanWaitMs: ORPHAN_STOP_WAIT_MS },
+    );
     peer = await assemblePeer(config, logger, options);
     await peer.app.listen({ port: config.port, host: config.host });
     peer.actors.start();

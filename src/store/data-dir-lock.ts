@@ -51,6 +51,40 @@ export function lockDataDir(dataDir: string, holder: Omit<LockHolder, 'since'>):
   };
 }
 
+/**
+ * lockDataDir, except that a holder which is a worker whose supervisor is gone gets up to
+ * `orphanWaitMs` to finish: such a worker stops by itself (it noticed the lost IPC channel), and a
+ * supervisor restarted right after `kill -9` of the old one must not be refused for it, or PM2 (exit
+ * 78 is never restarted) would leave the peer down.
+ */
+export async function acquireDataDirLock(
+  dataDir: string,
+  holder: Omit<LockHolder, 'since'>,
+  { orphanWaitMs, pollMs = 100 }: { orphanWaitMs: number; pollMs?: number },
+): Promise<DataDirLock> {
+  const deadline = Date.now() + orphanWaitMs;
+  for (;;) {
+    try {
+      return lockDataDir(dataDir, holder);
+    } catch (err) {
+      const current = readHolder(dataDir);
+      const orphan = current?.supervisorPid !== undefined && !isRunning(current.supervisorPid);
+      if (!(err instanceof QbError) || !orphan || Date.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The holder the pid file names; undefined when it is missing or unreadable. */
 export function readHolder(dataDir: string): LockHolder | undefined {
   try {

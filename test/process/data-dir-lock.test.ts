@@ -52,6 +52,19 @@ describe('the DATA_DIR lock (real processes)', () => {
     );
   });
 
+  it('starts over the worker a kill -9ed supervisor left behind, once that worker has stopped', async () => {
+    const first = await startBot();
+    const orphan = await first.waitForWorker();
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+
+    // Restarted at once (PM2, a user): the orphan still holds DATA_DIR while it stops by itself.
+    const second = await startBot({ dirs: first.dirs });
+    expect(isAlive(orphan)).toBe(false);
+    expect((await second.get('/health')).status).toBe(200);
+    expect(second.stdout()).not.toContain('is in use by');
+  });
+
   it('lets the worker the supervisor respawns take the lock of the one that died', async () => {
     const bot = await startBot();
     const firstWorker = await bot.waitForWorker();

@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { lockDataDir, PID_FILE, readHolder } from '../../src/store/data-dir-lock.js';
+import { acquireDataDirLock, lockDataDir, PID_FILE, readHolder } from '../../src/store/data-dir-lock.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('lockDataDir', () => {
@@ -39,5 +40,54 @@ describe('lockDataDir', () => {
     onTestFinished(() => lock.release());
     rmSync(join(dir, PID_FILE));
     expect(() => lockDataDir(dir, { pid: 5000 })).toThrow(/is in use by another quantum-bot process;/);
+  });
+});
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const { pid } = spawnSync(process.execPath, ['-e', '']);
+  if (pid === undefined) throw new Error('could not run node');
+  return pid;
+}
+
+describe('acquireDataDirLock', () => {
+  it('waits for a worker whose supervisor is gone to stop, then takes the folder', async () => {
+    const dir = tempDir();
+    const orphan = lockDataDir(dir, { pid: 4242, supervisorPid: deadPid() });
+    onTestFinished(() => orphan.release());
+    let settled = false;
+    const acquiring = acquireDataDirLock(dir, { pid: 5000 }, { orphanWaitMs: 10_000, pollMs: 10 });
+    void acquiring.finally(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(settled).toBe(false);
+
+    orphan.release();
+    const lock = await acquiring;
+    onTestFinished(() => lock.release());
+    expect(readHolder(dir)?.pid).toBe(5000);
+  });
+
+  it('gives up on the orphan after orphanWaitMs', async () => {
+    const dir = tempDir();
+    const orphan = lockDataDir(dir, { pid: 4242, supervisorPid: deadPid() });
+    onTestFinished(() => orphan.release());
+    await expect(
+      acquireDataDirLock(dir, { pid: 5000 }, { orphanWaitMs: 200, pollMs: 10 }),
+    ).rejects.toMatchObject({ code: 'QB_ERR_DATA_DIR_LOCKED' });
+  });
+
+  it('refuses at once when the holder is a live process or a worker of a live supervisor', async () => {
+    for (const holder of [{ pid: process.pid }, { pid: 4242, supervisorPid: process.pid }]) {
+      const dir = tempDir();
+      const lock = lockDataDir(dir, holder);
+      onTestFinished(() => lock.release());
+      const startedAt = Date.now();
+      await expect(
+        acquireDataDirLock(dir, { pid: 5000 }, { orphanWaitMs: 10_000, pollMs: 10 }),
+      ).rejects.toMatchObject({ code: 'QB_ERR_DATA_DIR_LOCKED' });
+      expect(Date.now() - startedAt).toBeLessThan(1_000);
+    }
   });
 });
