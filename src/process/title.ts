@@ -18,6 +18,17 @@ export function setProcessTitle(role: ProcessRole, peerId?: string): void {
   process.title = peerId ? `quantum-bot ${role} ${peerId}` : `quantum-bot ${role}`;
 }
 
+/**
+ * A worker (or single process) that knows its peer id: shows it in its own title and tells its
+ * supervisor, which has no other way to learn a generated id.
+ */
+export function announcePeerId(role: 'worker' | 'single', peerId: string): void {
+  setProcessTitle(role, peerId);
+  const message: PeerIdMessage = { type: 'quantum-bot:peer-id', peerId };
+  // A closed channel (the supervisor is gone) goes to the callback, not to an 'error' event.
+  if (process.connected) process.send?.(message, undefined, {}, () => {});
+}
+
 export function isPeerIdMessage(message: unknown): message is PeerIdMessage {
   const m = message as Partial<PeerIdMessage> | null;
   return m?.type === 'quantum-bot:peer-id' && typeof m.peerId === 'string';

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import { createPeer } from '../peer.js';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
 import { onStopSignal } from './signals.js';
-import { type PeerIdMessage, setProcessTitle } from './title.js';
+import { announcePeerId } from './title.js';
 
 /** Errors no restart can fix: the process exits EXIT_CONFIG, which no supervisor retries. */
 const REFUSALS: ReadonlySet<string> = new Set(['QB_ERR_CONFIG', 'QB_ERR_DATA_DIR', 'QB_ERR_DATA_DIR_LOCKED']);
@@ -67,18 +67,7 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
   try {
     await peer.start();
     const peerId = peer.identity()?.peerId;
-    if (peerId) {
-      setProcessTitle(config.internal.isWorker ? 'worker' : 'single', peerId);
-      // The supervisor's title names the peer too; it has no other way to learn a generated id.
-      // A closed channel (the supervisor is gone) goes to the callback, not to an 'error' event.
-      if (process.connected)
-        process.send?.(
-          { type: 'quantum-bot:peer-id', peerId } satisfies PeerIdMessage,
-          undefined,
-          {},
-          () => {},
-        );
-    }
+    if (peerId) announcePeerId(config.internal.isWorker ? 'worker' : 'single', peerId);
   } catch (err) {
     const fatalConfig = isQbError(err) && REFUSALS.has(err.code);
     // A refusal's message says what to fix (DATA_DIR in use names the folder and the holder's pid).
