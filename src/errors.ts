@@ -48,6 +48,11 @@ export const ERRORS = {
     status: 500,
     description: 'DATA_DIR or LOG_DIR cannot be created or written; the process does not start',
   },
+  QB_ERR_DATA_DIR_LOCKED: {
+    status: 500,
+    description:
+      'another live process holds DATA_DIR (the message names its pid); the process does not start',
+  },
   QB_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
     closeCode: 1009,

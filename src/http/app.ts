@@ -48,6 +48,8 @@ export interface AppDeps {
   mesh: () => MeshView;
   /** How often the process supervisor has respawned this worker. */
   workerRespawns: number;
+  /** Which process to signal: the supervisor (null without one) and the process running the peer. */
+  pids: { supervisor: number | null; worker: number };
   /** Crashes the worker process; present only with FAULT_INJECTION=true. */
   crashWorker?: () => void;
 }
