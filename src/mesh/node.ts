@@ -7,7 +7,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { KillSwitchState } from '../store/kill-switch.js';
 import { type Keyring, NonceCache } from './auth.js';
@@ -34,7 +33,10 @@ import {
   dialHandshake,
   type HandshakeError,
   type Link,
+  type MeshServer,
+  newWireCounters,
   type SelfInfo,
+  type WireCounters,
 } from './transport.js';
 import { type MeshPeerView, meshPeerViews } from './view.js';
 
@@ -72,6 +74,8 @@ export interface MeshCounters {
   messagesOut: Record<string, number>;
   handshakeFailures: Record<string, number>;
   reconnects: number;
+  /** What links ignored from newer peers (unknown types and values). */
+  wire: WireCounters;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -91,7 +95,7 @@ export class MeshNode {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly log: Logger;
-  private server: WebSocketServer | undefined;
+  private server: MeshServer | undefined;
   private discovery: DiscoveryGroup = combined([]);
   /** Discovery problems already logged at warn level, by source and kind: each is warned once. */
   private readonly warnedDiscovery = new Set<string>();
@@ -109,7 +113,13 @@ export class MeshNode {
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   /** Refusals already logged, by address and code: each is logged once. */
   private readonly loggedRefusals = new Set<string>();
-  readonly counters: MeshCounters = { messagesIn: {}, messagesOut: {}, handshakeFailures: {}, reconnects: 0 };
+  readonly counters: MeshCounters = {
+    messagesIn: {},
+    messagesOut: {},
+    handshakeFailures: {},
+    reconnects: 0,
+    wire: newWireCounters(),
+  };
 
   constructor(private readonly opts: MeshNodeOptions) {
     this.now = opts.now ?? Date.now;
@@ -239,6 +249,7 @@ export class MeshNode {
       keyring: this.opts.keyring,
       nonces: this.nonces,
       killSwitch: () => toWire(this.opts.killSwitch.get()),
+      counters: this.counters.wire,
     };
   }
 

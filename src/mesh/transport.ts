@@ -1,25 +1,43 @@
 /**
  * WebSocket I/O of the mesh: the acceptor side (an upgrade on our own HTTP server at /mesh) and the
- * dialer side, each running its half of the handshake of protocol.ts, and the Link both produce.
- * A handshake either resolves to an authenticated Link or rejects with a HandshakeError carrying the
- * close code; it never throws into the process.
+ * dialer side, each running its half of the handshake of protocol.ts, and the sealed Link both
+ * produce. A handshake either resolves to an authenticated Link or rejects with a HandshakeError
+ * carrying the close code; it never throws into the process.
+ *
+ * Before authentication a socket is bounded (admission.ts): upgrades beyond the pending caps or
+ * from an address whose handshakes keep failing are refused with HTTP 503 before any WebSocket
+ * exists; an admitted socket may receive only MAX_PREAUTH_BYTES in all and frames of at most
+ * MAX_HANDSHAKE_FRAME_BYTES (close 1009 before parsing), for HANDSHAKE_TIMEOUT_MS.
+ * After authentication every frame is sealed (seal.ts); the node above sees plaintext messages.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { type HandshakeBinding, type Keyring, type NonceCache, newNonce } from './auth.js';
+import { type AdmissionLimits, Admission, DEFAULT_ADMISSION_LIMITS, type Ticket } from './admission.js';
+import { type Keyring, type NonceCache, newNonce, transcriptHash } from './auth.js';
 import {
+  announcedRange,
   CLOSE,
   decode,
+  decodeTolerant,
   encode,
+  fitExtra,
   HANDSHAKE_TIMEOUT_MS,
   type KillSwitchWireState,
+  MAX_HANDSHAKE_FRAME_BYTES,
   MAX_MESSAGE_BYTES,
   MESH_PATH,
   type Message,
   message,
-  PROTOCOL_VERSION,
+  negotiateVersion,
   ProtocolError,
+  SUPPORTED_VERSIONS,
+  type VersionRange,
 } from './protocol.js';
+import { deriveSessionKeys, SEAL_OVERHEAD, SealedChannel } from './seal.js';
+
+/** Bytes an unauthenticated socket may send in all: hello, auth and WebSocket framing, with room. */
+export const MAX_PREAUTH_BYTES = 4 * MAX_HANDSHAKE_FRAME_BYTES;
 
 export interface SelfInfo {
   peerId: string;
@@ -28,12 +46,28 @@ export interface SelfInfo {
   listenPort: number;
 }
 
+/** What the link layer dropped rather than closing the link for: a newer peer's additions. */
+export interface WireCounters {
+  /** Messages of a type this version does not know, by type. */
+  unknownTypes: Record<string, number>;
+  /** Unknown enum values and over-budget subsystem data dropped from messages. */
+  ignoredValues: number;
+}
+
+export function newWireCounters(): WireCounters {
+  return { unknownTypes: {}, ignoredValues: 0 };
+}
+
 export interface HandshakeOptions {
   self: SelfInfo;
   keyring: Keyring;
   nonces: NonceCache;
   killSwitch: () => KillSwitchWireState;
   timeoutMs?: number;
+  /** Protocol versions spoken; default SUPPORTED_VERSIONS (tests play an older or newer peer). */
+  versions?: VersionRange;
+  /** Where links count what they ignored; default a fresh object per link. */
+  counters?: WireCounters;
 }
 
 export class HandshakeError extends Error {
@@ -50,7 +84,14 @@ export class HandshakeError extends Error {
 
 export type Direction = 'in' | 'out';
 
-/** An authenticated connection to one peer. Messages are buffered until `attach`. */
+/** The sealed session of a link: one channel per direction and the version both speak. */
+export interface Session {
+  version: number;
+  out: SealedChannel;
+  in: SealedChannel;
+}
+
+/** An authenticated, sealed connection to one peer. Messages are buffered until `attach`. */
 export class Link {
   private onMessage: ((msg: Message) => void) | undefined;
   private onClose: ((code: number, reason: string) => void) | undefined;
@@ -67,24 +108,39 @@ export class Link {
     /** host:port where the peer listens (dialed address, or its address + announced port). */
     readonly address: string,
     readonly remoteKillSwitch: KillSwitchWireState,
+    private readonly session: Session,
+    private readonly counters: WireCounters = newWireCounters(),
   ) {
     ws.on('message', (data, isBinary) => {
       if (this.closed) return;
-      if (isBinary) return this.close(CLOSE.BAD_MESSAGE, 'binary frames are not part of the protocol');
-      let msg: Message;
+      const frame = data as Buffer;
+      const plain = isBinary ? session.in.open(frame) : undefined;
+      if (!plain) return this.close(CLOSE.UNSEALED, 'a frame did not open (tampered, replayed or unsealed)');
+      let decoded: ReturnType<typeof decodeTolerant>;
       try {
-        msg = decode(data as Buffer);
+        decoded = decodeTolerant(plain);
       } catch (err) {
         const code = err instanceof ProtocolError ? err.closeCode : CLOSE.BAD_MESSAGE;
         return this.close(code, (err as Error).message.slice(0, 120));
       }
-      if (this.onMessage) this.onMessage(msg);
-      else this.buffered.push(msg);
+      if (decoded.kind === 'unknown-type') {
+        // A newer peer's message: counted and ignored, so one peer can upgrade ahead of the fleet.
+        counters.unknownTypes[decoded.type] = (counters.unknownTypes[decoded.type] ?? 0) + 1;
+        return;
+      }
+      counters.ignoredValues += decoded.ignored;
+      if (this.onMessage) this.onMessage(decoded.msg);
+      else this.buffered.push(decoded.msg);
     });
     ws.on('close', (code, reason) => this.finish(code, reason.toString()));
     ws.on('error', () => {
       // 'close' follows every 'error' in ws; the close handler reports it.
     });
+  }
+
+  /** The protocol version both sides speak on this link. */
+  get version(): number {
+    return this.session.version;
   }
 
   attach(onMessage: (msg: Message) => void, onClose: (code: number, reason: string) => void): void {
@@ -96,9 +152,10 @@ export class Link {
 
   send(msg: Message): boolean {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    const text = encode(msg);
-    this.bytesOut += text.length;
-    this.ws.send(text);
+    const plain = Buffer.from(encode(withinBudget(msg)));
+    if (plain.length + SEAL_OVERHEAD > MAX_MESSAGE_BYTES) return false;
+    this.bytesOut += plain.length + SEAL_OVERHEAD;
+    this.ws.send(this.session.out.seal(plain), { binary: true });
     return true;
   }
 
@@ -128,6 +185,13 @@ export class Link {
   }
 }
 
+/** A status whose subsystem data is over its budget goes out without the entries that do not fit. */
+function withinBudget(msg: Message): Message {
+  if (msg.type !== 'status' || !msg.summary.extra) return msg;
+  const { extra, dropped } = fitExtra(msg.summary.extra);
+  return dropped === 0 ? msg : message('status', { summary: { ...msg.summary, extra } });
+}
+
 const CLOSE_GRACE_MS = 2_000;
 
 function closeSocket(ws: WebSocket, code: number, reason: string): void {
@@ -142,22 +206,105 @@ function closeSocket(ws: WebSocket, code: number, reason: string): void {
   ws.once('close', () => clearTimeout(timer));
 }
 
-/** The WebSocket server of the mesh; it shares the HTTP server through `handleUpgrade`. */
-export function createMeshServer(): WebSocketServer {
-  return new WebSocketServer({
+/** An admitted, not yet authenticated socket: its slot and its byte budget. */
+interface PreAuth {
+  ticket: Ticket;
+  /** Called once when the byte budget is spent; set by acceptHandshake. */
+  onOverflow?: () => void;
+  overflowed: boolean;
+  stopCounting: () => void;
+}
+
+/**
+ * The admission state of sockets between upgrade and authentication. A WeakMap rather than a
+ * property on the socket: ws owns that object, and an entry must not outlive it.
+ */
+const preAuth = new WeakMap<WebSocket, PreAuth>();
+
+export interface MeshServerOptions {
+  limits?: AdmissionLimits;
+  now?: () => number;
+}
+
+/**
+ * The WebSocket server of the mesh; it shares the HTTP server through `handleUpgrade`, and admits
+ * an upgrade only within the limits of admission.ts.
+ */
+export class MeshServer {
+  readonly admission: Admission;
+  private readonly wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_MESSAGE_BYTES,
     perMessageDeflate: false,
     clientTracking: true,
   });
+
+  constructor(opts: MeshServerOptions = {}) {
+    this.admission = new Admission(opts.limits ?? DEFAULT_ADMISSION_LIMITS, opts.now);
+  }
+
+  get clients(): Set<WebSocket> {
+    return this.wss.clients;
+  }
+
+  /** Upgrades `socket` and hands the WebSocket to `onSocket`, or refuses it with 503. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, onSocket: (ws: WebSocket) => void): void {
+    const verdict = this.admission.admit(normaliseIp(req.socket.remoteAddress ?? 'unknown'));
+    if ('refused' in verdict) {
+      const why = verdict.refused;
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nX-Mesh-Refused: ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        () => socket.destroy(),
+      );
+      return;
+    }
+    const { ticket } = verdict;
+    // Any close before authentication is a failed handshake (settle is idempotent).
+    socket.once('close', () => ticket.settle(false));
+    const state: PreAuth = { ticket, overflowed: false, stopCounting: () => socket.off('data', count) };
+    let bytes = head.length;
+    function count(chunk: Buffer) {
+      bytes += chunk.length;
+      if (bytes <= MAX_PREAUTH_BYTES || state.overflowed) return;
+      state.overflowed = true;
+      state.stopCounting();
+      // Stop reading: nothing more this socket says can matter, and ws would buffer it.
+      socket.pause();
+      if (state.onOverflow) state.onOverflow();
+      else socket.destroy();
+    }
+    socket.on('data', count);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      preAuth.set(ws, state);
+      onSocket(ws);
+    });
+  }
+
+  close(): void {
+    this.wss.close();
+  }
 }
 
-/** Reads frames of a socket that is still in its handshake, one at a time. */
-function nextMessages(ws: WebSocket, onMessage: (msg: Message) => void, fail: (err: HandshakeError) => void) {
+export function createMeshServer(opts: MeshServerOptions = {}): MeshServer {
+  return new MeshServer(opts);
+}
+
+/**
+ * Reads the frames of a socket that is still in its handshake, one at a time; a frame over
+ * MAX_HANDSHAKE_FRAME_BYTES fails the handshake with 1009 before it is parsed.
+ */
+function handshakeFrames(
+  ws: WebSocket,
+  onFrame: (data: Buffer, isBinary: boolean) => void,
+  fail: (err: HandshakeError) => void,
+) {
   const listener = (data: WebSocket.RawData, isBinary: boolean) => {
-    if (isBinary) return fail(new HandshakeError(CLOSE.BAD_MESSAGE, 'binary frame in handshake'));
+    const frame = data as Buffer;
+    if (frame.length > MAX_HANDSHAKE_FRAME_BYTES) {
+      return fail(new HandshakeError(CLOSE.TOO_LARGE, `handshake frame of ${frame.length} bytes`));
+    }
     try {
-      onMessage(decode(data as Buffer));
+      onFrame(frame, isBinary);
     } catch (err) {
       if (err instanceof ProtocolError) fail(new HandshakeError(err.closeCode, err.message));
       else if (err instanceof HandshakeError) fail(err);
@@ -168,27 +315,44 @@ function nextMessages(ws: WebSocket, onMessage: (msg: Message) => void, fail: (e
   return () => ws.off('message', listener);
 }
 
+/** A plaintext handshake message; binary frames are not part of the handshake. */
+function textMessage(data: Buffer, isBinary: boolean): Message {
+  if (isBinary) throw new HandshakeError(CLOSE.BAD_MESSAGE, 'binary frame in handshake');
+  return decode(data);
+}
+
+/** The other side's announcement checked against ours. @returns the version to speak. */
 function checkPeer(
-  hello: { v: number; cluster: string; peerId: string },
+  hello: { v: number; vMin?: number | undefined; cluster: string; peerId: string },
   self: SelfInfo,
-): HandshakeError | undefined {
-  if (hello.v !== PROTOCOL_VERSION) {
-    return new HandshakeError(
+  versions: VersionRange,
+): number {
+  const theirs = announcedRange(hello);
+  const version = negotiateVersion(versions, theirs);
+  if (version === undefined) {
+    throw new HandshakeError(
       CLOSE.BAD_VERSION,
-      `protocol version ${hello.v}, expected ${PROTOCOL_VERSION}`,
+      `protocol versions ${theirs.min}-${theirs.max}, this peer speaks ${versions.min}-${versions.max}`,
       hello.peerId,
     );
   }
   if (hello.cluster !== self.cluster) {
-    return new HandshakeError(
+    throw new HandshakeError(
       CLOSE.WRONG_CLUSTER,
       `cluster "${hello.cluster}", expected "${self.cluster}"`,
       hello.peerId,
     );
   }
-  if (hello.peerId === self.peerId)
-    return new HandshakeError(CLOSE.SELF, 'connected to itself', hello.peerId);
-  return undefined;
+  if (hello.peerId === self.peerId) throw new HandshakeError(CLOSE.SELF, 'connected to itself', hello.peerId);
+  return version;
+}
+
+/**
+ * A message as its receiver will parse it: ws sends strings as UTF-8, which replaces lone
+ * surrogates, and the transcript must hash what both sides see.
+ */
+function asReceived(msg: Message): object {
+  return JSON.parse(Buffer.from(encode(msg)).toString('utf8'));
 }
 
 /** Runs one side's handshake on `ws` with the shared timeout, close and error handling. */
@@ -200,17 +364,21 @@ function runHandshake(
   return new Promise<Link>((resolve, reject) => {
     let done = false;
     let stopReading = () => {};
+    const admitted = preAuth.get(ws);
     const finish = (err: HandshakeError | undefined, link?: Link) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       stopReading();
       ws.off('close', onClose);
+      if (admitted) {
+        admitted.stopCounting();
+        admitted.ticket.settle(err === undefined);
+        preAuth.delete(ws);
+      }
       if (err) {
-        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
-          if (ws.readyState === WebSocket.OPEN) closeSocket(ws, err.closeCode, err.message);
-          else ws.terminate();
-        }
+        if (ws.readyState === WebSocket.OPEN) closeSocket(ws, err.closeCode, err.message);
+        else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
         reject(err);
       } else resolve(link as Link);
     };
@@ -222,6 +390,12 @@ function runHandshake(
       finish(new HandshakeError(code, reason.toString() || `closed during handshake (${code})`));
     ws.on('close', onClose);
     ws.on('error', (err) => finish(new HandshakeError(1006, err.message)));
+    if (admitted) {
+      const overflow = () =>
+        finish(new HandshakeError(CLOSE.TOO_LARGE, `more than ${MAX_PREAUTH_BYTES} bytes before authentication`));
+      if (admitted.overflowed) overflow();
+      else admitted.onOverflow = overflow;
+    }
     stopReading = body(
       (link) => finish(undefined, link),
       (err) => finish(err),
@@ -229,120 +403,120 @@ function runHandshake(
   });
 }
 
-/** The acceptor's half: hello -> challenge -> auth -> ready. */
+/** The acceptor's half: hello -> challenge -> auth -> ready (sealed). */
 export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: HandshakeOptions): Promise<Link> {
   const nonce = newNonce();
   const remoteIp = normaliseIp(req.socket.remoteAddress ?? 'unknown');
+  const versions = opts.versions ?? SUPPORTED_VERSIONS;
   return runHandshake(ws, opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS, (resolve, fail) => {
-    let binding: HandshakeBinding | undefined;
     let hello: Extract<Message, { type: 'hello' }> | undefined;
-    return nextMessages(
+    let transcript: Buffer | undefined;
+    let version = 0;
+    return handshakeFrames(
       ws,
-      (msg) => {
+      (data, isBinary) => {
+        const msg = textMessage(data, isBinary);
         if (!hello) {
           if (msg.type !== 'hello')
             throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected hello, got ${msg.type}`);
-          const problem = checkPeer(msg, opts.self);
-          if (problem) throw problem;
+          version = checkPeer(msg, opts.self, versions);
           if (!opts.nonces.remember(msg.nonce)) {
             throw new HandshakeError(CLOSE.REPLAYED, 'nonce seen before', msg.peerId);
           }
           hello = msg;
-          binding = {
+          const challenge = message('challenge', {
+            v: versions.max,
+            vMin: versions.min,
             cluster: opts.self.cluster,
-            dialerId: msg.peerId,
-            dialerBoot: msg.bootId,
-            dialerNonce: msg.nonce,
-            acceptorId: opts.self.peerId,
-            acceptorBoot: opts.self.bootId,
-            acceptorNonce: nonce,
-          };
-          ws.send(
-            encode(
-              message('challenge', {
-                v: PROTOCOL_VERSION,
-                cluster: opts.self.cluster,
-                peerId: opts.self.peerId,
-                bootId: opts.self.bootId,
-                nonce,
-                killSwitch: opts.killSwitch(),
-                proof: opts.keyring.prove('acceptor', binding),
-              }),
-            ),
-          );
+            peerId: opts.self.peerId,
+            bootId: opts.self.bootId,
+            nonce,
+            killSwitch: opts.killSwitch(),
+            proof: '',
+          });
+          // The proof covers the challenge (its proof aside) as the dialer will parse it.
+          transcript = transcriptHash(hello, asReceived(challenge));
+          ws.send(encode({ ...challenge, proof: opts.keyring.prove('acceptor', transcript) }));
           return;
         }
-        if (msg.type !== 'auth')
-          throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected auth, got ${msg.type}`);
-        if (!opts.keyring.verify('dialer', binding as HandshakeBinding, msg.proof)) {
+        if (msg.type !== 'auth') throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected auth, got ${msg.type}`);
+        const secret = opts.keyring.verify('dialer', transcript as Buffer, msg.proof);
+        if (secret === undefined) {
           throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', hello.peerId);
         }
-        ws.send(encode(message('ready', {})));
+        const keys = deriveSessionKeys(opts.keyring.secret(secret), transcript as Buffer);
+        const session: Session = {
+          version,
+          out: new SealedChannel(keys.acceptorToDialer),
+          in: new SealedChannel(keys.dialerToAcceptor),
+        };
         const address = joinHostPort(remoteIp, hello.listenPort);
-        resolve(new Link(ws, hello.peerId, hello.bootId, 'in', address, hello.killSwitch));
+        const link = new Link(ws, hello.peerId, hello.bootId, 'in', address, hello.killSwitch, session, opts.counters);
+        // The first sealed frame: the dialer learns that both sides derived the same keys.
+        link.send(message('ready', {}));
+        resolve(link);
       },
       fail,
     );
   });
 }
-
-/** The dialer's half: connect, hello -> challenge -> auth -> ready. */
+/** The dialer's half: connect, hello -> challenge -> auth -> ready (sealed). */
 export function dialHandshake(address: string, opts: HandshakeOptions): Promise<Link> {
   const timeoutMs = opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  const versions = opts.versions ?? SUPPORTED_VERSIONS;
   const ws = new WebSocket(`ws://${address}${MESH_PATH}`, {
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
     handshakeTimeout: timeoutMs,
     followRedirects: false,
   });
-  const nonce = newNonce();
+  const hello = message('hello', {
+    v: versions.max,
+    vMin: versions.min,
+    cluster: opts.self.cluster,
+    peerId: opts.self.peerId,
+    bootId: opts.self.bootId,
+    nonce: newNonce(),
+    listenPort: opts.self.listenPort,
+    killSwitch: opts.killSwitch(),
+  });
   return runHandshake(ws, timeoutMs, (resolve, fail) => {
     let challenge: Extract<Message, { type: 'challenge' }> | undefined;
-    ws.once('open', () =>
-      ws.send(
-        encode(
-          message('hello', {
-            v: PROTOCOL_VERSION,
-            cluster: opts.self.cluster,
-            peerId: opts.self.peerId,
-            bootId: opts.self.bootId,
-            nonce,
-            listenPort: opts.self.listenPort,
-            killSwitch: opts.killSwitch(),
-          }),
-        ),
-      ),
-    );
+    let session: Session | undefined;
+    ws.once('open', () => ws.send(encode(hello)));
     ws.once('unexpected-response', (_req, res) =>
       fail(new HandshakeError(1006, `HTTP ${res.statusCode} instead of a WebSocket upgrade`)),
     );
-    return nextMessages(
+    return handshakeFrames(
       ws,
-      (msg) => {
+      (data, isBinary) => {
         if (!challenge) {
+          const msg = textMessage(data, isBinary);
           if (msg.type !== 'challenge')
             throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected challenge, got ${msg.type}`);
-          const problem = checkPeer(msg, opts.self);
-          if (problem) throw problem;
-          challenge = msg;
-          const binding: HandshakeBinding = {
-            cluster: opts.self.cluster,
-            dialerId: opts.self.peerId,
-            dialerBoot: opts.self.bootId,
-            dialerNonce: nonce,
-            acceptorId: msg.peerId,
-            acceptorBoot: msg.bootId,
-            acceptorNonce: msg.nonce,
-          };
-          if (!opts.keyring.verify('acceptor', binding, msg.proof)) {
+          const version = checkPeer(msg, opts.self, versions);
+          const transcript = transcriptHash(asReceived(hello), msg);
+          const secret = opts.keyring.verify('acceptor', transcript, msg.proof);
+          if (secret === undefined) {
             throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', msg.peerId);
           }
-          ws.send(encode(message('auth', { proof: opts.keyring.prove('dialer', binding) })));
+          challenge = msg;
+          // Answer with the secret that verified: both sides then derive keys from the same one.
+          const keys = deriveSessionKeys(opts.keyring.secret(secret), transcript);
+          session = {
+            version,
+            out: new SealedChannel(keys.dialerToAcceptor),
+            in: new SealedChannel(keys.acceptorToDialer),
+          };
+          ws.send(encode(message('auth', { proof: opts.keyring.prove('dialer', transcript, secret) })));
           return;
         }
-        if (msg.type !== 'ready')
-          throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected ready, got ${msg.type}`);
-        resolve(new Link(ws, challenge.peerId, challenge.bootId, 'out', address, challenge.killSwitch));
+        const plain = isBinary ? session?.in.open(data) : undefined;
+        if (!plain) throw new HandshakeError(CLOSE.UNSEALED, 'ready did not open', challenge.peerId);
+        const msg = decode(plain);
+        if (msg.type !== 'ready') throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected ready, got ${msg.type}`);
+        const c = challenge;
+        resolve(new Link(ws, c.peerId, c.bootId, 'out', address, c.killSwitch, session as Session, opts.counters));
       },
       fail,
     );
