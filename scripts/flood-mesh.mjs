@@ -157,7 +157,9 @@ const mb = (b) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 console.log(`flood of ${SOCKETS} unauthenticated sockets from ${SOURCES} addresses on ${HOST}:${port}/mesh`);
 console.log(`  opened in ${floodMs} ms; settled or abandoned after ${SECONDS} s at most`);
 console.log(`  RSS before: ${mb(before)}   peak during: ${mb(peak)}   growth: ${mb(peak - before)}`);
-console.log(`  GET /health during the flood: ${healthOk}/${healthAsked} answered 200; after: ${after ? 200 : 'no'}`);
+console.log(
+  `  GET /health during the flood: ${healthOk}/${healthAsked} answered 200; after: ${after ? 200 : 'no'}`,
+);
 console.log('  outcomes:');
 for (const [what, n] of [...outcomes].sort()) console.log(`    ${what}: ${n}`);
 stop();

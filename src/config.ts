@@ -78,6 +78,8 @@ export interface Config {
   worker: { respawnBaseMs: number; respawnMaxMs: number };
   /** Reading /live needs the API token too. */
   dashboardTokenRequired: boolean;
+  /** Browser-facing checks (src/http/origin.ts); undefined: the defaults computed there. */
+  http: { allowedHosts: string[] | undefined; allowedOrigins: string[] };
   /** Enables the /faults endpoints that make a subsystem throw or the worker crash. Never in production. */
   faultInjection: boolean;
   /** Set by the process supervisor for its child; not for users. */
@@ -370,6 +372,18 @@ const S = {
     bool,
     'require the API token to read the /live feed (changes always require it)',
   ),
+  HTTP_ALLOWED_HOSTS: spec(
+    'HTTP_ALLOWED_HOSTS',
+    undefined,
+    list,
+    "Host header names (any port) the API answers; unset: localhost, 127.0.0.1, ::1, this machine's addresses and hostname; * allows any",
+  ),
+  HTTP_ALLOWED_ORIGINS: spec(
+    'HTTP_ALLOWED_ORIGINS',
+    undefined,
+    list,
+    "extra browser origins (scheme://host:port) allowed to open /live; the page's own origin always is",
+  ),
   FAULT_INJECTION: spec(
     'FAULT_INJECTION',
     'false',
@@ -462,6 +476,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     },
     worker: { respawnBaseMs: get(S.WORKER_RESPAWN_BASE_MS), respawnMaxMs: get(S.WORKER_RESPAWN_MAX_MS) },
     dashboardTokenRequired: get(S.DASHBOARD_TOKEN_REQUIRED),
+    http: {
+      allowedHosts: get(S.HTTP_ALLOWED_HOSTS, true),
+      allowedOrigins: get(S.HTTP_ALLOWED_ORIGINS, true) ?? [],
+    },
     faultInjection: get(S.FAULT_INJECTION),
     internal: {
       isWorker: merged[INTERNAL_ENV.role] === 'worker',

@@ -12,7 +12,7 @@ import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
-import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { type AppDeps, buildApp, type MeshView, policyOf } from './http/app.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
 import { routeUpgrades } from './http/upgrade.js';
@@ -175,13 +175,17 @@ export async function assemblePeer(
     apiToken: token.token,
     logger: log.child({ component: 'live' }),
   });
-  routeUpgrades(app.server, {
-    [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
-    [MESH_PATH]: (req, socket, head) => {
-      if (node) node.handleUpgrade(req, socket, head);
-      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  routeUpgrades(
+    app.server,
+    {
+      [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
+      [MESH_PATH]: (req, socket, head) => {
+        if (node) node.handleUpgrade(req, socket, head);
+        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
     },
-  });
+    { policy: policyOf(config), exempt: [MESH_PATH] },
+  );
 
   return {
     identity,

@@ -277,7 +277,10 @@ function tolerateSummary(summary: unknown): number {
  * entries are kept in order while the total stays within MAX_EXTRA_BYTES. One subsystem's bloated
  * summary thus costs only its own entry, never the status message or the link.
  */
-export function fitExtra(extra: Record<string, unknown>): { extra: Record<string, unknown>; dropped: number } {
+export function fitExtra(extra: Record<string, unknown>): {
+  extra: Record<string, unknown>;
+  dropped: number;
+} {
   const kept: Record<string, unknown> = {};
   let total = 2;
   let dropped = 0;

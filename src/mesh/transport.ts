@@ -13,7 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { type AdmissionLimits, Admission, DEFAULT_ADMISSION_LIMITS, type Ticket } from './admission.js';
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS, type Ticket } from './admission.js';
 import { type Keyring, type NonceCache, newNonce, transcriptHash } from './auth.js';
 import {
   announcedRange,
@@ -109,7 +109,7 @@ export class Link {
     readonly address: string,
     readonly remoteKillSwitch: KillSwitchWireState,
     private readonly session: Session,
-    private readonly counters: WireCounters = newWireCounters(),
+    counters: WireCounters = newWireCounters(),
   ) {
     ws.on('message', (data, isBinary) => {
       if (this.closed) return;
@@ -392,7 +392,9 @@ function runHandshake(
     ws.on('error', (err) => finish(new HandshakeError(1006, err.message)));
     if (admitted) {
       const overflow = () =>
-        finish(new HandshakeError(CLOSE.TOO_LARGE, `more than ${MAX_PREAUTH_BYTES} bytes before authentication`));
+        finish(
+          new HandshakeError(CLOSE.TOO_LARGE, `more than ${MAX_PREAUTH_BYTES} bytes before authentication`),
+        );
       if (admitted.overflowed) overflow();
       else admitted.onOverflow = overflow;
     }
@@ -439,7 +441,8 @@ export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: Hands
           ws.send(encode({ ...challenge, proof: opts.keyring.prove('acceptor', transcript) }));
           return;
         }
-        if (msg.type !== 'auth') throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected auth, got ${msg.type}`);
+        if (msg.type !== 'auth')
+          throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected auth, got ${msg.type}`);
         const secret = opts.keyring.verify('dialer', transcript as Buffer, msg.proof);
         if (secret === undefined) {
           throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', hello.peerId);
@@ -451,7 +454,16 @@ export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: Hands
           in: new SealedChannel(keys.dialerToAcceptor),
         };
         const address = joinHostPort(remoteIp, hello.listenPort);
-        const link = new Link(ws, hello.peerId, hello.bootId, 'in', address, hello.killSwitch, session, opts.counters);
+        const link = new Link(
+          ws,
+          hello.peerId,
+          hello.bootId,
+          'in',
+          address,
+          hello.killSwitch,
+          session,
+          opts.counters,
+        );
         // The first sealed frame: the dialer learns that both sides derived the same keys.
         link.send(message('ready', {}));
         resolve(link);
@@ -514,9 +526,12 @@ export function dialHandshake(address: string, opts: HandshakeOptions): Promise<
         const plain = isBinary ? session?.in.open(data) : undefined;
         if (!plain) throw new HandshakeError(CLOSE.UNSEALED, 'ready did not open', challenge.peerId);
         const msg = decode(plain);
-        if (msg.type !== 'ready') throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected ready, got ${msg.type}`);
+        if (msg.type !== 'ready')
+          throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected ready, got ${msg.type}`);
         const c = challenge;
-        resolve(new Link(ws, c.peerId, c.bootId, 'out', address, c.killSwitch, session as Session, opts.counters));
+        resolve(
+          new Link(ws, c.peerId, c.bootId, 'out', address, c.killSwitch, session as Session, opts.counters),
+        );
       },
       fail,
     );

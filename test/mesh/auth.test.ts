@@ -31,11 +31,17 @@ describe('transcript', () => {
   it('binds every field of hello and challenge, nested ones too (the kill switch)', () => {
     const variants: object[][] = [];
     for (const [key, value] of Object.entries(hello)) {
-      variants.push([{ ...hello, [key]: typeof value === 'number' ? value + 1 : `${String(value)}x` }, challenge]);
+      variants.push([
+        { ...hello, [key]: typeof value === 'number' ? value + 1 : `${String(value)}x` },
+        challenge,
+      ]);
     }
     for (const [key, value] of Object.entries(challenge)) {
       if (key === 'proof') continue;
-      variants.push([hello, { ...challenge, [key]: typeof value === 'number' ? value + 1 : `${String(value)}x` }]);
+      variants.push([
+        hello,
+        { ...challenge, [key]: typeof value === 'number' ? value + 1 : `${String(value)}x` },
+      ]);
     }
     variants.push([{ ...hello, killSwitch: { ...killSwitch, active: true } }, challenge]);
     variants.push([hello, { ...challenge, killSwitch: { ...killSwitch, epoch: 9 } }]);
@@ -43,7 +49,9 @@ describe('transcript', () => {
     variants.push([{ ...hello, region: 'eu' }, challenge]);
     // Swapping the two messages is not the same transcript.
     variants.push([challenge, hello]);
-    const hashes = new Set(variants.map(([h, c]) => transcriptHash(h as object, c as object).toString('hex')));
+    const hashes = new Set(
+      variants.map(([h, c]) => transcriptHash(h as object, c as object).toString('hex')),
+    );
     expect(hashes.size).toBe(variants.length);
     expect(hashes.has(transcript.toString('hex'))).toBe(false);
   });

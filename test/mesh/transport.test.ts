@@ -240,7 +240,7 @@ describe('sealed links against an on-path attacker', () => {
 
   it('closes the link with UNSEALED when a frame is tampered with', async () => {
     const inbox = await attacked((frame, i, send) => {
-      if (i === 1) frame.data[frame.data.length - 20] ^= 0x01;
+      if (i === 1) frame.data.writeUInt8((frame.data.at(-20) as number) ^ 0x01, frame.data.length - 20);
       send(frame);
     });
     expect(inbox.messages.map((m) => m.type)).toEqual(['ping']);
