@@ -20,7 +20,7 @@ import type { Logger } from './logger.js';
 import { Keyring } from './mesh/auth.js';
 import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
-import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
+import { MESH_PATH, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
@@ -229,6 +229,7 @@ function createMeshNode(
         peerId: identity.peerId,
         cluster: config.mesh.cluster,
         protocolVersion: PROTOCOL_VERSION,
+        protocolVersionMin: MIN_PROTOCOL_VERSION,
       }),
     killSwitch,
     summary,
