@@ -151,8 +151,15 @@ export class Link {
   }
 
   send(msg: Message): boolean {
+    return this.sendBytes(Buffer.from(encode(withinBudget(msg))));
+  }
+
+  /**
+   * Seals and sends bytes as one frame, whatever they hold. For send() and for tests that play a
+   * newer or a broken peer; nothing else builds frames.
+   */
+  sendBytes(plain: Buffer): boolean {
     if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    const plain = Buffer.from(encode(withinBudget(msg)));
     if (plain.length + SEAL_OVERHEAD > MAX_MESSAGE_BYTES) return false;
     this.bytesOut += plain.length + SEAL_OVERHEAD;
     this.ws.send(this.session.out.seal(plain), { binary: true });
@@ -267,9 +274,11 @@ export class MeshServer {
       bytes += chunk.length;
       if (bytes <= MAX_PREAUTH_BYTES || state.overflowed) return;
       state.overflowed = true;
-      state.stopCounting();
-      // Stop reading: nothing more this socket says can matter, and ws would buffer it.
-      socket.pause();
+      // Nothing more this socket says can matter: discard it instead of letting ws buffer it (up
+      // to maxPayload). The socket keeps flowing, so the peer's FIN after our close frame still
+      // ends it at once rather than after the close grace period.
+      socket.removeAllListeners('data');
+      socket.on('data', () => {});
       if (state.onOverflow) state.onOverflow();
       else socket.destroy();
     }
