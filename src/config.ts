@@ -370,7 +370,7 @@ const S = {
     'DASHBOARD_TOKEN_REQUIRED',
     'false',
     bool,
-    'require the API token to read the /live feed (changes always require it)',
+    'require the API token to read the fleet summary: /status, /mesh, /live (changes always require it)',
   ),
   HTTP_ALLOWED_HOSTS: spec(
     'HTTP_ALLOWED_HOSTS',
