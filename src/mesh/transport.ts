@@ -274,13 +274,13 @@ export class MeshServer {
       bytes += chunk.length;
       if (bytes <= MAX_PREAUTH_BYTES || state.overflowed) return;
       state.overflowed = true;
-      // Nothing more this socket says can matter: discard it instead of letting ws buffer it (up
-      // to maxPayload). The socket keeps flowing, so the peer's FIN after our close frame still
-      // ends it at once rather than after the close grace period.
+      // Nothing more this socket says can matter: stop reading (what it still sends waits in the
+      // kernel, not in our heap, and ws buffers nothing more), send the close frame (1009), then
+      // FIN, so the other side learns the code at once; the close grace timer destroys the socket.
       socket.removeAllListeners('data');
-      socket.on('data', () => {});
+      socket.pause();
       if (state.onOverflow) state.onOverflow();
-      else socket.destroy();
+      socket.end();
     }
     socket.on('data', count);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
