@@ -197,7 +197,8 @@ export function encode(msg: Message): string {
 }
 
 /**
- * Parses and validates one frame.
+ * Parses and validates one handshake frame, strictly: an unknown type is a protocol violation here
+ * (after the handshake, decodeTolerant applies).
  * @throws ProtocolError with the close code for the violation.
  */
 export function decode(data: string | Buffer, byteLength = Buffer.byteLength(data)): Message {

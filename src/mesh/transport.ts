@@ -269,7 +269,8 @@ export class MeshServer {
     // Any close before authentication is a failed handshake (settle is idempotent).
     socket.once('close', () => ticket.settle(false));
     const state: PreAuth = { ticket, overflowed: false, stopCounting: () => socket.off('data', count) };
-    let bytes = head.length;
+    // `head` is not counted here: ws unshifts it into the socket, so it passes `count` as data.
+    let bytes = 0;
     function count(chunk: Buffer) {
       bytes += chunk.length;
       if (bytes <= MAX_PREAUTH_BYTES || state.overflowed) return;
