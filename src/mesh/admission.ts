@@ -44,11 +44,11 @@ interface AddressState {
 export class Admission {
   private pendingTotal = 0;
   private readonly addresses = new Map<string, AddressState>();
-  readonly refused: Record<Refusal, number> = { busy: 0, 'busy-address': 0, 'failing-address': 0 };
-
   constructor(
     private readonly limits: AdmissionLimits = DEFAULT_ADMISSION_LIMITS,
     private readonly now: () => number = () => performance.now(),
+    /** Upgrades refused, by reason; the caller may pass its own record to count into. */
+    readonly refused: Record<Refusal, number> = newRefusalCounters(),
   ) {}
 
   get pending(): number {
@@ -123,6 +123,10 @@ export class Admission {
   private forgetIfIdle(address: string, state: AddressState): void {
     if (state.pending === 0 && state.tokens >= this.limits.failureBurst) this.addresses.delete(address);
   }
+}
+
+export function newRefusalCounters(): Record<Refusal, number> {
+  return { busy: 0, 'busy-address': 0, 'failing-address': 0 };
 }
 
 export interface Ticket {

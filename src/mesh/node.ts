@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
 import type { KillSwitchState } from '../store/kill-switch.js';
+import { newRefusalCounters, type Refusal } from './admission.js';
 import { type Keyring, NonceCache } from './auth.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
@@ -76,6 +77,8 @@ export interface MeshCounters {
   reconnects: number;
   /** What links ignored from newer peers (unknown types and values). */
   wire: WireCounters;
+  /** Upgrades refused before any handshake (admission limits), by reason. */
+  refusedUpgrades: Record<Refusal, number>;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -119,6 +122,7 @@ export class MeshNode {
     handshakeFailures: {},
     reconnects: 0,
     wire: newWireCounters(),
+    refusedUpgrades: newRefusalCounters(),
   };
 
   constructor(private readonly opts: MeshNodeOptions) {
@@ -136,7 +140,7 @@ export class MeshNode {
     if (this.running) return;
     this.running = true;
     await this.stopped;
-    this.server = createMeshServer();
+    this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.broadcast(killSwitchMessage(state)),
     );

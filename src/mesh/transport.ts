@@ -13,7 +13,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
-import { Admission, type AdmissionLimits, DEFAULT_ADMISSION_LIMITS, type Ticket } from './admission.js';
+import {
+  Admission,
+  type AdmissionLimits,
+  DEFAULT_ADMISSION_LIMITS,
+  type Refusal,
+  type Ticket,
+} from './admission.js';
 import { type Keyring, type NonceCache, newNonce, transcriptHash } from './auth.js';
 import {
   announcedRange,
@@ -231,6 +237,8 @@ const preAuth = new WeakMap<WebSocket, PreAuth>();
 export interface MeshServerOptions {
   limits?: AdmissionLimits;
   now?: () => number;
+  /** Where refused upgrades are counted, by reason (the node's counters). */
+  refused?: Record<Refusal, number>;
 }
 
 /**
@@ -247,7 +255,7 @@ export class MeshServer {
   });
 
   constructor(opts: MeshServerOptions = {}) {
-    this.admission = new Admission(opts.limits ?? DEFAULT_ADMISSION_LIMITS, opts.now);
+    this.admission = new Admission(opts.limits ?? DEFAULT_ADMISSION_LIMITS, opts.now, opts.refused);
   }
 
   get clients(): Set<WebSocket> {

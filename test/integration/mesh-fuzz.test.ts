@@ -204,6 +204,10 @@ describe('mesh endpoint under fuzzing', () => {
     expect(results.slice(0, 10).every((r) => r.code === 4400)).toBe(true);
     expect(results.slice(-5).every((r) => r.status === 503)).toBe(true);
     expect((await bot.get('/health')).status).toBe(200);
+    // The refusals are counted where an operator looks.
+    const metrics = (await bot.get('/metrics')).body;
+    expect(metrics).toMatch(/qb_mesh_upgrades_refused_total\{reason="failing-address"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/qb_mesh_upgrades_refused_total\{reason="busy"[^}]*\} [1-9]/);
 
     clearInterval(sampler);
     peak = Math.max(peak, rss(bot.pid));

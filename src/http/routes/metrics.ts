@@ -119,6 +119,12 @@ function registerMeshMetrics(register: Registry, deps: AppDeps): void {
       value: c.wire?.ignoredValues ?? 0,
     }),
   );
+  perKey(
+    'qb_mesh_upgrades_refused_total',
+    'Mesh upgrades refused before any handshake (pending caps, failing address), by reason',
+    'reason',
+    (c) => c.refusedUpgrades ?? {},
+  );
   new Counter({
     name: 'qb_mesh_reconnects_total',
     help: 'Dial attempts to peers',
