@@ -4,30 +4,22 @@
  * produce. A handshake either resolves to an authenticated Link or rejects with a HandshakeError
  * carrying the close code; it never throws into the process.
  *
- * Before authentication a socket is bounded (admission.ts): upgrades beyond the pending caps or
- * from an address whose handshakes keep failing are refused with HTTP 503 before any WebSocket
- * exists; an admitted socket may receive only MAX_PREAUTH_BYTES in all and frames of at most
- * MAX_HANDSHAKE_FRAME_BYTES (close 1009 before parsing), for HANDSHAKE_TIMEOUT_MS.
- * After authentication every frame is sealed (seal.ts); the node above sees plaintext messages.
+ * Before authentication a socket is bounded: mesh-server.ts admits it (admission.ts) or refuses it
+ * with HTTP 503, and counts what it sends; here every handshake frame over
+ * MAX_HANDSHAKE_FRAME_BYTES closes it (1009) before parsing, and the whole handshake has
+ * HANDSHAKE_TIMEOUT_MS. After authentication every frame is sealed (link.ts, seal.ts); the node
+ * above sees plaintext messages.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import WebSocket, { WebSocketServer } from 'ws';
-import {
-  Admission,
-  type AdmissionLimits,
-  DEFAULT_ADMISSION_LIMITS,
-  type Refusal,
-  type Ticket,
-} from './admission.js';
+import WebSocket from 'ws';
 import { type Keyring, type NonceCache, newNonce, transcriptHash } from './auth.js';
+import { closeSocket, Link, type Session, type WireCounters } from './link.js';
+import { MAX_PREAUTH_BYTES, normaliseIp, takePreAuth } from './mesh-server.js';
 import {
   announcedRange,
   CLOSE,
   decode,
-  decodeTolerant,
   encode,
-  fitExtra,
   HANDSHAKE_TIMEOUT_MS,
   type KillSwitchWireState,
   MAX_HANDSHAKE_FRAME_BYTES,
@@ -40,28 +32,23 @@ import {
   SUPPORTED_VERSIONS,
   type VersionRange,
 } from './protocol.js';
-import { deriveSessionKeys, SEAL_OVERHEAD, SealedChannel } from './seal.js';
+import { deriveSessionKeys, SealedChannel } from './seal.js';
 
-/** Bytes an unauthenticated socket may send in all: hello, auth and WebSocket framing, with room. */
-export const MAX_PREAUTH_BYTES = 4 * MAX_HANDSHAKE_FRAME_BYTES;
+// The link layer's names, for the node and the tests that import them from here.
+export { type Direction, Link, newWireCounters, type Session, type WireCounters } from './link.js';
+export {
+  createMeshServer,
+  MAX_PREAUTH_BYTES,
+  MeshServer,
+  type MeshServerOptions,
+  normaliseIp,
+} from './mesh-server.js';
 
 export interface SelfInfo {
   peerId: string;
   bootId: string;
   cluster: string;
   listenPort: number;
-}
-
-/** What the link layer dropped rather than closing the link for: a newer peer's additions. */
-export interface WireCounters {
-  /** Messages of a type this version does not know, by type. */
-  unknownTypes: Record<string, number>;
-  /** Unknown enum values and over-budget subsystem data dropped from messages. */
-  ignoredValues: number;
-}
-
-export function newWireCounters(): WireCounters {
-  return { unknownTypes: {}, ignoredValues: 0 };
 }
 
 export interface HandshakeOptions {
@@ -86,225 +73,6 @@ export class HandshakeError extends Error {
     super(message);
     this.name = 'HandshakeError';
   }
-}
-
-export type Direction = 'in' | 'out';
-
-/** The sealed session of a link: one channel per direction and the version both speak. */
-export interface Session {
-  version: number;
-  out: SealedChannel;
-  in: SealedChannel;
-}
-
-/** An authenticated, sealed connection to one peer. Messages are buffered until `attach`. */
-export class Link {
-  private onMessage: ((msg: Message) => void) | undefined;
-  private onClose: ((code: number, reason: string) => void) | undefined;
-  private buffered: Message[] = [];
-  private closed = false;
-  closeCode: number | undefined;
-  bytesOut = 0;
-
-  constructor(
-    readonly ws: WebSocket,
-    readonly peerId: string,
-    readonly bootId: string,
-    readonly direction: Direction,
-    /** host:port where the peer listens (dialed address, or its address + announced port). */
-    readonly address: string,
-    readonly remoteKillSwitch: KillSwitchWireState,
-    private readonly session: Session,
-    counters: WireCounters = newWireCounters(),
-  ) {
-    ws.on('message', (data, isBinary) => {
-      if (this.closed) return;
-      const frame = data as Buffer;
-      const plain = isBinary ? session.in.open(frame) : undefined;
-      if (!plain) return this.close(CLOSE.UNSEALED, 'a frame did not open (tampered, replayed or unsealed)');
-      let decoded: ReturnType<typeof decodeTolerant>;
-      try {
-        decoded = decodeTolerant(plain);
-      } catch (err) {
-        const code = err instanceof ProtocolError ? err.closeCode : CLOSE.BAD_MESSAGE;
-        return this.close(code, (err as Error).message.slice(0, 120));
-      }
-      if (decoded.kind === 'unknown-type') {
-        // A newer peer's message: counted and ignored, so one peer can upgrade ahead of the fleet.
-        counters.unknownTypes[decoded.type] = (counters.unknownTypes[decoded.type] ?? 0) + 1;
-        return;
-      }
-      counters.ignoredValues += decoded.ignored;
-      if (this.onMessage) this.onMessage(decoded.msg);
-      else this.buffered.push(decoded.msg);
-    });
-    ws.on('close', (code, reason) => this.finish(code, reason.toString()));
-    ws.on('error', () => {
-      // 'close' follows every 'error' in ws; the close handler reports it.
-    });
-  }
-
-  /** The protocol version both sides speak on this link. */
-  get version(): number {
-    return this.session.version;
-  }
-
-  attach(onMessage: (msg: Message) => void, onClose: (code: number, reason: string) => void): void {
-    this.onMessage = onMessage;
-    this.onClose = onClose;
-    for (const msg of this.buffered.splice(0)) onMessage(msg);
-    if (this.closed) onClose(this.closeCode ?? 1006, 'closed before attach');
-  }
-
-  send(msg: Message): boolean {
-    return this.sendBytes(Buffer.from(encode(withinBudget(msg))));
-  }
-
-  /**
-   * Seals and sends bytes as one frame, whatever they hold. For send() and for tests that play a
-   * newer or a broken peer; nothing else builds frames.
-   */
-  sendBytes(plain: Buffer): boolean {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (plain.length + SEAL_OVERHEAD > MAX_MESSAGE_BYTES) return false;
-    this.bytesOut += plain.length + SEAL_OVERHEAD;
-    this.ws.send(this.session.out.seal(plain), { binary: true });
-    return true;
-  }
-
-  /** Closes with a code; falls back to terminate() if the other side never answers the close. */
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    closeSocket(this.ws, code, reason);
-    this.finish(code, reason);
-  }
-
-  /** Drops the TCP connection at once (a peer that stopped answering). */
-  terminate(code: number, reason: string): void {
-    if (this.closed) return;
-    this.ws.terminate();
-    this.finish(code, reason);
-  }
-
-  get isOpen(): boolean {
-    return !this.closed;
-  }
-
-  private finish(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeCode = code;
-    this.onClose?.(code, reason);
-  }
-}
-
-/** A status whose subsystem data is over its budget goes out without the entries that do not fit. */
-function withinBudget(msg: Message): Message {
-  if (msg.type !== 'status' || !msg.summary.extra) return msg;
-  const { extra, dropped } = fitExtra(msg.summary.extra);
-  return dropped === 0 ? msg : message('status', { summary: { ...msg.summary, extra } });
-}
-
-const CLOSE_GRACE_MS = 2_000;
-
-function closeSocket(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason.slice(0, 120));
-  } catch {
-    ws.terminate();
-    return;
-  }
-  const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-  timer.unref();
-  ws.once('close', () => clearTimeout(timer));
-}
-
-/** An admitted, not yet authenticated socket: its slot and its byte budget. */
-interface PreAuth {
-  ticket: Ticket;
-  /** Called once when the byte budget is spent; set by acceptHandshake. */
-  onOverflow?: () => void;
-  overflowed: boolean;
-  stopCounting: () => void;
-}
-
-/**
- * The admission state of sockets between upgrade and authentication. A WeakMap rather than a
- * property on the socket: ws owns that object, and an entry must not outlive it.
- */
-const preAuth = new WeakMap<WebSocket, PreAuth>();
-
-export interface MeshServerOptions {
-  limits?: AdmissionLimits;
-  now?: () => number;
-  /** Where refused upgrades are counted, by reason (the node's counters). */
-  refused?: Record<Refusal, number>;
-}
-
-/**
- * The WebSocket server of the mesh; it shares the HTTP server through `handleUpgrade`, and admits
- * an upgrade only within the limits of admission.ts.
- */
-export class MeshServer {
-  readonly admission: Admission;
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_MESSAGE_BYTES,
-    perMessageDeflate: false,
-    clientTracking: true,
-  });
-
-  constructor(opts: MeshServerOptions = {}) {
-    this.admission = new Admission(opts.limits ?? DEFAULT_ADMISSION_LIMITS, opts.now, opts.refused);
-  }
-
-  get clients(): Set<WebSocket> {
-    return this.wss.clients;
-  }
-
-  /** Upgrades `socket` and hands the WebSocket to `onSocket`, or refuses it with 503. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, onSocket: (ws: WebSocket) => void): void {
-    const verdict = this.admission.admit(normaliseIp(req.socket.remoteAddress ?? 'unknown'));
-    if ('refused' in verdict) {
-      const why = verdict.refused;
-      socket.end(
-        `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nX-Mesh-Refused: ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-        () => socket.destroy(),
-      );
-      return;
-    }
-    const { ticket } = verdict;
-    // Any close before authentication is a failed handshake (settle is idempotent).
-    socket.once('close', () => ticket.settle(false));
-    const state: PreAuth = { ticket, overflowed: false, stopCounting: () => socket.off('data', count) };
-    // `head` is not counted here: ws unshifts it into the socket, so it passes `count` as data.
-    let bytes = 0;
-    function count(chunk: Buffer) {
-      bytes += chunk.length;
-      if (bytes <= MAX_PREAUTH_BYTES || state.overflowed) return;
-      state.overflowed = true;
-      // Nothing more this socket says can matter: stop reading (what it still sends waits in the
-      // kernel, not in our heap, and ws buffers nothing more), send the close frame (1009), then
-      // FIN, so the other side learns the code at once; the close grace timer destroys the socket.
-      socket.removeAllListeners('data');
-      socket.pause();
-      if (state.onOverflow) state.onOverflow();
-      socket.end();
-    }
-    socket.on('data', count);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      preAuth.set(ws, state);
-      onSocket(ws);
-    });
-  }
-
-  close(): void {
-    this.wss.close();
-  }
-}
-
-export function createMeshServer(opts: MeshServerOptions = {}): MeshServer {
-  return new MeshServer(opts);
 }
 
 /**
@@ -382,7 +150,7 @@ function runHandshake(
   return new Promise<Link>((resolve, reject) => {
     let done = false;
     let stopReading = () => {};
-    const admitted = preAuth.get(ws);
+    const admitted = takePreAuth(ws);
     const finish = (err: HandshakeError | undefined, link?: Link) => {
       if (done) return;
       done = true;
@@ -392,7 +160,6 @@ function runHandshake(
       if (admitted) {
         admitted.stopCounting();
         admitted.ticket.settle(err === undefined);
-        preAuth.delete(ws);
       }
       if (err) {
         if (ws.readyState === WebSocket.OPEN) closeSocket(ws, err.closeCode, err.message);
@@ -554,11 +321,6 @@ export function dialHandshake(address: string, opts: HandshakeOptions): Promise<
       fail,
     );
   });
-}
-
-/** "::ffff:127.0.0.1" -> "127.0.0.1": IPv4 peers seen on a dual-stack socket. */
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
 export function joinHostPort(host: string, port: number): string {
