@@ -10,7 +10,7 @@ import { HealthMonitor } from './actors/health.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
-import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { type AppDeps, buildApp, type MeshView, policyOf } from './http/app.js';
 import { tokenHint } from './http/auth.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
@@ -19,7 +19,7 @@ import type { Logger } from './logger.js';
 import { Keyring } from './mesh/auth.js';
 import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
-import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
+import { MESH_PATH, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { acquireDataDirLock, type DataDirLock } from './store/data-dir-lock.js';
 import { type Db, openDb } from './store/db.js';
@@ -181,13 +181,17 @@ export async function assemblePeer(
     apiToken: token.token,
     logger: log.child({ component: 'live' }),
   });
-  routeUpgrades(app.server, {
-    [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
-    [MESH_PATH]: (req, socket, head) => {
-      if (node) node.handleUpgrade(req, socket, head);
-      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  routeUpgrades(
+    app.server,
+    {
+      [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
+      [MESH_PATH]: (req, socket, head) => {
+        if (node) node.handleUpgrade(req, socket, head);
+        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
     },
-  });
+    { policy: policyOf(config), exempt: [MESH_PATH] },
+  );
 
   return {
     identity,
@@ -231,6 +235,7 @@ function createMeshNode(
         peerId: identity.peerId,
         cluster: config.mesh.cluster,
         protocolVersion: PROTOCOL_VERSION,
+        protocolVersionMin: MIN_PROTOCOL_VERSION,
       }),
     killSwitch,
     summary,

@@ -5,12 +5,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { HealthMonitor } from '../actors/health.js';
 import type { PeerActors } from '../actors/root.js';
 import type { Config } from '../config.js';
+import { QbError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MeshCounters } from '../mesh/node.js';
 import type { MeshPeerView } from '../mesh/view.js';
 import type { Identity } from '../store/identity.js';
 import type { KillSwitchStore } from '../store/kill-switch.js';
+import { bearerToken, tokenMatches } from './auth.js';
 import { installErrorHandling } from './errors.js';
+import { type BrowserPolicy, browserPolicy, hostAllowed } from './origin.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { faultRoutes } from './routes/faults.js';
 import { healthRoutes } from './routes/health.js';
@@ -54,6 +57,20 @@ export interface AppDeps {
   crashWorker?: () => void;
 }
 
+/**
+ * Who may read a route, as its `config.access` says: `fleet` (the fleet summary: /status, /mesh)
+ * needs the API token only with DASHBOARD_TOKEN_REQUIRED; `private` (an account's or a task's
+ * contents: balances, positions, prompts and results) always needs it; unset: open (health,
+ * metrics, the dashboard's files) or guarded by the route itself (every mutating route).
+ */
+export type ReadAccess = 'fleet' | 'private';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: ReadAccess;
+  }
+}
+
 /** Request bodies above this are refused with 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -68,6 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     forceCloseConnections: true,
   });
   installErrorHandling(app);
+  installBrowserGuards(app, deps, policyOf(deps.config));
   await app.register(healthRoutes, { deps });
   await app.register(statusRoutes, { deps });
   await app.register(killSwitchRoutes, { deps });
@@ -78,4 +96,37 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(tokenHintRoutes, { deps });
   await app.register(dashboardRoutes);
   return app;
+}
+
+/** The Host/Origin allow-lists of a configuration (also used for WebSocket upgrades). */
+export function policyOf(config: Readonly<Config>): BrowserPolicy {
+  return browserPolicy({
+    allowedHosts: config.http?.allowedHosts,
+    allowedOrigins: config.http?.allowedOrigins ?? [],
+    boundHost: config.host,
+  });
+}
+
+/** Host check on every request, then the read access of the route (see ReadAccess). */
+function installBrowserGuards(app: FastifyInstance, deps: AppDeps, policy: BrowserPolicy): void {
+  app.addHook('onRequest', async (request) => {
+    if (!hostAllowed(policy, request.headers.host)) {
+      request.log.warn({ host: request.headers.host, ip: request.ip }, 'refused: Host not allowed');
+      throw new QbError(
+        'QB_ERR_HOST_NOT_ALLOWED',
+        `Host "${String(request.headers.host).slice(0, 100)}" is not allowed (HTTP_ALLOWED_HOSTS)`,
+      );
+    }
+    const access = request.routeOptions.config?.access;
+    if (!access || (access === 'fleet' && !deps.config.dashboardTokenRequired)) return;
+    const presented = bearerToken(request.headers.authorization);
+    if (presented === undefined || !tokenMatches(presented, deps.apiToken)) {
+      throw new QbError(
+        'QB_ERR_UNAUTHORIZED',
+        access === 'fleet'
+          ? 'DASHBOARD_TOKEN_REQUIRED: reading the fleet needs Authorization: Bearer <API_TOKEN>'
+          : 'reading this needs Authorization: Bearer <API_TOKEN>',
+      );
+    }
+  });
 }

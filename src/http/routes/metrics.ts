@@ -104,6 +104,27 @@ function registerMeshMetrics(register: Registry, deps: AppDeps): void {
     'reason',
     (c) => c.handshakeFailures,
   );
+  // A newer peer's additions, ignored rather than fatal (rolling upgrades): worth seeing on a graph.
+  perKey(
+    'qb_mesh_unknown_messages_total',
+    'Mesh messages of a type this version does not know, ignored, by type',
+    'type',
+    (c) => c.wire?.unknownTypes ?? {},
+  );
+  perKey(
+    'qb_mesh_ignored_values_total',
+    'Unknown enum values and over-budget subsystem data dropped',
+    'kind',
+    (c) => ({
+      value: c.wire?.ignoredValues ?? 0,
+    }),
+  );
+  perKey(
+    'qb_mesh_upgrades_refused_total',
+    'Mesh upgrades refused before any handshake (pending caps, failing address), by reason',
+    'reason',
+    (c) => c.refusedUpgrades ?? {},
+  );
   new Counter({
     name: 'qb_mesh_reconnects_total',
     help: 'Dial attempts to peers',

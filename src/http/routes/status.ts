@@ -3,7 +3,7 @@ import type { SubsystemStatus } from '../../actors/root.js';
 import type { AppDeps } from '../app.js';
 
 export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
-  app.get('/status', async () => {
+  app.get('/status', { config: { access: 'fleet' } }, async () => {
     const subsystems: Record<string, SubsystemStatus> = {};
     for (const s of deps.actors.status()) subsystems[s.name] = s;
     const { active, reason, since, origin, epoch } = deps.killSwitch.get();
