@@ -137,16 +137,18 @@ async function measure(target, procs, phase, quota) {
     ),
   );
   try {
-    await Promise.all(children.map((c) => (c.send({ type: 'open', target }), once(c, 'ready'))));
+    const ready = children.map((c) => once(c, 'ready'));
+    for (const c of children) c.send({ type: 'open', target });
+    await Promise.all(ready);
     const t0 = performance.now();
     const done = children.map((c) => once(c, 'done'));
     for (const c of children)
       c.send({ type: 'go', phase, seconds: SECONDS, quota: Math.ceil(quota / procs) });
     const counts = await Promise.all(done);
     const elapsed = (performance.now() - t0) / 1000;
-    await Promise.all(
-      children.map((c) => (c.send({ type: 'close' }), new Promise((r) => c.once('exit', r)))),
-    );
+    const exited = children.map((c) => new Promise((r) => c.once('exit', r)));
+    for (const c of children) c.send({ type: 'close' });
+    await Promise.all(exited);
     const count = counts.reduce((sum, m) => sum + m.count, 0);
     const cpuSeconds = counts.reduce((sum, m) => sum + m.cpuSeconds, 0);
     return { rate: count / elapsed, perCpu: count / cpuSeconds };

@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openSqliteQueue } from '../../src/queue/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
-import { at, FakeClock, queueConformance } from './conformance.js';
+import { FakeClock, queueConformance } from './conformance.js';
 
 queueConformance({
   name: 'sqlite',
