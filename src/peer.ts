@@ -22,6 +22,7 @@ import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
+import { openQueue } from './queue/index.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
@@ -49,8 +50,8 @@ export interface PeerAssembly {
   app: FastifyInstance;
   /** The bound port once listening. */
   port(): number | undefined;
-  /** Frees what assembly opened (db, monitors); stop actors and app first. */
-  close(): void;
+  /** Frees what assembly opened (queue, db, monitors); stop actors and app first. */
+  close(): Promise<void>;
 }
 
 export async function assemblePeer(
@@ -68,6 +69,8 @@ export async function assemblePeer(
   else if (token.file) log.info({ file: token.file }, 'API token loaded from file');
 
   const db = openDb(config.dataDir);
+  // SQLite in DATA_DIR (its own connection, synchronous=FULL), or the fleet's PostgreSQL.
+  const queue = await openQueue(config);
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
   let openSockets = 0;
@@ -145,6 +148,7 @@ export async function assemblePeer(
     prompt: autonomousPrompt(config),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
+    queue,
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
   app = await buildApp(deps);
@@ -195,8 +199,9 @@ export async function assemblePeer(
     deps,
     app,
     port,
-    close: () => {
+    close: async () => {
       health.close();
+      await queue.close();
       db.close();
     },
   };
@@ -285,7 +290,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
       peer.liveFeed.stop();
       await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
       await peer.app.close();
-      peer.close();
+      await peer.close();
     })();
     return stopping;
   }
