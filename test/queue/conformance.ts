@@ -357,6 +357,9 @@ export function queueConformance(factory: BackendFactory): void {
       expect((await q.list({ state: 'running' })).items.map((i) => i.id)).toEqual([c.id]);
       expect((await q.list()).items).toHaveLength(8);
       expect(await q.get('nope')).toBeNull();
+      expect(await q.get('99999999999999999999')).toBeNull();
+      expect(await errorCode(q.retry('9999999999999999999'))).toBe('QB_ERR_NOT_FOUND');
+      expect(await errorCode(q.cancel('-1'))).toBe('QB_ERR_NOT_FOUND');
     });
 
     it('reports depths by state, with zeros for defined queues', async () => {
