@@ -23,6 +23,7 @@ import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { openQueue } from './queue/index.js';
+import { QueueSummary } from './queue/summary.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
@@ -71,6 +72,7 @@ export async function assemblePeer(
   const db = openDb(config.dataDir);
   // SQLite in DATA_DIR (its own connection, synchronous=FULL), or the fleet's PostgreSQL.
   const queue = await openQueue(config);
+  const queueSummary = new QueueSummary(queue);
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
   let openSockets = 0;
@@ -108,7 +110,7 @@ export async function assemblePeer(
         state: s.state,
         restarts: s.restarts,
       })),
-      queues: {},
+      queues: queueSummary.current(),
       links: (meshNode?.peers() ?? []).flatMap((p) =>
         p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
       ),
