@@ -121,7 +121,6 @@ export class PostgresQueue implements Queue {
   }
 
   enqueue<P>(queue: string, payload: P, options: EnqueueOptions = {}): Promise<EnqueueResult<P>> {
-    if (this.#closed) return Promise.reject(closedError());
     const maxAttempts = options.maxAttempts ?? this.#settings.get(queue).maxAttempts;
     return this.#run(() =>
       this.#enqueues.add({
@@ -291,7 +290,6 @@ export class PostgresQueue implements Queue {
   }
 
   complete<R>(lease: Lease, result?: R): Promise<QueueItem<unknown, R>> {
-    if (this.#closed) return Promise.reject(closedError());
     return this.#run(() => this.#completions.add({ lease, result: toJson(result) })) as Promise<
       QueueItem<unknown, R>
     >;
