@@ -132,3 +132,14 @@ export const secretList: Parser<string[]> = (raw, name, warn) => {
   }
   return secrets;
 };
+
+export const postgresUrl: Parser<string> = (raw, name) => {
+  try {
+    const u = new URL(raw.trim());
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('not postgres');
+    return raw.trim();
+  } catch {
+    // The value may hold a password: never echo it.
+    throw new Error(`${name} must be a postgres:// or postgresql:// URL`);
+  }
+};

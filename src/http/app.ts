@@ -9,6 +9,7 @@ import { QbError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MeshCounters } from '../mesh/node.js';
 import type { MeshPeerView } from '../mesh/view.js';
+import type { Queue } from '../queue/types.js';
 import type { Identity } from '../store/identity.js';
 import type { KillSwitchStore } from '../store/kill-switch.js';
 import { bearerToken, tokenMatches } from './auth.js';
@@ -20,6 +21,7 @@ import { healthRoutes } from './routes/health.js';
 import { killSwitchRoutes } from './routes/kill-switch.js';
 import { meshRoutes } from './routes/mesh.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { queueRoutes } from './routes/queues.js';
 import { statusRoutes } from './routes/status.js';
 import { subsystemRoutes } from './routes/subsystems.js';
 import { tokenHintRoutes } from './routes/token-hint.js';
@@ -53,6 +55,8 @@ export interface AppDeps {
   workerRespawns: number;
   /** Which process to signal: the supervisor (null without one) and the process running the peer. */
   pids: { supervisor: number | null; worker: number };
+  /** The durable queue (SQLite, or PostgreSQL with DATABASE_URL); absent in apps built without one. */
+  queue?: Queue;
   /** Crashes the worker process; present only with FAULT_INJECTION=true. */
   crashWorker?: () => void;
 }
@@ -92,6 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(subsystemRoutes, { deps });
   await app.register(meshRoutes, { deps });
   await app.register(metricsRoutes, { deps });
+  await app.register(queueRoutes, { deps });
   await app.register(faultRoutes, { deps });
   await app.register(tokenHintRoutes, { deps });
   await app.register(dashboardRoutes);
