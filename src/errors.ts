@@ -49,6 +49,10 @@ export const ERRORS = {
     description: 'a request or message is too large',
   },
   QB_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  QB_ERR_STARTING: {
+    status: 503,
+    description: 'the peer is still starting and cannot hold this request; retry after a second',
+  },
   QB_ERR_INTERNAL: {
     status: 500,
     closeCode: 1011,
