@@ -13,9 +13,15 @@ export const metricsRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, 
     registry ??= import('../metrics/registry.js').then((m) => m.createMetricsRegistry(deps));
     return registry;
   };
+  let closed = false;
   app.addHook('onReady', async () => {
     // After the current turn: whatever waits on ready (the boot gate opening) goes first.
-    setImmediate(() => void load().catch(() => {}));
+    setImmediate(() => {
+      if (!closed) void load().catch(() => {});
+    });
+  });
+  app.addHook('onClose', async () => {
+    closed = true;
   });
   app.get('/metrics', async (_request, reply) => {
     const register = await load();
