@@ -9,6 +9,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { HealthMonitor } from '../../src/actors/health-monitor.js';
 import { BootGate } from '../../src/http/boot-gate.js';
 import { HEALTH_FIELDS } from '../helpers/contract.js';
+import { deferred } from '../helpers/process.js';
 
 async function listeningGate(maxHeld?: number) {
   const health = new HealthMonitor();
@@ -35,7 +36,7 @@ describe('BootGate', () => {
     const health = await fetch(`${url}/health`);
     expect(health.status).toBe(200);
     expect(health.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    expect(Object.keys(await health.json()).sort()).toEqual([...HEALTH_FIELDS].sort());
+    expect(Object.keys((await health.json()) as object).sort()).toEqual([...HEALTH_FIELDS].sort());
     const head = await fetch(`${url}/health`, { method: 'HEAD' });
     expect(head.status).toBe(200);
 
@@ -65,7 +66,7 @@ describe('BootGate', () => {
   it('holds a WebSocket upgrade and replays it to the upgrade listener attached before open()', async () => {
     const { gate, url } = await listeningGate();
     const port = new URL(url).port;
-    const upgraded = Promise.withResolvers<string>();
+    const upgraded = deferred<string>();
     const socket = connect(Number(port), '127.0.0.1', () => {
       socket.write(
         'GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
@@ -94,11 +95,11 @@ describe('BootGate', () => {
       const second = await fetch(`${url}/status`);
       expect(second.status).toBe(503);
       expect(second.headers.get('retry-after')).toBe('1');
-      expect((await second.json()).error.code).toBe('QB_ERR_STARTING');
+      expect(((await second.json()) as { error: { code: string } }).error.code).toBe('QB_ERR_STARTING');
     });
     gate.fail();
     const r = await first;
     expect(r.status).toBe(503);
-    expect((await r.json()).error.code).toBe('QB_ERR_STARTING');
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('QB_ERR_STARTING');
   });
 });
