@@ -4,14 +4,12 @@
  * createPeer(config) -> { start, stop } adds the listening socket and the lifecycle. start and stop
  * are idempotent; stop is safe before start and during it.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { HealthMonitor } from './actors/health-monitor.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
-import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
 import type { BootGate } from './http/boot-gate.js';
 import { buildFleet } from './http/fleet.js';
@@ -21,8 +19,9 @@ import type { Logger } from './logger.js';
 import type { MeshNode } from './mesh/node.js';
 import type { Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
+import { type PreparedDataDir, prepareDataDir } from './store/data-dir.js';
 import { type Db, openDb } from './store/db.js';
-import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
+import type { Identity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
 import { KillSwitchStore } from './store/kill-switch.js';
 import { VERSION } from './version.js';
@@ -37,6 +36,8 @@ export interface PeerOptions {
    * worker's); the app takes it over when ready. Without it, start() listens itself.
    */
   gate?: BootGate;
+  /** DATA_DIR already prepared (the worker does it before its port listens). */
+  prepared?: PreparedDataDir;
 }
 
 /** Everything a peer is made of, built but not started. */
@@ -62,10 +63,7 @@ export async function assemblePeer(
   logger: Logger,
   options: PeerOptions = {},
 ): Promise<PeerAssembly> {
-  ensureWritable(config.dataDir, 'DATA_DIR');
-  ensureWritable(config.logDir, 'LOG_DIR');
-  const identity = loadIdentity(config.dataDir, config.peerId);
-  const token = loadApiToken(config.dataDir, config.apiToken);
+  const { identity, token } = options.prepared ?? prepareDataDir(config);
   const log = logger.child({ peerId: identity.peerId });
   if (token.generated)
     log.warn({ file: token.file }, 'generated an API token (mode 0600); read it from this file');
@@ -285,12 +283,17 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
     peer = await assemblePeer(config, logger, options);
     if (options.gate) {
       await peer.app.ready();
+      peer.actors.start();
+      peer.liveFeed.start();
+      // The requests the gate held are served once the subsystems had a turn to report ready, as a
+      // request right after a plain listen would find them.
+      await new Promise((resolve) => setImmediate(resolve));
       options.gate.open();
     } else {
       await peer.app.listen({ port: config.port, host: config.host });
+      peer.actors.start();
+      peer.liveFeed.start();
     }
-    peer.actors.start();
-    peer.liveFeed.start();
     peer.log.info({ prompt: peer.deps.prompt }, 'autonomous prompt');
     peer.log.info(
       {
@@ -335,19 +338,4 @@ function meshView(config: Readonly<Config>, identity: Identity, node: MeshNode |
     reconnectAttempts: node.totalReconnectAttempts,
     counters: node.counters,
   });
-}
-
-function ensureWritable(dir: string, name: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new QbError(
-      'QB_ERR_DATA_DIR',
-      `${name} ${dir} cannot be created or written: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
 }

@@ -15,6 +15,7 @@ import { isQbError } from '../errors.js';
 import { BootGate } from '../http/boot-gate.js';
 import type { Logger } from '../logger.js';
 import type { Peer } from '../peer.js';
+import { prepareDataDir } from '../store/data-dir.js';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
 import { loadPeerModule } from './preload.js';
 
@@ -65,11 +66,14 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
   });
 
   try {
+    // Before listening: a /health 200 means the identity and the API token file exist.
+    const prepared = prepareDataDir(config);
     await gate.listen(config.port, config.host);
     const { createPeer } = await loadPeerModule();
     if (exiting) return;
     peer = createPeer(config, logger, {
       gate,
+      prepared,
       crashWorker: () =>
         setImmediate(() => {
           throw new Error('worker crash requested through fault injection');
