@@ -14,7 +14,7 @@ import { type AppDeps, buildApp, type MeshView } from './http/app.js';
 import type { BootGate } from './http/boot-gate.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
-import { routeUpgrades } from './http/upgrade.js';
+import { upgradeRouter } from './http/upgrade.js';
 import type { Logger } from './logger.js';
 import type { MeshNode } from './mesh/node.js';
 import type { Summary } from './mesh/protocol.js';
@@ -183,11 +183,14 @@ export async function assemblePeer(
     apiToken: token.token,
     logger: log.child({ component: 'live' }),
   });
-  // Without a mesh, /mesh is an unknown path: routeUpgrades answers 404.
-  routeUpgrades(app.server, {
+  // Without a mesh, /mesh is an unknown path: the router answers 404.
+  const upgrades = upgradeRouter({
     [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
     ...(node && mesh ? { [mesh.path]: node.handleUpgrade.bind(node) } : {}),
   });
+  // Behind the gate, upgrades wait with it: a listener of our own would see them twice.
+  if (gate) gate.upgradesTo(upgrades);
+  else app.server.on('upgrade', upgrades);
 
   return {
     identity,

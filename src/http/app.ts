@@ -7,7 +7,7 @@ import Fastify, {
   type FastifyServerFactory,
   LogController,
 } from 'fastify';
-import type { HealthMonitor } from '../actors/health.js';
+import type { HealthMonitor } from '../actors/health-monitor.js';
 import type { PeerActors } from '../actors/root.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';

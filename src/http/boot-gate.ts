@@ -21,6 +21,7 @@ export const MAX_HELD = 1_024;
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 type Held =
   | { kind: 'request'; req: IncomingMessage; res: ServerResponse }
   | { kind: 'upgrade'; req: IncomingMessage; socket: Duplex; head: Buffer };
@@ -35,6 +36,7 @@ export class BootGate {
   readonly server: Server;
   readonly health: HealthMonitor;
   private handler: Handler | undefined;
+  private upgradeHandler: UpgradeHandler | undefined;
   private held: Held[] = [];
   private sockets = 0;
   private state: 'booting' | 'open' | 'failed' = 'booting';
@@ -59,6 +61,11 @@ export class BootGate {
     return this.sockets;
   }
 
+  /** Requests and upgrades held now. */
+  get waiting(): number {
+    return this.held.length;
+  }
+
   listen(port: number, host: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
@@ -75,18 +82,28 @@ export class BootGate {
     return this.server;
   };
 
-  /** Call once the app is ready (and its upgrade routes attached): replays what was held. */
+  /**
+   * Where upgrades go once open. Until then the gate alone listens for them: a listener attached to
+   * the server directly would see an upgrade the gate also holds, and take it twice.
+   */
+  upgradesTo(handler: UpgradeHandler): void {
+    this.upgradeHandler = handler;
+  }
+
+  /** Call once the app is ready: requests and upgrades go to it, and what was held is replayed. */
   open(): void {
     if (this.state !== 'booting' || !this.handler) throw new Error('boot gate: nothing to open to');
     this.state = 'open';
+    const upgrade = this.upgradeHandler ?? refuseUpgrade;
     this.server.off('request', this.onRequest);
     this.server.off('upgrade', this.onUpgrade);
     this.server.on('request', this.handler);
+    this.server.on('upgrade', upgrade);
     const held = this.held;
     this.held = [];
     for (const h of held) {
-      if (h.kind === 'request') this.server.emit('request', h.req, h.res);
-      else this.server.emit('upgrade', h.req, h.socket, h.head);
+      if (h.kind === 'request') this.handler(h.req, h.res);
+      else upgrade(h.req, h.socket, h.head);
     }
   }
 
@@ -139,6 +156,10 @@ export class BootGate {
     }
     this.held.push({ kind: 'upgrade', req, socket, head });
   };
+}
+
+function refuseUpgrade(_req: IncomingMessage, socket: Duplex): void {
+  socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {

@@ -7,8 +7,9 @@ import type { Duplex } from 'node:stream';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
-export function routeUpgrades(server: Server, routes: Record<string, UpgradeHandler>): void {
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+/** One handler for every upgrade, dispatching by path. */
+export function upgradeRouter(routes: Record<string, UpgradeHandler>): UpgradeHandler {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const path = new URL(req.url ?? '/', 'http://upgrade.invalid').pathname;
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
@@ -17,5 +18,9 @@ export function routeUpgrades(server: Server, routes: Record<string, UpgradeHand
       return;
     }
     handler(req, socket, head);
-  });
+  };
+}
+
+export function routeUpgrades(server: Server, routes: Record<string, UpgradeHandler>): void {
+  server.on('upgrade', upgradeRouter(routes));
 }
