@@ -281,9 +281,9 @@ async function main() {
   try {
     const rows = await compareHttp(
       [
-        { name: 'hello-world', url: hello.url },
-        { name: '/health', url: `${bot.url}/health` },
-        { name: '/status', url: `${bot.url}/status` },
+        { name: 'hello-world', url: hello.url, pid: hello.pid },
+        { name: '/health', url: `${bot.url}/health`, pid: w },
+        { name: '/status', url: `${bot.url}/status`, pid: w },
       ],
       { durationS: 3, rounds: 1 },
     );

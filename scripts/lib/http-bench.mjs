@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { freePort, HOST } from './proc.mjs';
+import { CLK_TCK, freePort, HOST, readStat } from './proc.mjs';
 
 /** Per measured URL; short enough for a shared machine, long enough for a stable average. */
 export const DEFAULT_DURATION_S = 5;
@@ -68,16 +68,31 @@ export async function startHelloWorld() {
 
 /**
  * Measures each target in turn, `rounds` times interleaved (so a change of load on the machine
- * touches all of them alike), and returns per target the mean req/s and the worst p99.
- * @param {Array<{ name: string, url: string, headers?: Record<string, string> }>} targets
- * @param {{ rounds?: number, durationS?: number, connections?: number }} [options]
+ * touches all of them alike), and returns per target the mean req/s and the worst p99, and, for a
+ * target given with the `pid` of its server process, the CPU that process spent per request (utime +
+ * stime from /proc): a figure a busy machine disturbs far less than req/s. Each target
+ * first gets `warmupS` seconds of unrecorded load, so a process started just now (its JIT cold) is
+ * not measured against warm ones.
+ * @param {Array<{ name: string, url: string, pid?: number, headers?: Record<string, string> }>} targets
+ * @param {{ rounds?: number, durationS?: number, connections?: number, warmupS?: number }} [options]
  */
 export async function compareHttp(targets, options = {}) {
   const rounds = options.rounds ?? 2;
+  const warmupS = options.warmupS ?? 1;
   const runs = new Map(targets.map((t) => [t.name, []]));
+  for (const t of targets) {
+    if (warmupS > 0) await measureHttp(t.url, { ...options, durationS: warmupS, headers: t.headers });
+  }
+  const cpuTicks = (pid) => {
+    const s = pid === undefined ? undefined : readStat(pid);
+    return s ? s.utime + s.stime : Number.NaN;
+  };
   for (let r = 0; r < rounds; r++) {
     for (const t of targets) {
-      runs.get(t.name).push(await measureHttp(t.url, { ...options, headers: t.headers }));
+      const before = cpuTicks(t.pid);
+      const run = await measureHttp(t.url, { ...options, headers: t.headers });
+      run.cpuMs = ((cpuTicks(t.pid) - before) * 1000) / CLK_TCK;
+      runs.get(t.name).push(run);
     }
   }
   return targets.map((t) => {
@@ -87,6 +102,8 @@ export async function compareHttp(targets, options = {}) {
       url: t.url,
       reqPerSec: rs.reduce((a, x) => a + x.reqPerSec, 0) / rs.length,
       p99Ms: Math.max(...rs.map((x) => x.p99Ms)),
+      // NaN without a pid.
+      cpuUsPerRequest: (rs.reduce((a, x) => a + x.cpuMs, 0) * 1000) / rs.reduce((a, x) => a + x.requests, 0),
       non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
       errors: rs.reduce((a, x) => a + x.errors, 0),
     };
@@ -99,6 +116,13 @@ export function formatComparison(results, baseline) {
   return results.map((r) => {
     const ratio = base ? ` (${(r.reqPerSec / base.reqPerSec).toFixed(2)}x ${baseline})` : '';
     const bad = r.non2xx + r.errors > 0 ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : '';
-    return `  ${r.name.padEnd(12)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${ratio}, p99 ${r.p99Ms} ms${bad}`;
+    const cpu = Number.isFinite(r.cpuUsPerRequest)
+      ? `, server CPU ${r.cpuUsPerRequest.toFixed(0)} us/request${
+          base && Number.isFinite(base.cpuUsPerRequest)
+            ? ` (${(r.cpuUsPerRequest / base.cpuUsPerRequest).toFixed(2)}x)`
+            : ''
+        }`
+      : '';
+    return `  ${r.name.padEnd(12)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s${ratio}, p99 ${r.p99Ms} ms${cpu}${bad}`;
   });
 }
