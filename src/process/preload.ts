@@ -15,11 +15,20 @@ const STEPS: ReadonlyArray<() => Promise<unknown>> = [
   () => import('../http/app.js'),
 ];
 
+/** The mesh's, when it runs (MESH_SECRET): TypeBox alone is some 700 modules, split in two steps. */
+const MESH_STEPS: ReadonlyArray<() => Promise<unknown>> = [
+  () => import('typebox'),
+  () => import('typebox/compile'),
+  () => import('../mesh/protocol.js'),
+  () => import('../mesh/node.js'),
+  () => import('../mesh/discovery/index.js'), // bonjour-service, dns-packet
+];
+
 /** One turn of the event loop: timers, then a poll for I/O (the gate's probes), then on. */
 const turn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-export async function loadPeerModule(): Promise<typeof import('../peer.js')> {
-  for (const step of STEPS) {
+export async function loadPeerModule(options: { mesh: boolean }): Promise<typeof import('../peer.js')> {
+  for (const step of options.mesh ? [...STEPS, ...MESH_STEPS] : STEPS) {
     await step();
     await turn();
   }

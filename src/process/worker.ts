@@ -69,7 +69,7 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     // Before listening: a /health 200 means the identity and the API token file exist.
     const prepared = prepareDataDir(config);
     await gate.listen(config.port, config.host);
-    const { createPeer } = await loadPeerModule();
+    const { createPeer } = await loadPeerModule({ mesh: config.mesh.secrets.length > 0 });
     if (exiting) return;
     peer = createPeer(config, logger, {
       gate,
