@@ -106,9 +106,7 @@ export async function assemblePeer(
         restarts: s.restarts,
       })),
       queues: {},
-      links: (meshNode?.peers() ?? []).flatMap((p) =>
-        p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
-      ),
+      links: meshNode?.linkStates() ?? [],
     };
   };
 

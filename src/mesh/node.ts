@@ -25,9 +25,12 @@ import {
   type KillSwitchWireState,
   type Message,
   message,
+  MAX_SUMMARY_LINKS,
   REFUSAL_CODES,
+  repairsOf,
   type Summary,
 } from './protocol.js';
+import { isValidPeerId } from './peer-id.js';
 import {
   acceptHandshake,
   createMeshServer,
@@ -72,6 +75,10 @@ export interface MeshCounters {
   messagesOut: Record<string, number>;
   handshakeFailures: Record<string, number>;
   reconnects: number;
+  /** Optional fields dropped or trimmed from received messages, by field: counted, link kept. */
+  repairedFields: Record<string, number>;
+  /** Discovery sightings whose claimed peer id was not a valid id (the claim is dropped). */
+  badClaimedIds: number;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -109,7 +116,14 @@ export class MeshNode {
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   /** Refusals already logged, by address and code: each is logged once. */
   private readonly loggedRefusals = new Set<string>();
-  readonly counters: MeshCounters = { messagesIn: {}, messagesOut: {}, handshakeFailures: {}, reconnects: 0 };
+  readonly counters: MeshCounters = {
+    messagesIn: {},
+    messagesOut: {},
+    handshakeFailures: {},
+    reconnects: 0,
+    repairedFields: {},
+    badClaimedIds: 0,
+  };
 
   constructor(private readonly opts: MeshNodeOptions) {
     this.now = opts.now ?? Date.now;
@@ -219,6 +233,20 @@ export class MeshNode {
     return meshPeerViews(this.table);
   }
 
+  /**
+   * This node's own links, for the `links` of its status summary: linked peers only (never an
+   * address or an id discovery merely claimed), at most MAX_SUMMARY_LINKS.
+   */
+  linkStates(): Array<{ peerId: string; state: PeerState }> {
+    const out: Array<{ peerId: string; state: PeerState }> = [];
+    for (const peerId of this.links.keys()) {
+      const state = this.table.peers.get(peerId)?.state;
+      if (state === 'connected' || state === 'suspect') out.push({ peerId, state });
+      if (out.length >= MAX_SUMMARY_LINKS) break;
+    }
+    return out;
+  }
+
   get totalReconnectAttempts(): number {
     return this.table.totalReconnectAttempts;
   }
@@ -245,7 +273,13 @@ export class MeshNode {
   private sighted(s: Sighting): void {
     if (!this.running) return;
     if (s.peerId === this.opts.self.peerId) return;
-    this.table.sighted(s.address, s.source, this.now(), s.peerId);
+    let claimed = s.peerId;
+    if (claimed !== undefined && !isValidPeerId(claimed)) {
+      // A hint only, and unauthenticated: keep the address, drop the claim.
+      this.counters.badClaimedIds++;
+      claimed = undefined;
+    }
+    this.table.sighted(s.address, s.source, this.now(), claimed);
     this.dialDue();
   }
 
@@ -386,6 +420,11 @@ export class MeshNode {
   private onMessage(link: Link, msg: Message): void {
     if (this.links.get(link.peerId) !== link) return;
     this.counters.messagesIn[msg.type] = (this.counters.messagesIn[msg.type] ?? 0) + 1;
+    for (const field of repairsOf(msg)) {
+      const first = this.counters.repairedFields[field] === undefined;
+      this.counters.repairedFields[field] = (this.counters.repairedFields[field] ?? 0) + 1;
+      if (first) this.log.warn({ peer: link.peerId, field }, 'dropped an invalid optional field; link kept');
+    }
     const now = this.now();
     this.table.heard(link.peerId, now);
     const peer = this.table.peers.get(link.peerId);

@@ -30,6 +30,8 @@ export interface Target {
   self: boolean;
   refused: Refusal | undefined;
   lastError: string | undefined;
+  /** When discovery (or an inbound link) last named this address. */
+  lastSightedAt: number;
 }
 
 export interface PeerEntry {
@@ -45,6 +47,8 @@ export interface PeerEntry {
   status: Summary | null;
   /** Epoch ms when the current link came up, or the peer went down. */
   since: number;
+  /** Links in a row that ended within STABLE_LINK_MS: each one doubles the wait before the next dial. */
+  flaps: number;
 }
 
 export interface DialPolicy {
@@ -63,6 +67,17 @@ export const DEFAULT_DIAL_POLICY: DialPolicy = {
   refusedMs: 30_000,
 };
 
+/**
+ * Bounds of the table. Targets come from unauthenticated discovery (one mDNS announcer can name any
+ * number of addresses), so they are capped: past the cap the longest-unseen target that is neither
+ * static, nor being dialed, nor linked makes room, or the new one is dropped. Peers are
+ * authenticated, but a peer down for long still makes room for a new one.
+ */
+export const MAX_TARGETS = 1024;
+export const MAX_PEERS = 512;
+/** A link that ended sooner than this after coming up counts as a flap (no backoff reset). */
+export const STABLE_LINK_MS = 10_000;
+
 /** Full jitter with a floor: uniform in [floor, min(cap, base * 2^(n-1))]. */
 export function dialDelay(attempt: number, policy: DialPolicy, random: () => number): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 30));
@@ -80,10 +95,28 @@ export class PeerTable {
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** A discovery sighting: a new target, or a fresh one whose backoff starts over. */
-  sighted(address: string, source: DiscoverySource | 'inbound', now: number, peerId?: string): Target {
+  /**
+   * A discovery sighting: a new target, or a fresh one whose backoff starts over. Undefined when the
+   * table is full of targets that cannot make room (a discovery sighting is then dropped).
+   */
+  sighted(address: string, source: 'static' | 'inbound', now: number, peerId?: string): Target;
+  sighted(
+    address: string,
+    source: DiscoverySource | 'inbound',
+    now: number,
+    peerId?: string,
+  ): Target | undefined;
+  sighted(
+    address: string,
+    source: DiscoverySource | 'inbound',
+    now: number,
+    peerId?: string,
+  ): Target | undefined {
     let t = this.targets.get(address);
     if (!t) {
+      // Static entries (bounded by the config) and authenticated inbound links always get a slot.
+      const trusted = source === 'static' || source === 'inbound';
+      if (this.targets.size >= MAX_TARGETS && !this.evictTarget() && !trusted) return undefined;
       t = {
         address,
         sources: new Set(),
@@ -94,6 +127,7 @@ export class PeerTable {
         self: false,
         refused: undefined,
         lastError: undefined,
+        lastSightedAt: now,
       };
       this.targets.set(address, t);
     } else if (source !== 'static' && source !== 'inbound' && !t.refused) {
@@ -102,8 +136,34 @@ export class PeerTable {
       t.nextDialAt = Math.min(t.nextDialAt, now);
     }
     t.sources.add(source);
+    t.lastSightedAt = now;
     if (peerId && !t.peerId) t.peerId = peerId;
     return t;
+  }
+
+  /** Frees one target slot: the longest-unseen target that is not static, dialing or linked. */
+  private evictTarget(): boolean {
+    let victim: Target | undefined;
+    for (const t of this.targets.values()) {
+      if (t.sources.has('static') || t.dialing) continue;
+      const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
+      if (peer && peer.state !== 'down') continue;
+      if (!victim || t.lastSightedAt < victim.lastSightedAt) victim = t;
+    }
+    if (victim) this.targets.delete(victim.address);
+    return victim !== undefined;
+  }
+
+  /** Past MAX_PEERS, forgets the peer down the longest. */
+  private prunePeers(): void {
+    while (this.peers.size > MAX_PEERS) {
+      let victim: PeerEntry | undefined;
+      for (const p of this.peers.values()) {
+        if (p.state === 'down' && (!victim || p.since < victim.since)) victim = p;
+      }
+      if (!victim) return;
+      this.peers.delete(victim.peerId);
+    }
   }
 
   /** Targets to dial now: not ourselves, not busy, due, and not already linked under their id. */
@@ -176,8 +236,10 @@ export class PeerTable {
       reconnectAttempts: 0,
       status: existing?.bootId === bootId ? existing.status : null,
       since: now,
+      flaps: existing?.flaps ?? 0,
     };
     this.peers.set(peerId, entry);
+    this.prunePeers();
     return entry;
   }
 
@@ -196,14 +258,21 @@ export class PeerTable {
 
   /**
    * The current link of a peer ended. Its known addresses become due after a short backoff so a
-   * restarted peer is found again quickly.
+   * restarted peer is found again quickly; a link that keeps ending soon after it came up (a flap)
+   * backs off exponentially instead, so a flapping pair never relinks in a tight loop.
    */
   unlinked(peerId: string, now: number): void {
+    const p = this.peers.get(peerId);
+    let flaps = 0;
+    if (p && p.state !== 'down') {
+      p.flaps = now - p.since < STABLE_LINK_MS ? p.flaps + 1 : 0;
+      flaps = p.flaps;
+    }
     this.setState(peerId, 'down', now);
     for (const t of this.targets.values()) {
       if (t.peerId === peerId && !t.dialing) {
-        t.attempts = 0;
-        t.nextDialAt = now + dialDelay(1, this.policy, this.random);
+        t.attempts = flaps;
+        t.nextDialAt = now + dialDelay(flaps + 1, this.policy, this.random);
       }
     }
   }

@@ -71,6 +71,20 @@ export const KillSwitchWire = Type.Object({
   epoch: Type.Integer({ minimum: 0 }),
 });
 
+/** Most entries a status summary's `links` may carry; more are trimmed on receipt. */
+export const MAX_SUMMARY_LINKS = 512;
+
+const SummaryLink = Type.Object({
+  peerId: Id,
+  state: Type.Union([
+    Type.Literal('connecting'),
+    Type.Literal('connected'),
+    Type.Literal('suspect'),
+    Type.Literal('down'),
+  ]),
+});
+const SummaryExtra = Type.Record(Type.String({ maxLength: 32 }), Type.Unknown());
+
 /** What a peer tells the fleet about itself every MESH_SYNC_INTERVAL. */
 export const StatusSummary = Type.Object({
   peerId: Id,
@@ -91,22 +105,9 @@ export const StatusSummary = Type.Object({
   ),
   queues: Type.Record(Type.String({ maxLength: 32 }), Type.Integer({ minimum: 0 })),
   /** Free-form per-subsystem summaries (trading PnL...), kept small by MAX_MESSAGE_BYTES. */
-  extra: Type.Optional(Type.Record(Type.String({ maxLength: 32 }), Type.Unknown())),
+  extra: Type.Optional(SummaryExtra),
   /** This peer's view of its links, so any peer can draw the whole mesh. */
-  links: Type.Optional(
-    Type.Array(
-      Type.Object({
-        peerId: Id,
-        state: Type.Union([
-          Type.Literal('connecting'),
-          Type.Literal('connected'),
-          Type.Literal('suspect'),
-          Type.Literal('down'),
-        ]),
-      }),
-      { maxItems: 512 },
-    ),
-  ),
+  links: Type.Optional(Type.Array(SummaryLink, { maxItems: MAX_SUMMARY_LINKS })),
 });
 
 const messageSchemas = {
@@ -190,11 +191,50 @@ export function decode(data: string | Buffer, byteLength = Buffer.byteLength(dat
   if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
     throw new ProtocolError(CLOSE.BAD_MESSAGE, `unknown message type ${JSON.stringify(type)?.slice(0, 40)}`);
   }
+  const repaired = type === 'status' ? repairSummary((parsed as { summary?: unknown }).summary) : [];
   const validator = validators[type as MessageType];
   if (!validator.Check(parsed)) {
     const first = validator.Errors(parsed)[0];
     const where = first ? `${first.instancePath || '/'} ${first.message}` : 'schema';
     throw new ProtocolError(CLOSE.BAD_MESSAGE, `invalid ${type}: ${where}`);
   }
+  if (repaired.length > 0) Object.defineProperty(parsed, REPAIRED, { value: repaired, enumerable: false });
   return parsed as Message;
+}
+
+const REPAIRED = Symbol('repaired');
+const checkLink = Compile(SummaryLink);
+const checkExtra = Compile(SummaryExtra);
+
+/**
+ * The optional fields decode dropped or trimmed from a message (empty for most): an optional field
+ * is advisory, so a bad one is repaired and counted, and never closes the link. A link closed for
+ * an optional field would flap every link of a fleet over one bad value.
+ */
+export function repairsOf(msg: Message): readonly string[] {
+  return (msg as { [REPAIRED]?: string[] })[REPAIRED] ?? [];
+}
+
+/** Drops invalid `links` entries (at most MAX_SUMMARY_LINKS kept) and an invalid `extra`, in place. */
+function repairSummary(summary: unknown): string[] {
+  if (typeof summary !== 'object' || summary === null) return [];
+  const s = summary as { links?: unknown; extra?: unknown };
+  const repaired: string[] = [];
+  if (s.links !== undefined) {
+    if (!Array.isArray(s.links)) {
+      delete s.links;
+      repaired.push('links');
+    } else {
+      const valid = s.links.filter((l) => checkLink.Check(l)).slice(0, MAX_SUMMARY_LINKS);
+      if (valid.length !== s.links.length) {
+        s.links = valid;
+        repaired.push('links');
+      }
+    }
+  }
+  if (s.extra !== undefined && !checkExtra.Check(s.extra)) {
+    delete s.extra;
+    repaired.push('extra');
+  }
+  return repaired;
 }

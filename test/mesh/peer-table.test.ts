@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DIAL_POLICY, dialDelay, PeerTable } from '../../src/mesh/peer-table.js';
+import {
+  DEFAULT_DIAL_POLICY,
+  dialDelay,
+  MAX_PEERS,
+  MAX_TARGETS,
+  PeerTable,
+  STABLE_LINK_MS,
+  type Target,
+} from '../../src/mesh/peer-table.js';
+
+function must(t: Target | undefined): Target {
+  if (!t) throw new Error('expected a target');
+  return t;
+}
 
 describe('dialDelay', () => {
   it('starts between 100 and 250 ms, doubles, and caps at 30 s', () => {
@@ -49,7 +62,7 @@ describe('PeerTable', () => {
 
   it('resets the backoff on a fresh mDNS or DNS sighting', () => {
     const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
-    const t = table.sighted('10.0.0.2:9000', 'dns', 0);
+    const t = must(table.sighted('10.0.0.2:9000', 'dns', 0));
     for (let i = 0; i < 6; i++) {
       table.dialStarted(t);
       table.dialFailed(t, 0, 'timeout');
@@ -80,15 +93,15 @@ describe('PeerTable', () => {
     const t = table.sighted('127.0.0.1:9001', 'static', 0);
     table.dialStarted(t);
     table.linked('peer-b', 'boot-1', '127.0.0.1:9001', 0, t);
-    table.unlinked('peer-b', 1000);
+    table.unlinked('peer-b', 60_000);
     expect(table.peers.get('peer-b')?.state).toBe('down');
-    expect(t.nextDialAt).toBe(1250);
-    expect(table.due(1250)).toEqual([t]);
+    expect(t.nextDialAt).toBe(60_250);
+    expect(table.due(60_250)).toEqual([t]);
     table.dialStarted(t);
-    table.dialFailed(t, 1250, 'ECONNREFUSED');
+    table.dialFailed(t, 60_250, 'ECONNREFUSED');
     table.dialStarted(t);
     expect(table.peers.get('peer-b')?.reconnectAttempts).toBe(2);
-    table.linked('peer-b', 'boot-2', '127.0.0.1:9001', 2000, t);
+    table.linked('peer-b', 'boot-2', '127.0.0.1:9001', 62_000, t);
     const p = table.peers.get('peer-b');
     expect(p).toMatchObject({ state: 'connected', bootId: 'boot-2', reconnectAttempts: 0, status: null });
   });
@@ -108,5 +121,55 @@ describe('PeerTable', () => {
     expect(table.nextDeadline((t) => t !== a)).toBeUndefined();
     table.unlinked('peer-b', 2000);
     expect(table.nextDeadline()).toBe(1250);
+  });
+
+  it('backs off a link that keeps ending soon after it came up, instead of relinking at once', () => {
+    const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
+    const t = table.sighted('127.0.0.1:9001', 'static', 0);
+    let now = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      table.dialStarted(t);
+      table.linked('peer-b', 'boot-1', '127.0.0.1:9001', now, t);
+      now += 50;
+      table.unlinked('peer-b', now);
+      delays.push(t.nextDialAt - now);
+      now = t.nextDialAt;
+    }
+    expect(delays.slice(0, 5)).toEqual([500, 1000, 2000, 4000, 8000]);
+    expect(delays.at(-1)).toBe(30_000);
+    // A link that then stays up for long is stable again: the next loss is re-dialed quickly.
+    table.dialStarted(t);
+    table.linked('peer-b', 'boot-1', '127.0.0.1:9001', now, t);
+    table.unlinked('peer-b', now + STABLE_LINK_MS + 1);
+    expect(t.nextDialAt - (now + STABLE_LINK_MS + 1)).toBe(250);
+  });
+
+  it('caps the targets discovery can add, keeping static ones and linked ones', () => {
+    const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
+    const fixed = table.sighted('10.9.9.9:9000', 'static', 0);
+    const linked = must(table.sighted('10.9.9.8:9000', 'mdns', 0, 'peer-b'));
+    table.dialStarted(linked);
+    table.linked('peer-b', 'boot', '10.9.9.8:9000', 0, linked);
+    for (let i = 0; i < MAX_TARGETS * 2; i++) table.sighted(`10.1.${i >> 8}.${i & 255}:9000`, 'mdns', i + 1, `c-${i}`);
+    expect(table.targets.size).toBe(MAX_TARGETS);
+    expect(table.targets.get(fixed.address)).toBe(fixed);
+    expect(table.targets.get(linked.address)).toBe(linked);
+    // The newest sightings are kept, the longest-unseen made room.
+    expect(table.targets.has(`10.1.${(MAX_TARGETS * 2 - 1) >> 8}.${(MAX_TARGETS * 2 - 1) & 255}:9000`)).toBe(true);
+    expect(table.targets.has('10.1.0.0:9000')).toBe(false);
+  });
+
+  it('forgets the peers down the longest past MAX_PEERS', () => {
+    const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
+    for (let i = 0; i < MAX_PEERS + 10; i++) {
+      table.linked(`p-${i}`, 'boot', `10.2.${i >> 8}.${i & 255}:9000`, i);
+      table.unlinked(`p-${i}`, i + 1);
+    }
+    table.linked('live', 'boot', '10.3.0.1:9000', 10_000);
+    expect(table.peers.size).toBe(MAX_PEERS);
+    expect(table.peers.has('live')).toBe(true);
+    expect(table.peers.has('p-0')).toBe(false);
+    expect(table.peers.has(`p-${MAX_PEERS + 9}`)).toBe(true);
   });
 });

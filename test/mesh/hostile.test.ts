@@ -1,0 +1,65 @@
+// The mesh on a hostile network (issue 11): bad input from one peer or one announcement never
+// flaps the links of honest peers. Real sockets on 127.0.0.1, MeshNodes in this process.
+import { describe, expect, it, vi } from 'vitest';
+import type { Discovery } from '../../src/mesh/discovery/types.js';
+import { makePeer, stateOf } from './harness.js';
+
+const waitLong = { timeout: 10_000, interval: 50 };
+
+/** A discovery that names `count` addresses where nothing listens, each claiming its own id. */
+function claimingDiscovery(claims: Array<{ address: string; peerId: string }>): Discovery {
+  return {
+    source: 'mdns',
+    async start(ctx) {
+      for (const c of claims) ctx.onSighting({ ...c, source: 'mdns' });
+    },
+    async stop() {},
+  };
+}
+
+describe('a hostile or buggy peer', () => {
+  it('keeps the link of a peer whose summary carries an invalid link id and 600 links', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b', {
+      summary: (base) => ({
+        ...base,
+        links: [
+          { peerId: 'not a valid id!', state: 'connecting' },
+          ...Array.from({ length: 600 }, (_, i) => ({ peerId: `ghost-${i}`, state: 'down' as const })),
+        ],
+      }),
+    });
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    // Several status summaries arrive (sync every 500 ms); each is repaired, none closes the link.
+    await vi.waitFor(() => expect(a.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4), waitLong);
+    expect(stateOf(a, 'b')).toBe('connected');
+    expect(a.node.counters.reconnects).toBe(1);
+    expect(a.node.counters.messagesIn.killswitch).toBe(1);
+    expect(a.node.counters.repairedFields.links).toBeGreaterThanOrEqual(4);
+    const status = a.node.peers().find((p) => p.peerId === 'b')?.status;
+    expect(status?.links).toHaveLength(512);
+    expect(status?.links?.every((l) => l.peerId !== 'not a valid id!')).toBe(true);
+  });
+
+  it('sends only linked peers as its links, whatever discovery claims', async () => {
+    const claims = [
+      { address: '127.0.0.1:1', peerId: 'not a valid id!' },
+      ...Array.from({ length: 600 }, (_, i) => ({ address: `127.0.0.2:${1000 + i}`, peerId: `claimed-${i}` })),
+    ];
+    const a = await makePeer('a', { alsoDiscover: claimingDiscovery(claims) });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    await vi.waitFor(() => expect(b.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4), waitLong);
+    expect(a.node.linkStates()).toEqual([{ peerId: 'b', state: 'connected' }]);
+    expect(a.node.counters.badClaimedIds).toBe(1);
+    expect(a.node.peers().some((p) => p.peerId === 'not a valid id!')).toBe(false);
+    // b never had a reason to close: one link ever (each link-up sends the kill switch once).
+    expect(stateOf(b, 'a')).toBe('connected');
+    expect(b.node.counters.messagesIn.killswitch).toBe(1);
+    expect(b.node.counters.repairedFields).toEqual({});
+  });
+});
