@@ -217,12 +217,12 @@ export class MeshNode {
       handshake.then(
         (link) => {
           this.pending.delete(abort);
-          this.linkUp(link, undefined);
+          this.guardLink(link, 'link up', () => this.linkUp(link, undefined));
         },
         (err: HandshakeError) => {
           this.pending.delete(abort);
           const address = `${req.socket.remoteAddress ?? 'unknown'}`;
-          this.handshakeFailed(err, address, 'in');
+          this.safely('handshake failed', () => this.handshakeFailed(err, address, 'in'));
         },
       );
     });
@@ -322,9 +322,9 @@ export class MeshNode {
       (link) => {
         this.pending.delete(abort);
         if (aborted || !this.running) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
-        this.linkUp(link, address);
+        this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
-      (err: HandshakeError) => {
+      (err: HandshakeError) => this.safely('dial failed', () => {
         this.pending.delete(abort);
         if (!this.running) return;
         if (err.closeCode === CLOSE.SELF) {
@@ -340,7 +340,7 @@ export class MeshNode {
         );
         if (refused) this.handshakeFailed(err, address, 'out');
         this.armDialTimer();
-      },
+      }),
     );
   }
 
@@ -388,7 +388,7 @@ export class MeshNode {
     const wasDown = this.table.peers.get(link.peerId)?.state !== 'connected';
     this.table.linked(link.peerId, link.bootId, link.address, now, target);
     link.attach(
-      (msg) => this.safely('message', () => this.onMessage(link, msg)),
+      (msg) => this.guardLink(link, 'message', () => this.onMessage(link, msg)),
       (code, reason) => this.safely('close', () => this.onClose(link, code, reason)),
     );
     if (wasDown)
@@ -515,6 +515,23 @@ export class MeshNode {
 
   private send(link: Link, msg: Message): void {
     if (link.send(msg)) this.counters.messagesOut[msg.type] = (this.counters.messagesOut[msg.type] ?? 0) + 1;
+  }
+
+  /**
+   * Work for one link (its link-up, its messages) that fails closes that link, never the process:
+   * a full disk while adopting a peer's kill switch is that link's problem, and the link is retried
+   * with backoff like any other that ended.
+   */
+  private guardLink(link: Link, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err, what, peer: link.peerId }, 'mesh link failed; closing that link');
+      const reason = `internal error (${what})`;
+      this.safely('close failed link', () => link.close(CLOSE.INTERNAL_ERROR, reason));
+      // Cleans up a link that failed before its close handler was attached (no-op otherwise).
+      this.safely('close', () => this.onClose(link, CLOSE.INTERNAL_ERROR, reason));
+    }
   }
 
   /** Timer and socket callbacks must never throw into the process. */

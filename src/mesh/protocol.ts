@@ -47,6 +47,8 @@ export const CLOSE = {
   REPLAYED: 4412,
   /** Heartbeats missed: the peer is considered down. */
   TIMEOUT: 4413,
+  /** This side failed handling the link (a full disk writing the kill switch...): that link only. */
+  INTERNAL_ERROR: 1011,
 } as const;
 
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];

@@ -1,8 +1,8 @@
 // The mesh on a hostile network (issue 11): bad input from one peer or one announcement never
 // flaps the links of honest peers. Real sockets on 127.0.0.1, MeshNodes in this process.
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Discovery } from '../../src/mesh/discovery/types.js';
-import { makePeer, stateOf } from './harness.js';
+import { MemoryKillSwitch, makePeer, stateOf } from './harness.js';
 
 const waitLong = { timeout: 10_000, interval: 50 };
 
@@ -61,5 +61,35 @@ describe('a hostile or buggy peer', () => {
     expect(stateOf(b, 'a')).toBe('connected');
     expect(b.node.counters.messagesIn.killswitch).toBe(1);
     expect(b.node.counters.repairedFields).toEqual({});
+  });
+
+  it('a failure while linking (a full disk) closes that link, never the process', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    onTestFinished(() => {
+      process.off('unhandledRejection', onUnhandled);
+    });
+    const killSwitch = new MemoryKillSwitch();
+    let diskFull = true;
+    const adopt = killSwitch.adopt.bind(killSwitch);
+    killSwitch.adopt = (remote) => {
+      if (diskFull) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return adopt(remote);
+    };
+    const a = await makePeer('a', { killSwitch });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    // The link fails at link-up, is closed, and is dialed again (with backoff).
+    await vi.waitFor(() => expect(a.node.counters.reconnects).toBeGreaterThanOrEqual(2), waitLong);
+    expect(unhandled).toEqual([]);
+    expect(a.node.isRunning).toBe(true);
+    expect(stateOf(a, 'b')).not.toBe('connected');
+    diskFull = false;
+    await vi.waitFor(() => expect(stateOf(a, 'b')).toBe('connected'), waitLong);
+    await vi.waitFor(() => expect(stateOf(b, 'a')).toBe('connected'), waitLong);
+    expect(unhandled).toEqual([]);
   });
 });
