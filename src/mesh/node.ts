@@ -109,6 +109,11 @@ export class MeshNode {
   private dialTimer: NodeJS.Timeout | undefined;
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
+  /**
+   * Bumped by every stop: a dial or start begun in an earlier generation finds it changed when it
+   * settles and leaves the table alone (stop already released its target).
+   */
+  private generation = 0;
   private lastTick = 0;
   /** Resolves when the last stop has withdrawn discovery; start waits for it. */
   private stopped: Promise<void> = Promise.resolve();
@@ -170,6 +175,10 @@ export class MeshNode {
   stop(): Promise<void> {
     if (!this.running) return this.stopped;
     this.running = false;
+    this.generation++;
+    // Dials in flight settle into a later generation and are ignored: free their targets now, or
+    // due() would skip them for ever after the next start.
+    this.table.dialsAbandoned();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (this.syncTimer) clearTimeout(this.syncTimer);
@@ -310,23 +319,22 @@ export class MeshNode {
     if (!target) return;
     this.table.dialStarted(target);
     this.counters.reconnects++;
-    let aborted = false;
+    const generation = this.generation;
+    const stale = () => generation !== this.generation || !this.running;
     const handshake = dialHandshake(address, this.handshakeOptions());
-    const abort = {
-      abort: () => {
-        aborted = true;
-      },
-    };
+    // Nothing to cancel here: the handshake settles by itself (its own timeout at worst), and the
+    // generation check below discards it.
+    const abort = { abort: () => {} };
     this.pending.add(abort);
     handshake.then(
       (link) => {
         this.pending.delete(abort);
-        if (aborted || !this.running) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
+        if (stale()) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
         this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
       (err: HandshakeError) => this.safely('dial failed', () => {
         this.pending.delete(abort);
-        if (!this.running) return;
+        if (stale()) return;
         if (err.closeCode === CLOSE.SELF) {
           this.table.dialedSelf(target);
           return;

@@ -210,6 +210,11 @@ export class PeerTable {
     t.nextDialAt = now + delay;
   }
 
+  /** The node stopped: dials in flight will be ignored when they settle, so none is busy any more. */
+  dialsAbandoned(): void {
+    for (const t of this.targets.values()) t.dialing = false;
+  }
+
   /** The address turned out to be ourselves. */
   dialedSelf(t: Target): void {
     t.dialing = false;

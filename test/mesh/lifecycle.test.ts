@@ -1,0 +1,39 @@
+// MeshNode restarts (issue 11, defects 2 and 3): a dial in flight at stop is retried after the next
+// start, and a stop that lands while start is still waiting leaves nothing running.
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { makePeer } from './harness.js';
+
+/** A TCP server that accepts connections and never answers: a dial to it hangs in its handshake. */
+async function silentServer(): Promise<{ port: number; sockets: Socket[]; connections: () => number }> {
+  const sockets: Socket[] = [];
+  let count = 0;
+  const server = createServer((socket) => {
+    count++;
+    sockets.push(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+  return { port: (server.address() as AddressInfo).port, sockets, connections: () => count };
+}
+
+describe('MeshNode restarts', () => {
+  it('re-dials after a restart an address whose dial was in flight at stop', async () => {
+    const silent = await silentServer();
+    const a = await makePeer('a');
+    a.peers = [`127.0.0.1:${silent.port}`];
+    await a.node.start();
+    await vi.waitFor(() => expect(silent.connections()).toBe(1));
+    await a.node.stop();
+    // The hanging dial fails while the node is stopped.
+    for (const s of silent.sockets) s.destroy();
+    await vi.waitFor(() => expect(a.node.handshakesInFlight).toBe(0));
+    await a.node.start();
+    await vi.waitFor(() => expect(silent.connections()).toBe(2), { timeout: 5_000 });
+  });
+});
