@@ -115,6 +115,8 @@ export class MeshNode {
    */
   private generation = 0;
   private lastTick = 0;
+  /** The discovery start of the current generation; stop waits for it before withdrawing. */
+  private discoveryStarting: Promise<void> = Promise.resolve();
   /** Resolves when the last stop has withdrawn discovery; start waits for it. */
   private stopped: Promise<void> = Promise.resolve();
   private pingId = 0;
@@ -144,7 +146,10 @@ export class MeshNode {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const generation = this.generation;
     await this.stopped;
+    // stop() ran while we waited: it owns the teardown, and nothing may be set up after it.
+    if (generation !== this.generation) return;
     this.server = createMeshServer();
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.broadcast(killSwitchMessage(state)),
@@ -157,11 +162,14 @@ export class MeshNode {
     this.timers.push(setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs));
     this.scheduleSync();
     // A provider that cannot start (mDNS port taken, DNS unreachable) is reported; the others run.
-    this.discovery = combined(this.opts.discoveries());
-    await this.discovery.start({
+    const group = combined(this.opts.discoveries());
+    this.discovery = group;
+    this.discoveryStarting = group.start({
       onSighting: (s) => this.safely('sighting', () => this.sighted(s)),
       onError: (err, source) => this.discoveryError(err, source),
     });
+    await this.discoveryStarting;
+    if (generation !== this.generation) return;
     this.log.info(
       { discovery: this.discovery.discoveries.map((d) => d.source), cluster: this.opts.self.cluster },
       'mesh started',
@@ -197,9 +205,15 @@ export class MeshNode {
     this.server = undefined;
     const now = this.now();
     for (const peer of this.table.peers.values()) this.table.setState(peer.peerId, 'down', now);
-    this.stopped = this.discovery.stop().then(() => {
-      this.log.info('mesh stopped');
-    });
+    // A discovery start still under way (mDNS publishing) finishes before it is withdrawn, so an
+    // announcement is never sent after its goodbye.
+    const group = this.discovery;
+    this.stopped = this.discoveryStarting
+      .catch(() => {})
+      .then(() => group.stop())
+      .then(() => {
+        this.log.info('mesh stopped');
+      });
     return this.stopped;
   }
 

@@ -3,7 +3,8 @@
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { makePeer } from './harness.js';
+import type { Discovery } from '../../src/mesh/discovery/types.js';
+import { MemoryKillSwitch, makePeer } from './harness.js';
 
 /** A TCP server that accepts connections and never answers: a dial to it hangs in its handshake. */
 async function silentServer(): Promise<{ port: number; sockets: Socket[]; connections: () => number }> {
@@ -35,5 +36,36 @@ describe('MeshNode restarts', () => {
     await vi.waitFor(() => expect(a.node.handshakesInFlight).toBe(0));
     await a.node.start();
     await vi.waitFor(() => expect(silent.connections()).toBe(2), { timeout: 5_000 });
+  });
+
+  it('a stop while start waits for the previous stop leaves no timer, listener or announcement', async () => {
+    let active = 0;
+    // A provider whose withdrawal (mDNS goodbye) takes a while.
+    const slow: Discovery = {
+      source: 'mdns',
+      async start() {
+        active++;
+      },
+      async stop() {
+        await new Promise((r) => setTimeout(r, 50));
+        active = Math.max(0, active - 1);
+      },
+    };
+    const killSwitch = new MemoryKillSwitch();
+    const a = await makePeer('a', { alsoDiscover: slow, killSwitch });
+    await a.node.start();
+    expect(active).toBe(1);
+    const firstStop = a.node.stop();
+    const restart = a.node.start();
+    const secondStop = a.node.stop();
+    await Promise.all([firstStop, restart, secondStop]);
+    // Whatever the restart would still do after the first stop has happened by now.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.node.isRunning).toBe(false);
+    expect(killSwitch.listeners.size).toBe(0);
+    expect(active).toBe(0);
+    // The node starts cleanly afterwards.
+    await a.node.start();
+    expect(killSwitch.listeners.size).toBe(1);
   });
 });
