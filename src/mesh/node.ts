@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
-import type { KillSwitchState } from '../store/kill-switch.js';
+import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
 import { type Keyring, NonceCache } from './auth.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
@@ -79,6 +79,8 @@ export interface MeshCounters {
   repairedFields: Record<string, number>;
   /** Discovery sightings whose claimed peer id was not a valid id (the claim is dropped). */
   badClaimedIds: number;
+  /** Kill-switch states refused for an implausible epoch (see MAX_EPOCH_JUMP). */
+  implausibleKillSwitch: number;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -130,6 +132,7 @@ export class MeshNode {
     reconnects: 0,
     repairedFields: {},
     badClaimedIds: 0,
+    implausibleKillSwitch: 0,
   };
 
   constructor(private readonly opts: MeshNodeOptions) {
@@ -415,7 +418,7 @@ export class MeshNode {
     );
     if (wasDown)
       this.log.info({ peer: link.peerId, address: link.address, direction: link.direction }, 'peer linked');
-    this.opts.killSwitch.adopt(link.remoteKillSwitch);
+    this.adoptKillSwitch(link, link.remoteKillSwitch);
     // Our state may be the newer one: the handshake carried it, but say it again after adopt races.
     this.send(link, killSwitchMessage(this.opts.killSwitch.get()));
     this.send(link, message('status', { summary: this.opts.summary() }));
@@ -464,7 +467,7 @@ export class MeshNode {
         if (peer && msg.summary.peerId === link.peerId) peer.status = msg.summary;
         break;
       case 'killswitch':
-        this.opts.killSwitch.adopt(msg.state);
+        this.adoptKillSwitch(link, msg.state);
         break;
       case 'bye':
         this.log.info({ peer: link.peerId, reason: msg.reason }, 'peer leaving');
@@ -473,6 +476,20 @@ export class MeshNode {
         // Handshake messages after the handshake are out of order.
         link.close(CLOSE.BAD_MESSAGE, `unexpected ${msg.type}`);
     }
+  }
+
+  /** Adopts a peer's kill switch when newer; an implausible epoch is refused, counted and logged. */
+  private adoptKillSwitch(link: Link, state: KillSwitchState): void {
+    if (!isPlausible(state, this.opts.killSwitch.get())) {
+      if (this.counters.implausibleKillSwitch++ === 0 || this.counters.implausibleKillSwitch % 100 === 0) {
+        this.log.warn(
+          { peer: link.peerId, epoch: state.epoch, ours: this.opts.killSwitch.get().epoch },
+          'refused a kill-switch state with an implausible epoch',
+        );
+      }
+      return;
+    }
+    this.opts.killSwitch.adopt(state);
   }
 
   private onClose(link: Link, code: number, reason: string): void {

@@ -70,7 +70,8 @@ export const KillSwitchWire = Type.Object({
   reason: Type.String({ maxLength: 500 }),
   since: Type.String({ maxLength: 40 }),
   origin: Type.String({ maxLength: 64 }),
-  epoch: Type.Integer({ minimum: 0 }),
+  /** Bounded: past MAX_SAFE_INTEGER, epoch + 1 === epoch and the switch could never change again. */
+  epoch: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
 });
 
 /** Most entries a status summary's `links` may carry; more are trimmed on receipt. */

@@ -23,6 +23,25 @@ export interface KillSwitchChange extends Omit<KillSwitchState, 'since'> {
 /** How many history rows GET /kill-switch returns. */
 export const HISTORY_LIMIT = 100;
 
+/**
+ * The most a remote epoch may lead the highest one we know. Every change is +1 on the newest state
+ * its origin had seen, so an honest fleet moves in small steps; a bigger jump is a buggy or hostile
+ * peer. Unbounded, one `epoch: 1e300` would freeze the switch fleet-wide (1e300 + 1 === 1e300).
+ */
+export const MAX_EPOCH_JUMP = 1000;
+
+/** Whether a remote state's epoch is one an honest peer could have: a safe integer, no far jump. */
+export function isPlausible(remote: KillSwitchState, current: KillSwitchState): boolean {
+  return (
+    Number.isSafeInteger(remote.epoch) && remote.epoch >= 0 && remote.epoch <= current.epoch + MAX_EPOCH_JUMP
+  );
+}
+
+/** Whether a remote state replaces ours: newer, and plausible. */
+export function shouldAdopt(remote: KillSwitchState, current: KillSwitchState): boolean {
+  return isPlausible(remote, current) && isNewer(remote, current);
+}
+
 /** True when `a` should replace `b`. */
 export function isNewer(a: KillSwitchState, b: KillSwitchState): boolean {
   return a.epoch > b.epoch || (a.epoch === b.epoch && a.origin > b.origin);
@@ -117,11 +136,12 @@ export class KillSwitchStore {
   }
 
   /**
-   * A state learned from elsewhere (another peer): kept only when newer than ours.
+   * A state learned from elsewhere (another peer): kept only when newer than ours and plausible
+   * (see MAX_EPOCH_JUMP).
    * @returns whether it was adopted.
    */
   adopt(remote: KillSwitchState): boolean {
-    if (!isNewer(remote, this.current)) return false;
+    if (!shouldAdopt(remote, this.current)) return false;
     this.commit({ ...remote });
     return true;
   }

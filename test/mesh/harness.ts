@@ -9,7 +9,7 @@ import { Keyring } from '../../src/mesh/auth.js';
 import type { Discovery } from '../../src/mesh/discovery/types.js';
 import { type KillSwitchPort, MeshNode, type MeshNodeOptions } from '../../src/mesh/node.js';
 import { MESH_PATH, type Summary } from '../../src/mesh/protocol.js';
-import { isNewer, type KillSwitchState } from '../../src/store/kill-switch.js';
+import { type KillSwitchState, shouldAdopt } from '../../src/store/kill-switch.js';
 import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
 
 export const SECRET = 'a shared secret of enough length';
@@ -27,7 +27,7 @@ export class MemoryKillSwitch implements KillSwitchPort {
     for (const l of this.listeners) l(this.state);
   }
   adopt(remote: KillSwitchState) {
-    if (!isNewer(remote, this.state)) return false;
+    if (!shouldAdopt(remote, this.state)) return false;
     this.state = remote;
     for (const l of this.listeners) l(remote);
     return true;

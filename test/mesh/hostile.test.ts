@@ -92,4 +92,18 @@ describe('a hostile or buggy peer', () => {
     await vi.waitFor(() => expect(stateOf(b, 'a')).toBe('connected'), waitLong);
     expect(unhandled).toEqual([]);
   });
+
+  it('ignores a peer pushing the kill-switch epoch far ahead, and counts it', async () => {
+    const pushy = new MemoryKillSwitch();
+    pushy.state = { active: true, reason: 'stuck', since: new Date().toISOString(), origin: 'b', epoch: 5000 };
+    const a = await makePeer('a');
+    const b = await makePeer('b', { killSwitch: pushy });
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    await vi.waitFor(() => expect(a.node.counters.implausibleKillSwitch).toBeGreaterThanOrEqual(1), waitLong);
+    expect(a.killSwitch.get()).toMatchObject({ active: false, epoch: 0 });
+    // The link itself stays: only the state is refused.
+    expect(stateOf(a, 'b')).toBe('connected');
+  });
 });

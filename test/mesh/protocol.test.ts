@@ -146,3 +146,12 @@ describe('optional fields are repaired, never fatal', () => {
     ).toBe(CLOSE.BAD_MESSAGE);
   });
 });
+
+describe('kill-switch epoch on the wire', () => {
+  it('refuses an epoch that is not a safe integer, accepts the largest safe one', () => {
+    const ks = (epoch: number) => JSON.stringify({ type: 'killswitch', state: { ...killSwitch, epoch } });
+    expect(closeCodeOf(() => decode(ks(1e300)))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decode(ks(Number.MAX_SAFE_INTEGER + 2)))).toBe(CLOSE.BAD_MESSAGE);
+    expect(decode(ks(Number.MAX_SAFE_INTEGER))).toMatchObject({ state: { epoch: Number.MAX_SAFE_INTEGER } });
+  });
+});
