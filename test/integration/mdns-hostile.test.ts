@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { expectFullMesh, type Member, meshOf, newSecret } from '../helpers/mesh.js';
 import { makeNetNamespace, namespaceUnavailable, type TestNamespace } from '../helpers/netns.js';
-import { type BotProcess, isAlive, LOOPBACK, startBot, startTimeOf } from '../helpers/process.js';
+import { type BotProcess, deferred, isAlive, LOOPBACK, startBot, startTimeOf } from '../helpers/process.js';
 
 const TOKEN = randomBytes(24).toString('base64url');
 const PORTS = [9001, 9002, 9003] as const;
@@ -39,10 +39,11 @@ async function announce(ns: TestNamespace, services: Array<{ peerId: string; por
   child.stderr?.setEncoding('utf8').on('data', (c: string) => {
     err += c;
   });
-  const { promise, resolve, reject } = Promise.withResolvers<void>();
-  child.stdout?.setEncoding('utf8').once('data', () => resolve());
-  child.once('exit', (code) => reject(new Error(`announcer exited (${code}): ${err}`)));
-  await promise;
+  // The tsconfig lib (ES2023) has no Promise.withResolvers yet: the repo's deferred() helper.
+  const ready = deferred<void>();
+  child.stdout?.setEncoding('utf8').once('data', () => ready.resolve());
+  child.once('exit', (code) => ready.reject(new Error(`announcer exited (${code}): ${err}`)));
+  await ready.promise;
 }
 
 /** Mesh link-ups so far: each link-up sends the kill switch once, so this counts links ever made. */
