@@ -13,6 +13,7 @@ import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
 import { type Keyring, NonceCache } from './auth.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
+import { isValidPeerId } from './peer-id.js';
 import {
   DEFAULT_DIAL_POLICY,
   type DialPolicy,
@@ -23,14 +24,13 @@ import {
 import {
   CLOSE,
   type KillSwitchWireState,
+  MAX_SUMMARY_LINKS,
   type Message,
   message,
-  MAX_SUMMARY_LINKS,
   REFUSAL_CODES,
   repairsOf,
   type Summary,
 } from './protocol.js';
-import { isValidPeerId } from './peer-id.js';
 import {
   acceptHandshake,
   createMeshServer,
@@ -349,23 +349,24 @@ export class MeshNode {
         if (stale()) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
         this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
-      (err: HandshakeError) => this.safely('dial failed', () => {
-        this.pending.delete(abort);
-        if (stale()) return;
-        if (err.closeCode === CLOSE.SELF) {
-          this.table.dialedSelf(target);
-          return;
-        }
-        const refused = REFUSAL_CODES.has(err.closeCode);
-        this.table.dialFailed(
-          target,
-          this.now(),
-          err.message,
-          refused ? { code: err.closeCode, reason: err.message } : undefined,
-        );
-        if (refused) this.handshakeFailed(err, address, 'out');
-        this.armDialTimer();
-      }),
+      (err: HandshakeError) =>
+        this.safely('dial failed', () => {
+          this.pending.delete(abort);
+          if (stale()) return;
+          if (err.closeCode === CLOSE.SELF) {
+            this.table.dialedSelf(target);
+            return;
+          }
+          const refused = REFUSAL_CODES.has(err.closeCode);
+          this.table.dialFailed(
+            target,
+            this.now(),
+            err.message,
+            refused ? { code: err.closeCode, reason: err.message } : undefined,
+          );
+          if (refused) this.handshakeFailed(err, address, 'out');
+          this.armDialTimer();
+        }),
     );
   }
 

@@ -20,13 +20,20 @@ const ANNOUNCER = fileURLToPath(new URL('./mdns-announcer.mjs', import.meta.url)
 const WATCH_MS = 20_000;
 
 const unavailable = namespaceUnavailable();
-if (unavailable) console.warn(`[mdns-hostile.test] skipped: network namespaces cannot be made here (${unavailable})`);
+if (unavailable)
+  console.warn(`[mdns-hostile.test] skipped: network namespaces cannot be made here (${unavailable})`);
 
 /** Starts the announcer inside the namespace; SIGKILLed by PID when the test finishes. */
 async function announce(ns: TestNamespace, services: Array<{ peerId: string; port: number }>): Promise<void> {
   const child: ChildProcess = spawn(
     'nsenter',
-    [`--net=${ns.path}`, '--', process.execPath, ANNOUNCER, JSON.stringify({ cluster: 'quantum-bot', v: 1, services })],
+    [
+      `--net=${ns.path}`,
+      '--',
+      process.execPath,
+      ANNOUNCER,
+      JSON.stringify({ cluster: 'quantum-bot', v: 1, services }),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const pid = child.pid;

@@ -33,7 +33,10 @@ describe('a hostile or buggy peer', () => {
     await b.node.start();
     await a.node.start();
     // Several status summaries arrive (sync every 500 ms); each is repaired, none closes the link.
-    await vi.waitFor(() => expect(a.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4), waitLong);
+    await vi.waitFor(
+      () => expect(a.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4),
+      waitLong,
+    );
     expect(stateOf(a, 'b')).toBe('connected');
     expect(a.node.counters.reconnects).toBe(1);
     expect(a.node.counters.messagesIn.killswitch).toBe(1);
@@ -46,14 +49,20 @@ describe('a hostile or buggy peer', () => {
   it('sends only linked peers as its links, whatever discovery claims', async () => {
     const claims = [
       { address: '127.0.0.1:1', peerId: 'not a valid id!' },
-      ...Array.from({ length: 600 }, (_, i) => ({ address: `127.0.0.2:${1000 + i}`, peerId: `claimed-${i}` })),
+      ...Array.from({ length: 600 }, (_, i) => ({
+        address: `127.0.0.2:${1000 + i}`,
+        peerId: `claimed-${i}`,
+      })),
     ];
     const a = await makePeer('a', { alsoDiscover: claimingDiscovery(claims) });
     const b = await makePeer('b');
     a.peers = [`127.0.0.1:${b.port}`];
     await b.node.start();
     await a.node.start();
-    await vi.waitFor(() => expect(b.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4), waitLong);
+    await vi.waitFor(
+      () => expect(b.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4),
+      waitLong,
+    );
     expect(a.node.linkStates()).toEqual([{ peerId: 'b', state: 'connected' }]);
     expect(a.node.counters.badClaimedIds).toBe(1);
     expect(a.node.peers().some((p) => p.peerId === 'not a valid id!')).toBe(false);
@@ -95,7 +104,13 @@ describe('a hostile or buggy peer', () => {
 
   it('ignores a peer pushing the kill-switch epoch far ahead, and counts it', async () => {
     const pushy = new MemoryKillSwitch();
-    pushy.state = { active: true, reason: 'stuck', since: new Date().toISOString(), origin: 'b', epoch: 5000 };
+    pushy.state = {
+      active: true,
+      reason: 'stuck',
+      since: new Date().toISOString(),
+      origin: 'b',
+      epoch: 5000,
+    };
     const a = await makePeer('a');
     const b = await makePeer('b', { killSwitch: pushy });
     a.peers = [`127.0.0.1:${b.port}`];

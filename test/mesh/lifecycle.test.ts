@@ -1,7 +1,8 @@
 // MeshNode restarts (issue 11, defects 2 and 3): a dial in flight at stop is retried after the next
 // start, and a stop that lands while start is still waiting leaves nothing running.
-import { createServer, type Socket } from 'node:net';
+
 import type { AddressInfo } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Discovery } from '../../src/mesh/discovery/types.js';
 import { MemoryKillSwitch, makePeer } from './harness.js';

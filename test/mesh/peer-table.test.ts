@@ -151,12 +151,15 @@ describe('PeerTable', () => {
     const linked = must(table.sighted('10.9.9.8:9000', 'mdns', 0, 'peer-b'));
     table.dialStarted(linked);
     table.linked('peer-b', 'boot', '10.9.9.8:9000', 0, linked);
-    for (let i = 0; i < MAX_TARGETS * 2; i++) table.sighted(`10.1.${i >> 8}.${i & 255}:9000`, 'mdns', i + 1, `c-${i}`);
+    for (let i = 0; i < MAX_TARGETS * 2; i++)
+      table.sighted(`10.1.${i >> 8}.${i & 255}:9000`, 'mdns', i + 1, `c-${i}`);
     expect(table.targets.size).toBe(MAX_TARGETS);
     expect(table.targets.get(fixed.address)).toBe(fixed);
     expect(table.targets.get(linked.address)).toBe(linked);
     // The newest sightings are kept, the longest-unseen made room.
-    expect(table.targets.has(`10.1.${(MAX_TARGETS * 2 - 1) >> 8}.${(MAX_TARGETS * 2 - 1) & 255}:9000`)).toBe(true);
+    expect(table.targets.has(`10.1.${(MAX_TARGETS * 2 - 1) >> 8}.${(MAX_TARGETS * 2 - 1) & 255}:9000`)).toBe(
+      true,
+    );
     expect(table.targets.has('10.1.0.0:9000')).toBe(false);
   });
 

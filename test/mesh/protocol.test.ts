@@ -142,7 +142,9 @@ describe('optional fields are repaired, never fatal', () => {
 
   it('still refuses a bad required field', () => {
     expect(
-      closeCodeOf(() => decode(JSON.stringify({ type: 'status', summary: { ...summary, peerId: 'bad id!' } }))),
+      closeCodeOf(() =>
+        decode(JSON.stringify({ type: 'status', summary: { ...summary, peerId: 'bad id!' } })),
+      ),
     ).toBe(CLOSE.BAD_MESSAGE);
   });
 });
