@@ -30,6 +30,8 @@ export interface PeerCard {
   trading: unknown;
   killSwitch: { active: boolean; reason: string; epoch: number } | null;
   refused: { code: number; reason: string } | null;
+  /** Two live processes use this peer id (PEER_ID conflict): the dashboard shows a badge. */
+  duplicateId?: { bootIds: string[]; refusals: number } | null;
 }
 
 export interface FleetLink {
@@ -75,6 +77,7 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
       epoch: local.killSwitch.epoch,
     },
     refused: null,
+    duplicateId: null,
   };
   const peers: PeerCard[] = [self];
   const links: FleetLink[] = [];
@@ -98,6 +101,9 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
         ? { active: s.killSwitch.active, reason: s.killSwitch.reason, epoch: s.killSwitch.epoch }
         : null,
       refused: p.refused ? { code: p.refused.code, reason: p.refused.reason } : null,
+      duplicateId: p.duplicateId
+        ? { bootIds: p.duplicateId.bootIds, refusals: p.duplicateId.refusals }
+        : null,
     });
     if (p.peerId) links.push({ from: local.peerId, to: p.peerId, state: p.state });
     // What the other peer says of its own links completes the picture (only while we hear it).

@@ -11,6 +11,7 @@ import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
 import { type Keyring, NonceCache } from './auth.js';
+import { BootHistory } from './boot-history.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
 import { isValidPeerId } from './peer-id.js';
@@ -81,6 +82,8 @@ export interface MeshCounters {
   badClaimedIds: number;
   /** Kill-switch states refused for an implausible epoch (see MAX_EPOCH_JUMP). */
   implausibleKillSwitch: number;
+  /** Links refused because another live process holds the same peer id (either side). */
+  duplicatePeerIds: number;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -133,7 +136,9 @@ export class MeshNode {
     repairedFields: {},
     badClaimedIds: 0,
     implausibleKillSwitch: 0,
+    duplicatePeerIds: 0,
   };
+  private readonly boots = new BootHistory();
 
   constructor(private readonly opts: MeshNodeOptions) {
     this.now = opts.now ?? Date.now;
@@ -391,6 +396,16 @@ export class MeshNode {
       return;
     }
     const existing = this.links.get(link.peerId);
+    if (
+      existing?.isOpen &&
+      existing.bootId !== link.bootId &&
+      this.boots.isRetired(link.peerId, link.bootId)
+    ) {
+      this.refuseDuplicate(link, existing, dialedAddress);
+      return;
+    }
+    const known = this.table.peers.get(link.peerId);
+    if (known && known.bootId !== link.bootId) this.boots.retire(link.peerId, known.bootId);
     if (existing?.isOpen) {
       if (existing.bootId !== link.bootId) {
         // The peer restarted: its old link belongs to a dead process.
@@ -423,6 +438,31 @@ export class MeshNode {
     // Our state may be the newer one: the handshake carried it, but say it again after adopt races.
     this.send(link, killSwitchMessage(this.opts.killSwitch.get()));
     this.send(link, message('status', { summary: this.opts.summary() }));
+    this.announceSoon();
+  }
+
+  /**
+   * A boot we replaced links again while the current one is linked: two live processes share this
+   * peer id. Keep the current link, refuse the other with its own close code, and say so loudly:
+   * an operator must give one of them another PEER_ID.
+   */
+  private refuseDuplicate(link: Link, current: Link, dialedAddress: string | undefined): void {
+    const now = this.now();
+    const reason = 'another live process uses this peer id';
+    link.close(CLOSE.DUPLICATE_PEER_ID, reason);
+    const target = dialedAddress ? this.table.targets.get(dialedAddress) : undefined;
+    if (target) this.table.dialFailed(target, now, reason, { code: CLOSE.DUPLICATE_PEER_ID, reason });
+    const peer = this.table.peers.get(link.peerId);
+    if (!peer) return;
+    const refusals = (peer.duplicate?.refusals ?? 0) + 1;
+    peer.duplicate = { bootIds: [current.bootId, link.bootId], refusals, lastAt: now };
+    this.counters.duplicatePeerIds++;
+    if (refusals === 1 || refusals % 100 === 0) {
+      this.log.error(
+        { peer: link.peerId, bootIds: peer.duplicate.bootIds, address: link.address, refusals },
+        `PEER_ID CONFLICT: two live processes use peer id "${link.peerId}"; refused the other (close ${CLOSE.DUPLICATE_PEER_ID}). Give one of them another PEER_ID.`,
+      );
+    }
     this.announceSoon();
   }
 
@@ -501,7 +541,17 @@ export class MeshNode {
     if (code === CLOSE.BAD_MESSAGE || code === CLOSE.TOO_LARGE) {
       this.log.warn({ peer: link.peerId, code, reason }, 'mesh link closed for a protocol violation');
     }
-    this.table.unlinked(link.peerId, this.now());
+    const now = this.now();
+    this.table.unlinked(link.peerId, now);
+    if (code === CLOSE.DUPLICATE_PEER_ID) {
+      // The other side links another live process with OUR peer id: we are one of two.
+      this.table.refusedAfterLink(link.peerId, { code, reason }, now);
+      this.counters.duplicatePeerIds++;
+      this.log.error(
+        { peer: link.peerId, code, reason, peerId: this.opts.self.peerId, bootId: this.opts.self.bootId },
+        `PEER_ID CONFLICT: ${link.peerId} refused us because another live process uses our peer id "${this.opts.self.peerId}". Give one of them another PEER_ID.`,
+      );
+    }
     this.armDialTimer();
     this.log.warn({ peer: link.peerId, code, reason }, 'peer down');
     this.announceSoon();

@@ -34,6 +34,16 @@ export interface Target {
   lastSightedAt: number;
 }
 
+/** Two live processes announced this peer id (see boot-history.ts). */
+export interface DuplicateId {
+  /** The boot holding the link, then the one refused. */
+  bootIds: string[];
+  /** Links refused for it so far. */
+  refusals: number;
+  /** Epoch ms of the last refusal. */
+  lastAt: number;
+}
+
 export interface PeerEntry {
   peerId: string;
   bootId: string;
@@ -49,6 +59,8 @@ export interface PeerEntry {
   since: number;
   /** Links in a row that ended within STABLE_LINK_MS: each one doubles the wait before the next dial. */
   flaps: number;
+  /** Set when two live processes use this peer id; kept while the entry lives. */
+  duplicate: DuplicateId | null;
 }
 
 export interface DialPolicy {
@@ -242,10 +254,23 @@ export class PeerTable {
       status: existing?.bootId === bootId ? existing.status : null,
       since: now,
       flaps: existing?.flaps ?? 0,
+      duplicate: existing?.duplicate ?? null,
     };
     this.peers.set(peerId, entry);
     this.prunePeers();
     return entry;
+  }
+
+  /**
+   * The other side refused a link after its handshake (a PEER_ID conflict): every address of that
+   * peer waits like a refused handshake.
+   */
+  refusedAfterLink(peerId: string, refusal: { code: number; reason: string }, now: number): void {
+    for (const t of this.targets.values()) {
+      if (t.peerId !== peerId) continue;
+      t.refused = { ...refusal, at: now };
+      t.nextDialAt = Math.max(t.nextDialAt, now + this.policy.refusedMs);
+    }
   }
 
   heard(peerId: string, now: number): void {

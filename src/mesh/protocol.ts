@@ -49,6 +49,8 @@ export const CLOSE = {
   TIMEOUT: 4413,
   /** This side failed handling the link (a full disk writing the kill switch...): that link only. */
   INTERNAL_ERROR: 1011,
+  /** Another live process (another bootId) uses this peerId and holds the link: PEER_ID conflict. */
+  DUPLICATE_PEER_ID: 4414,
 } as const;
 
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];

@@ -16,6 +16,8 @@ export interface MeshPeerView {
   status: Summary | null;
   /** Set when the other side refused us (or we refused it) at the handshake. */
   refused?: { code: number; reason: string; at: string };
+  /** Set when two live processes use this peer id (PEER_ID conflict): both bootIds, refusals. */
+  duplicateId?: { bootIds: string[]; refusals: number; lastAt: string };
 }
 
 /**
@@ -61,6 +63,15 @@ function peerView(p: PeerEntry, refused: Refusal | undefined): MeshPeerView {
     reconnectAttempts: p.reconnectAttempts,
     status: p.status,
     ...(refused && p.state === 'down' ? { refused: refusalView(refused) } : {}),
+    ...(p.duplicate
+      ? {
+          duplicateId: {
+            bootIds: [...p.duplicate.bootIds],
+            refusals: p.duplicate.refusals,
+            lastAt: new Date(p.duplicate.lastAt).toISOString(),
+          },
+        }
+      : {}),
   };
 }
 
