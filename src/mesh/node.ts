@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
+import { arbitrate } from './arbiter.js';
 import { type Keyring, NonceCache } from './auth.js';
 import { BootHistory } from './boot-history.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
@@ -98,6 +99,8 @@ const DOWN_AFTER_INTERVALS = 4;
 export class MeshNode {
   private readonly table: PeerTable;
   private readonly links = new Map<string, Link>();
+  /** A second link we dialed to a linked peer, held until the peer (the acceptor) closes one. */
+  private readonly spares = new Map<string, Link>();
   private readonly pending = new Set<{ abort(): void }>();
   private readonly nonces = new NonceCache();
   private readonly now: () => number;
@@ -208,6 +211,8 @@ export class MeshNode {
       link.close(CLOSE.GOING_AWAY, 'peer stopping');
     }
     this.links.clear();
+    for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
+    this.spares.clear();
     for (const ws of this.server?.clients ?? []) ws.terminate();
     this.server?.close();
     this.server = undefined;
@@ -407,19 +412,23 @@ export class MeshNode {
     const known = this.table.peers.get(link.peerId);
     if (known && known.bootId !== link.bootId) this.boots.retire(link.peerId, known.bootId);
     if (existing?.isOpen) {
-      if (existing.bootId !== link.bootId) {
-        // The peer restarted: its old link belongs to a dead process.
-        existing.close(CLOSE.REPLACED, 'replaced by a link of a newer boot');
-      } else {
-        // Simultaneous dial: both sides keep the link dialed by the greater peerId.
-        const dialer = (l: Link) => (l.direction === 'out' ? this.opts.self.peerId : l.peerId);
-        if (dialer(link) <= dialer(existing)) {
-          link.close(CLOSE.DUPLICATE, 'a link to this peer exists');
-          if (dialedAddress) this.linkedTarget(dialedAddress, link);
-          return;
-        }
-        existing.close(CLOSE.DUPLICATE, 'a link to this peer exists');
+      const verdict = arbitrate(this.opts.self.peerId, existing, link);
+      if (verdict.action === 'refuse') {
+        link.close(verdict.code, verdict.reason);
+        if (dialedAddress) this.linkedTarget(dialedAddress, link);
+        return;
       }
+      if (verdict.action === 'spare') {
+        this.spares.get(link.peerId)?.close(CLOSE.DUPLICATE, 'a link to this peer exists');
+        this.spares.set(link.peerId, link);
+        link.attach(
+          () => {},
+          () => this.safely('close', () => this.onClose(link, 1000, 'spare closed')),
+        );
+        if (dialedAddress) this.linkedTarget(dialedAddress, link);
+        return;
+      }
+      existing.close(verdict.code, verdict.reason);
     }
     const now = this.now();
     this.links.set(link.peerId, link);
@@ -534,10 +543,21 @@ export class MeshNode {
   }
 
   private onClose(link: Link, code: number, reason: string): void {
+    if (this.spares.get(link.peerId) === link) {
+      this.spares.delete(link.peerId);
+      return;
+    }
     if (this.links.get(link.peerId) !== link) return;
     this.links.delete(link.peerId);
     this.pingsSent.delete(link.peerId);
     if (!this.running) return;
+    const spare = this.spares.get(link.peerId);
+    this.spares.delete(link.peerId);
+    if (spare?.isOpen && link.bootId === spare.bootId) {
+      // The peer closed the other of our two links to it: the spare becomes the link.
+      this.guardLink(spare, 'link up', () => this.linkUp(spare, undefined));
+      return;
+    }
     if (code === CLOSE.BAD_MESSAGE || code === CLOSE.TOO_LARGE) {
       this.log.warn({ peer: link.peerId, code, reason }, 'mesh link closed for a protocol violation');
     }

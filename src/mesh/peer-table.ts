@@ -178,12 +178,23 @@ export class PeerTable {
     }
   }
 
-  /** Targets to dial now: not ourselves, not busy, due, and not already linked under their id. */
+  /**
+   * Targets to dial now: not ourselves, not busy, due, and not already linked under their id. One
+   * address per known peer id at a time: two dials to one peer (hostname and IP, IPv4 and IPv6)
+   * would only make a duplicate link for the arbiter to close.
+   */
   due(now: number): Target[] {
+    const busy = new Set<string>();
+    for (const t of this.targets.values()) if (t.dialing && t.peerId) busy.add(t.peerId);
     return [...this.targets.values()].filter((t) => {
       if (t.self || t.dialing || t.nextDialAt > now) return false;
       const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
-      return !peer || peer.state === 'down';
+      if (peer && peer.state !== 'down') return false;
+      if (t.peerId) {
+        if (busy.has(t.peerId)) return false;
+        busy.add(t.peerId);
+      }
+      return true;
     });
   }
 
@@ -193,8 +204,11 @@ export class PeerTable {
    */
   nextDeadline(may: (t: Target) => boolean = () => true): number | undefined {
     let next: number | undefined;
+    const busy = new Set<string>();
+    for (const t of this.targets.values()) if (t.dialing && t.peerId) busy.add(t.peerId);
     for (const t of this.targets.values()) {
       if (t.self || t.dialing || !may(t)) continue;
+      if (t.peerId && busy.has(t.peerId)) continue;
       const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
       if (peer && peer.state !== 'down') continue;
       if (next === undefined || t.nextDialAt < next) next = t.nextDialAt;

@@ -176,3 +176,18 @@ describe('PeerTable', () => {
     expect(table.peers.has(`p-${MAX_PEERS + 9}`)).toBe(true);
   });
 });
+
+describe('PeerTable: one dial per peer id', () => {
+  it('dials one address of a known peer at a time', () => {
+    const table = new PeerTable(DEFAULT_DIAL_POLICY, () => 0.999999);
+    const v4 = table.sighted('10.0.0.2:9000', 'static', 0, 'peer-b');
+    const v6 = table.sighted('[fd00::2]:9000', 'static', 0, 'peer-b');
+    const other = table.sighted('10.0.0.3:9000', 'static', 0);
+    expect(table.due(0)).toEqual([v4, other]);
+    table.dialStarted(v4);
+    expect(table.due(0)).toEqual([other]);
+    expect(table.nextDeadline((t) => t !== other)).toBeUndefined();
+    table.dialFailed(v4, 0, 'ECONNREFUSED');
+    expect(table.due(0)).toEqual([v6, other]);
+  });
+});
