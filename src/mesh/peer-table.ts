@@ -87,6 +87,8 @@ export const DEFAULT_DIAL_POLICY: DialPolicy = {
  */
 export const MAX_TARGETS = 1024;
 export const MAX_PEERS = 512;
+/** A sighting after this long without one is news again (3 mDNS re-queries, 6 DNS rounds). */
+export const SIGHTING_GAP_MS = 30_000;
 /** A link that ended sooner than this after coming up counts as a flap (no backoff reset). */
 export const STABLE_LINK_MS = 10_000;
 
@@ -143,9 +145,15 @@ export class PeerTable {
       };
       this.targets.set(address, t);
     } else if (source !== 'static' && source !== 'inbound' && !t.refused) {
-      // A live announcement (mDNS answer, DNS record) is news: dial again soon.
-      t.attempts = 0;
-      t.nextDialAt = Math.min(t.nextDialAt, now);
+      // Only news resets the backoff: a source naming this address for the first time, or the
+      // address coming back after discovery stopped naming it. DNS re-resolves every 5 s and mDNS
+      // re-queries every 10 s; counting each repeat as fresh kept an address that answers and
+      // refuses at the first retry step for ever, never reaching the 30 s cap.
+      const news = !t.sources.has(source) || now - t.lastSightedAt > SIGHTING_GAP_MS;
+      if (news) {
+        t.attempts = 0;
+        t.nextDialAt = Math.min(t.nextDialAt, now);
+      }
     }
     t.sources.add(source);
     t.lastSightedAt = now;

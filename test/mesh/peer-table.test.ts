@@ -5,6 +5,7 @@ import {
   MAX_PEERS,
   MAX_TARGETS,
   PeerTable,
+  SIGHTING_GAP_MS,
   STABLE_LINK_MS,
   type Target,
 } from '../../src/mesh/peer-table.js';
@@ -60,7 +61,7 @@ describe('PeerTable', () => {
     expect(t.nextDialAt).toBe(31_000);
   });
 
-  it('resets the backoff on a fresh mDNS or DNS sighting', () => {
+  it('resets the backoff only on news: a new source, or an address back after a gap', () => {
     const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
     const t = must(table.sighted('10.0.0.2:9000', 'dns', 0));
     for (let i = 0; i < 6; i++) {
@@ -68,9 +69,37 @@ describe('PeerTable', () => {
       table.dialFailed(t, 0, 'timeout');
     }
     expect(t.nextDialAt).toBeGreaterThan(5000);
-    table.sighted('10.0.0.2:9000', 'dns', 100);
+    // The same DNS answer again, 5 s later: not news.
+    table.sighted('10.0.0.2:9000', 'dns', 5000);
+    expect(t.attempts).toBe(6);
+    expect(t.nextDialAt).toBeGreaterThan(5000);
+    // mDNS names it for the first time: news.
+    table.sighted('10.0.0.2:9000', 'mdns', 5100);
     expect(t.attempts).toBe(0);
-    expect(t.nextDialAt).toBe(100);
+    expect(t.nextDialAt).toBe(5100);
+    // Gone from discovery for longer than SIGHTING_GAP_MS, then back: news.
+    table.dialStarted(t);
+    table.dialFailed(t, 5100, 'timeout');
+    table.sighted('10.0.0.2:9000', 'dns', 5100 + SIGHTING_GAP_MS + 1);
+    expect(t.attempts).toBe(0);
+  });
+
+  it('reaches the 30 s cap for an address that keeps answering discovery and refusing connections', () => {
+    const table = new PeerTable(DEFAULT_DIAL_POLICY, max);
+    const t = must(table.sighted('10.0.0.2:9000', 'dns', 0));
+    let now = 0;
+    let delay = 0;
+    // DNS re-resolves every 5 s; every due dial fails at once.
+    for (let step = 0; step < 200; step++) {
+      now += 5000;
+      table.sighted('10.0.0.2:9000', 'dns', now);
+      if (t.nextDialAt <= now) {
+        table.dialStarted(t);
+        table.dialFailed(t, now, 'ECONNREFUSED');
+        delay = t.nextDialAt - now;
+      }
+    }
+    expect(delay).toBe(DEFAULT_DIAL_POLICY.capMs);
   });
 
   it('never dials itself again, and does not dial a peer already linked', () => {
