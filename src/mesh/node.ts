@@ -13,6 +13,7 @@ import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
 import { arbitrate } from './arbiter.js';
 import { type Keyring, NonceCache } from './auth.js';
 import { BootHistory } from './boot-history.js';
+import { type MeshClock, systemClock } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
 import { isValidPeerId } from './peer-id.js';
@@ -69,7 +70,8 @@ export interface MeshNodeOptions {
   logger: Logger;
   dialPolicy?: DialPolicy;
   random?: () => number;
-  now?: () => number;
+  /** Monotonic time for every deadline, wall time for display; default: performance.now. */
+  clock?: MeshClock;
 }
 
 export interface MeshCounters {
@@ -104,6 +106,7 @@ export class MeshNode {
   private readonly pending = new Set<{ abort(): void }>();
   private readonly nonces = new NonceCache();
   private readonly now: () => number;
+  private readonly clock: MeshClock;
   private readonly random: () => number;
   private readonly log: Logger;
   private server: WebSocketServer | undefined;
@@ -144,7 +147,8 @@ export class MeshNode {
   private readonly boots = new BootHistory();
 
   constructor(private readonly opts: MeshNodeOptions) {
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
+    this.now = () => this.clock.now();
     this.random = opts.random ?? Math.random;
     this.table = new PeerTable(opts.dialPolicy ?? DEFAULT_DIAL_POLICY, this.random);
     this.log = opts.logger;
@@ -266,7 +270,7 @@ export class MeshNode {
 
   /** Every peer this node knows, as GET /mesh shows them. */
   peers(): MeshPeerView[] {
-    return meshPeerViews(this.table);
+    return meshPeerViews(this.table, (t) => this.clock.wall(t));
   }
 
   /**

@@ -12,7 +12,7 @@ export type PeerState = 'connecting' | 'connected' | 'suspect' | 'down';
 export interface Refusal {
   code: number;
   reason: string;
-  /** Epoch ms. */
+  /** Monotonic ms (see clock.ts). */
   at: number;
 }
 
@@ -23,7 +23,7 @@ export interface Target {
   peerId: string | undefined;
   /** Dial attempts since the last success. */
   attempts: number;
-  /** Epoch ms before which this target is not dialed. */
+  /** Monotonic ms (see clock.ts) before which this target is not dialed. */
   nextDialAt: number;
   dialing: boolean;
   /** The address is ourselves: never dialed again. */
@@ -40,7 +40,7 @@ export interface DuplicateId {
   bootIds: string[];
   /** Links refused for it so far. */
   refusals: number;
-  /** Epoch ms of the last refusal. */
+  /** Monotonic ms (see clock.ts) of the last refusal. */
   lastAt: number;
 }
 
@@ -49,13 +49,13 @@ export interface PeerEntry {
   bootId: string;
   address: string;
   state: PeerState;
-  /** Epoch ms of the last message of any kind. */
+  /** Monotonic ms (see clock.ts) of the last message of any kind. */
   lastSeen: number;
   rttMs: number | null;
   /** Dial attempts since the peer was last connected. */
   reconnectAttempts: number;
   status: Summary | null;
-  /** Epoch ms when the current link came up, or the peer went down. */
+  /** Monotonic ms (see clock.ts) when the current link came up, or the peer went down. */
   since: number;
   /** Links in a row that ended within STABLE_LINK_MS: each one doubles the wait before the next dial. */
   flaps: number;
@@ -207,7 +207,7 @@ export class PeerTable {
   }
 
   /**
-   * Epoch ms of the earliest dial deadline among targets `may` accepts (and that are not ourselves,
+   * Monotonic ms (see clock.ts) of the earliest dial deadline among targets `may` accepts (and that are not ourselves,
    * busy or linked), so the node sleeps until then instead of polling.
    */
   nextDeadline(may: (t: Target) => boolean = () => true): number | undefined {
