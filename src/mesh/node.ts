@@ -11,7 +11,7 @@ import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
 import { arbitrate } from './arbiter.js';
-import { type Keyring, NonceCache } from './auth.js';
+import type { Keyring } from './auth.js';
 import { BootHistory } from './boot-history.js';
 import { type MeshClock, systemClock } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
@@ -104,7 +104,6 @@ export class MeshNode {
   /** A second link we dialed to a linked peer, held until the peer (the acceptor) closes one. */
   private readonly spares = new Map<string, Link>();
   private readonly pending = new Set<{ abort(): void }>();
-  private readonly nonces = new NonceCache();
   private readonly now: () => number;
   private readonly clock: MeshClock;
   private readonly random: () => number;
@@ -305,7 +304,6 @@ export class MeshNode {
     return {
       self: { ...this.opts.self, listenPort: this.opts.listenPort() },
       keyring: this.opts.keyring,
-      nonces: this.nonces,
       killSwitch: () => toWire(this.opts.killSwitch.get()),
     };
   }

@@ -43,7 +43,8 @@ export const CLOSE = {
   REPLACED: 4410,
   /** Dialed ourselves. */
   SELF: 4411,
-  /** A nonce seen before: a replayed handshake. */
+  /** A nonce seen before: a replayed handshake. No longer sent (the acceptor's fresh nonce already
+   *  defeats a replay); kept so an older peer's refusal is still named. */
   REPLAYED: 4412,
   /** Heartbeats missed: the peer is considered down. */
   TIMEOUT: 4413,

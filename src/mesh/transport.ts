@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
-import { type HandshakeBinding, type Keyring, type NonceCache, newNonce } from './auth.js';
+import { type HandshakeBinding, type Keyring, newNonce } from './auth.js';
 import {
   CLOSE,
   decode,
@@ -31,7 +31,6 @@ export interface SelfInfo {
 export interface HandshakeOptions {
   self: SelfInfo;
   keyring: Keyring;
-  nonces: NonceCache;
   killSwitch: () => KillSwitchWireState;
   timeoutMs?: number;
 }
@@ -244,9 +243,6 @@ export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: Hands
             throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected hello, got ${msg.type}`);
           const problem = checkPeer(msg, opts.self);
           if (problem) throw problem;
-          if (!opts.nonces.remember(msg.nonce)) {
-            throw new HandshakeError(CLOSE.REPLAYED, 'nonce seen before', msg.peerId);
-          }
           hello = msg;
           binding = {
             cluster: opts.self.cluster,

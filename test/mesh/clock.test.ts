@@ -1,6 +1,6 @@
 // Failure detection on a monotonic clock (issue 11, defect 6): a wall-clock step must not stall it.
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { Keyring, NonceCache } from '../../src/mesh/auth.js';
+import { Keyring } from '../../src/mesh/auth.js';
 import { dialHandshake } from '../../src/mesh/transport.js';
 import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
 import { makePeer, SECRET, stateOf } from './harness.js';
@@ -19,7 +19,6 @@ describe('failure detection and a wall-clock step', () => {
     const silent = await dialHandshake(`127.0.0.1:${a.port}`, {
       self: { peerId: 'frozen', bootId: 'frozen-boot', cluster: 'quantum-bot', listenPort: 1 },
       keyring: new Keyring([SECRET]),
-      nonces: new NonceCache(),
       killSwitch: () => KILL_SWITCH_NEVER_SET,
     });
     onTestFinished(() => silent.terminate(1001, 'test over'));
