@@ -25,7 +25,7 @@ import { autonomousPrompt } from './prompt.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
-import { KillSwitchStore } from './store/kill-switch.js';
+import { KillSwitchStore, killSwitchView } from './store/kill-switch.js';
 import { VERSION } from './version.js';
 
 export interface PeerOptions {
@@ -86,20 +86,13 @@ export async function assemblePeer(
 
   let actors: PeerActors | undefined;
   const summary = (): Summary => {
-    const ks = killSwitch.get();
     return {
       peerId: identity.peerId,
       bootId: identity.bootId,
       version: VERSION,
       uptime: Math.round(process.uptime()),
       apiPort: listenPort(),
-      killSwitch: {
-        active: ks.active,
-        reason: ks.reason,
-        since: ks.since,
-        origin: ks.origin,
-        epoch: ks.epoch,
-      },
+      killSwitch: killSwitchView(killSwitch.get()),
       subsystems: (actors?.status() ?? []).map((s) => ({
         name: s.name,
         state: s.state,

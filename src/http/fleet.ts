@@ -6,7 +6,7 @@
 import type { SubsystemStatus } from '../actors/root.js';
 import type { Summary } from '../mesh/protocol.js';
 import type { MeshPeerView } from '../mesh/view.js';
-import type { KillSwitchState } from '../store/kill-switch.js';
+import { type KillSwitchState, killSwitchView } from '../store/kill-switch.js';
 
 export type CardState = 'connecting' | 'connected' | 'suspect' | 'down';
 
@@ -28,7 +28,8 @@ export interface PeerCard {
   queues: Record<string, number>;
   /** The trading subsystem's summary (mode, exchange, PnL), once it exists. */
   trading: unknown;
-  killSwitch: { active: boolean; reason: string; epoch: number } | null;
+  /** killSwitchView of the peer's state (its own, or the one its summary reported). */
+  killSwitch: KillSwitchState | null;
   refused: { code: number; reason: string } | null;
   /** Two live processes use this peer id (PEER_ID conflict): the dashboard shows a badge. */
   duplicateId?: { bootIds: string[]; refusals: number } | null;
@@ -71,11 +72,7 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
     subsystems: local.subsystems.map((s) => ({ name: s.name, state: s.state, restarts: s.restarts })),
     queues: local.summary?.queues ?? {},
     trading: local.summary?.extra?.trading ?? null,
-    killSwitch: {
-      active: local.killSwitch.active,
-      reason: local.killSwitch.reason,
-      epoch: local.killSwitch.epoch,
-    },
+    killSwitch: killSwitchView(local.killSwitch),
     refused: null,
     duplicateId: null,
   };
@@ -97,9 +94,7 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
       subsystems: s?.subsystems ?? [],
       queues: s?.queues ?? {},
       trading: s?.extra?.trading ?? null,
-      killSwitch: s
-        ? { active: s.killSwitch.active, reason: s.killSwitch.reason, epoch: s.killSwitch.epoch }
-        : null,
+      killSwitch: s ? killSwitchView(s.killSwitch) : null,
       refused: p.refused ? { code: p.refused.code, reason: p.refused.reason } : null,
       duplicateId: p.duplicateId
         ? { bootIds: p.duplicateId.bootIds, refusals: p.duplicateId.refusals }

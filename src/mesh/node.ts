@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
-import { isPlausible, type KillSwitchState } from '../store/kill-switch.js';
+import { isPlausible, type KillSwitchState, killSwitchView } from '../store/kill-switch.js';
 import { arbitrate } from './arbiter.js';
 import type { Keyring } from './auth.js';
 import { BootHistory } from './boot-history.js';
@@ -657,13 +657,7 @@ export class MeshNode {
 }
 
 function toWire(s: KillSwitchState): KillSwitchWireState {
-  return {
-    active: s.active,
-    reason: s.reason.slice(0, 500),
-    since: s.since,
-    origin: s.origin,
-    epoch: s.epoch,
-  };
+  return killSwitchView(s);
 }
 
 function killSwitchMessage(state: KillSwitchState) {

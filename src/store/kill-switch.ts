@@ -42,6 +42,25 @@ export function shouldAdopt(remote: KillSwitchState, current: KillSwitchState): 
   return isPlausible(remote, current) && isNewer(remote, current);
 }
 
+/** The longest reason any projection carries (the HTTP body and the mesh wire allow 500). */
+export const MAX_REASON_LENGTH = 500;
+
+/**
+ * THE projection of the kill switch, from the stored state to the shape every consumer sends: the
+ * mesh wire (handshake, killswitch message, status summary), GET /status and /kill-switch, the
+ * fleet cards and the live feed. Exactly these five fields, the reason within MAX_REASON_LENGTH,
+ * so a field added to the stored state never leaks, and the copies cannot drift apart.
+ */
+export function killSwitchView(s: KillSwitchState): KillSwitchState {
+  return {
+    active: s.active,
+    reason: s.reason.slice(0, MAX_REASON_LENGTH),
+    since: s.since,
+    origin: s.origin,
+    epoch: s.epoch,
+  };
+}
+
 /** True when `a` should replace `b`. */
 export function isNewer(a: KillSwitchState, b: KillSwitchState): boolean {
   return a.epoch > b.epoch || (a.epoch === b.epoch && a.origin > b.origin);

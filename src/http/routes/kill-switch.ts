@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
+import { killSwitchView } from '../../store/kill-switch.js';
 import type { AppDeps } from '../app.js';
 import { requireToken } from '../auth.js';
 
@@ -15,7 +16,10 @@ const KillSwitchBody = Type.Object(
 export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify, { deps }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get('/kill-switch', async () => ({ ...deps.killSwitch.get(), history: deps.killSwitch.history() }));
+  app.get('/kill-switch', async () => ({
+    ...killSwitchView(deps.killSwitch.get()),
+    history: deps.killSwitch.history(),
+  }));
 
   app.post(
     '/kill-switch',
@@ -24,7 +28,7 @@ export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fa
       const { activate, reason } = request.body;
       const state = deps.killSwitch.set(activate, reason, deps.identity.peerId);
       request.log.warn({ killSwitch: state }, activate ? 'kill switch ACTIVATED' : 'kill switch deactivated');
-      return { ...state, history: deps.killSwitch.history() };
+      return { ...killSwitchView(state), history: deps.killSwitch.history() };
     },
   );
 };
