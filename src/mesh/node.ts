@@ -16,6 +16,7 @@ import { BootHistory } from './boot-history.js';
 import { type MeshClock, systemClock } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
+import { FailureDetector } from './failure-detector.js';
 import { isValidPeerId } from './peer-id.js';
 import {
   DEFAULT_DIAL_POLICY,
@@ -94,10 +95,6 @@ export const CLOSE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(CLOSE).map(([name, code]) => [code, name.toLowerCase()]),
 );
 
-/** Missed heartbeat intervals before `suspect`, and before `down`. */
-const SUSPECT_AFTER_INTERVALS = 2.5;
-const DOWN_AFTER_INTERVALS = 4;
-
 export class MeshNode {
   private readonly table: PeerTable;
   private readonly links = new Map<string, Link>();
@@ -124,7 +121,7 @@ export class MeshNode {
    * settles and leaves the table alone (stop already released its target).
    */
   private generation = 0;
-  private lastTick = 0;
+  private readonly detector: FailureDetector;
   /** The discovery start of the current generation; stop waits for it before withdrawing. */
   private discoveryStarting: Promise<void> = Promise.resolve();
   /** Resolves when the last stop has withdrawn discovery; start waits for it. */
@@ -148,6 +145,7 @@ export class MeshNode {
   constructor(private readonly opts: MeshNodeOptions) {
     this.clock = opts.clock ?? systemClock;
     this.now = () => this.clock.now();
+    this.detector = new FailureDetector(opts.timers.heartbeatIntervalMs, this.now());
     this.random = opts.random ?? Math.random;
     this.table = new PeerTable(opts.dialPolicy ?? DEFAULT_DIAL_POLICY, this.random);
     this.log = opts.logger;
@@ -168,7 +166,7 @@ export class MeshNode {
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.broadcast(killSwitchMessage(state)),
     );
-    this.lastTick = this.now();
+    this.detector.reset(this.now());
     const { heartbeatIntervalMs, reconnectIntervalMs } = this.opts.timers;
     this.timers.push(
       setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
@@ -581,27 +579,23 @@ export class MeshNode {
 
   private heartbeat(): void {
     const now = this.now();
-    const interval = this.opts.timers.heartbeatIntervalMs;
-    // Our own event loop was blocked: nobody could be heard meanwhile, so do not blame them.
-    const lag = now - this.lastTick - interval;
-    this.lastTick = now;
-    if (lag > interval / 2) {
-      for (const p of this.table.peers.values()) if (p.state !== 'down') p.lastSeen += lag;
-      this.log.warn({ lagMs: lag }, 'event loop lagged; stretching peer timeouts');
+    const linked = [...this.links.keys()].flatMap((id) => this.table.peers.get(id) ?? []);
+    const { lagMs, suspect, down } = this.detector.tick(now, linked);
+    if (lagMs > 0) {
+      // Peers not linked right now are stretched too: their deadlines are just as stale.
+      for (const p of this.table.peers.values())
+        if (p.state !== 'down' && !this.links.has(p.peerId)) p.lastSeen += lagMs;
+      this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
+    }
+    for (const { peerId, silentMs } of down) {
+      this.links.get(peerId)?.terminate(CLOSE.TIMEOUT, `silent for ${Math.round(silentMs)} ms`);
+    }
+    for (const { peerId, silentMs } of suspect) {
+      this.setState(peerId, 'suspect');
+      this.announceSoon();
+      this.log.warn({ peer: peerId, silentMs: Math.round(silentMs) }, 'peer suspect');
     }
     for (const [peerId, link] of this.links) {
-      const peer = this.table.peers.get(peerId);
-      if (!peer) continue;
-      const silentMs = now - peer.lastSeen;
-      if (silentMs > DOWN_AFTER_INTERVALS * interval) {
-        link.terminate(CLOSE.TIMEOUT, `silent for ${silentMs} ms`);
-        continue;
-      }
-      if (silentMs > SUSPECT_AFTER_INTERVALS * interval && peer.state === 'connected') {
-        this.setState(peerId, 'suspect');
-        this.announceSoon();
-        this.log.warn({ peer: peerId, silentMs }, 'peer suspect');
-      }
       const ping = { id: ++this.pingId, t: now };
       this.pingsSent.set(peerId, ping);
       this.send(link, message('ping', ping));

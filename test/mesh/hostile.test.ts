@@ -54,8 +54,10 @@ describe('a hostile or buggy peer', () => {
         peerId: `claimed-${i}`,
       })),
     ];
-    const a = await makePeer('a', { alsoDiscover: claimingDiscovery(claims) });
-    const b = await makePeer('b');
+    // 601 refused dials keep this process busy: slower heartbeats, so load is not taken for silence.
+    const timers = { heartbeatIntervalMs: 1000, syncIntervalMs: 500, reconnectIntervalMs: 1000 };
+    const a = await makePeer('a', { alsoDiscover: claimingDiscovery(claims), node: { timers } });
+    const b = await makePeer('b', { node: { timers } });
     a.peers = [`127.0.0.1:${b.port}`];
     await b.node.start();
     await a.node.start();
