@@ -95,6 +95,9 @@ export const CLOSE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(CLOSE).map(([name, code]) => [code, name.toLowerCase()]),
 );
 
+/** Outbound handshakes at once; more due targets wait for one to settle. */
+export const MAX_DIALS_IN_FLIGHT = 16;
+
 export class MeshNode {
   private readonly table: PeerTable;
   private readonly links = new Map<string, Link>();
@@ -121,6 +124,8 @@ export class MeshNode {
    * settles and leaves the table alone (stop already released its target).
    */
   private generation = 0;
+  /** Outbound handshakes of this generation not yet settled (at most MAX_DIALS_IN_FLIGHT). */
+  private dialsInFlight = 0;
   private readonly detector: FailureDetector;
   /** The discovery start of the current generation; stop waits for it before withdrawing. */
   private discoveryStarting: Promise<void> = Promise.resolve();
@@ -196,6 +201,7 @@ export class MeshNode {
     if (!this.running) return this.stopped;
     this.running = false;
     this.generation++;
+    this.dialsInFlight = 0;
     // Dials in flight settle into a later generation and are ignored: free their targets now, or
     // due() would skip them for ever after the next start.
     this.table.dialsAbandoned();
@@ -321,7 +327,12 @@ export class MeshNode {
 
   private dialDue(): void {
     if (!this.running) return;
-    for (const target of this.table.due(this.now())) if (this.mayDial(target)) this.dial(target.address);
+    for (const target of this.table.due(this.now())) {
+      // Bounded: one announcer naming hundreds of addresses must not open hundreds of sockets in one
+      // tick (that blocked the event loop for seconds); the rest are dialed as these settle.
+      if (this.dialsInFlight >= MAX_DIALS_IN_FLIGHT) break;
+      if (this.mayDial(target)) this.dial(target.address);
+    }
     this.armDialTimer();
   }
 
@@ -346,8 +357,12 @@ export class MeshNode {
     if (!target) return;
     this.table.dialStarted(target);
     this.counters.reconnects++;
+    this.dialsInFlight++;
     const generation = this.generation;
     const stale = () => generation !== this.generation || !this.running;
+    const settled = () => {
+      if (generation === this.generation) this.dialsInFlight--;
+    };
     const handshake = dialHandshake(address, this.handshakeOptions());
     // Nothing to cancel here: the handshake settles by itself (its own timeout at worst), and the
     // generation check below discards it.
@@ -356,12 +371,14 @@ export class MeshNode {
     handshake.then(
       (link) => {
         this.pending.delete(abort);
+        settled();
         if (stale()) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
         this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
       (err: HandshakeError) =>
         this.safely('dial failed', () => {
           this.pending.delete(abort);
+          settled();
           if (stale()) return;
           if (err.closeCode === CLOSE.SELF) {
             this.table.dialedSelf(target);

@@ -2,6 +2,7 @@
 // flaps the links of honest peers. Real sockets on 127.0.0.1, MeshNodes in this process.
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Discovery } from '../../src/mesh/discovery/types.js';
+import { MAX_DIALS_IN_FLIGHT } from '../../src/mesh/node.js';
 import { MemoryKillSwitch, makePeer, stateOf } from './harness.js';
 
 const waitLong = { timeout: 10_000, interval: 50 };
@@ -61,10 +62,14 @@ describe('a hostile or buggy peer', () => {
     a.peers = [`127.0.0.1:${b.port}`];
     await b.node.start();
     await a.node.start();
+    // 601 addresses, but never more than MAX_DIALS_IN_FLIGHT outbound handshakes at once.
+    expect(a.node.handshakesInFlight).toBeLessThanOrEqual(MAX_DIALS_IN_FLIGHT);
+    await vi.waitFor(() => expect(a.node.counters.reconnects).toBeGreaterThan(600), waitLong);
     await vi.waitFor(
       () => expect(b.node.counters.messagesIn.status ?? 0).toBeGreaterThanOrEqual(4),
       waitLong,
     );
+    expect(a.node.handshakesInFlight).toBeLessThanOrEqual(MAX_DIALS_IN_FLIGHT + 1);
     expect(a.node.linkStates()).toEqual([{ peerId: 'b', state: 'connected' }]);
     expect(a.node.counters.badClaimedIds).toBe(1);
     expect(a.node.peers().some((p) => p.peerId === 'not a valid id!')).toBe(false);
