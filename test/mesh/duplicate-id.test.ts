@@ -39,11 +39,13 @@ describe('a PEER_ID used by two live processes', () => {
       expect(view?.duplicateId?.refusals).toBeGreaterThanOrEqual(1);
     }, waitLong);
     // The refused process knows why (a field on the peer in its /mesh) and waits before trying again.
-    const refusedSide = [a1, a2].find((a) =>
-      a.node.peers().some((p) => p.peerId === 'b' && p.refused?.code === CLOSE.DUPLICATE_PEER_ID),
-    );
-    expect(refusedSide).toBeDefined();
-    expect(refusedSide?.node.counters.duplicatePeerIds).toBeGreaterThanOrEqual(1);
+    await vi.waitFor(() => {
+      const refusedSide = [a1, a2].find((a) =>
+        a.node.peers().some((p) => p.peerId === 'b' && p.refused?.code === CLOSE.DUPLICATE_PEER_ID),
+      );
+      expect(refusedSide).toBeDefined();
+      expect(refusedSide?.node.counters.duplicatePeerIds).toBeGreaterThanOrEqual(1);
+    }, waitLong);
     // Stable from now on: b links no new process for 'a' (each link-up sends the kill switch once).
     const linkUps = b.node.counters.messagesOut.killswitch;
     const holder = b.node.peers().find((p) => p.peerId === 'a')?.status?.bootId;
