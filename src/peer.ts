@@ -28,7 +28,7 @@ import { type Db, openDb } from './store/db.js';
 import { ensureWritableDir } from './store/dirs.js';
 import type { Identity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
-import { KillSwitchStore } from './store/kill-switch.js';
+import { KillSwitchStore, killSwitchView } from './store/kill-switch.js';
 import { SupervisionStore } from './store/supervision.js';
 import { VERSION } from './version.js';
 
@@ -100,29 +100,20 @@ export async function assemblePeer(
 
   let actors: PeerActors | undefined;
   const summary = (): Summary => {
-    const ks = killSwitch.get();
     return {
       peerId: identity.peerId,
       bootId: identity.bootId,
       version: VERSION,
       uptime: Math.round(process.uptime()),
       apiPort: listenPort(),
-      killSwitch: {
-        active: ks.active,
-        reason: ks.reason,
-        since: ks.since,
-        origin: ks.origin,
-        epoch: ks.epoch,
-      },
+      killSwitch: killSwitchView(killSwitch.get()),
       subsystems: (actors?.status() ?? []).map((s) => ({
         name: s.name,
         state: s.state,
         restarts: s.restarts,
       })),
       queues: queueSummary.current(),
-      links: (meshNode?.peers() ?? []).flatMap((p) =>
-        p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
-      ),
+      links: meshNode?.linkStates() ?? [],
     };
   };
 

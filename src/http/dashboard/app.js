@@ -91,6 +91,7 @@ function peerCard(p) {
       'header',
       {},
       el('h3', {}, p.peerId, isSelf ? el('span', { class: 'muted' }, ' (this peer)') : null),
+      duplicateIdBadge(p),
       el('span', { class: 'state' }, p.state),
     ),
     el(
@@ -120,6 +121,19 @@ function peerCard(p) {
     subs,
     p.refused ? el('p', { class: 'refused' }, `refused: ${p.refused.reason} (${p.refused.code})`) : null,
   );
+}
+
+/** 4414 is CLOSE.DUPLICATE_PEER_ID (src/mesh/protocol.ts): the other side runs our peer id too. */
+const DUPLICATE_PEER_ID = 4415;
+
+/** A PEER_ID conflict (two live processes with one peer id) is shown on the card, not only logged. */
+function duplicateIdBadge(p) {
+  const refusedAsDuplicate = p.refused?.code === DUPLICATE_PEER_ID;
+  if (!p.duplicateId && !refusedAsDuplicate) return null;
+  const title = p.duplicateId
+    ? `two live processes use this peer id (boots ${p.duplicateId.bootIds.join(', ')}); ${p.duplicateId.refusals} link(s) refused`
+    : 'another live process uses this peer id';
+  return el('span', { class: 'badge duplicate-id', title, 'data-duplicate-id': 'true' }, 'DUPLICATE PEER_ID');
 }
 
 function renderPeers() {

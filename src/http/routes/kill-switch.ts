@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { killSwitchView } from '../../store/kill-switch.js';
 import type { AppDeps } from '../app.js';
 import { requireToken } from '../auth.js';
 
@@ -18,7 +19,10 @@ interface KillSwitchRequest {
 }
 
 export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
-  app.get('/kill-switch', async () => ({ ...deps.killSwitch.get(), history: deps.killSwitch.history() }));
+  app.get('/kill-switch', async () => ({
+    ...killSwitchView(deps.killSwitch.get()),
+    history: deps.killSwitch.history(),
+  }));
 
   app.post<KillSwitchRequest>(
     '/kill-switch',
@@ -27,7 +31,7 @@ export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (ap
       const { activate, reason } = request.body;
       const state = deps.killSwitch.set(activate, reason, deps.identity.peerId);
       request.log.warn({ killSwitch: state }, activate ? 'kill switch ACTIVATED' : 'kill switch deactivated');
-      return { ...state, history: deps.killSwitch.history() };
+      return { ...killSwitchView(state), history: deps.killSwitch.history() };
     },
   );
 };
