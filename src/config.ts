@@ -72,8 +72,8 @@ export interface Config {
     apiSecret: string | undefined;
     symbols: string[];
   };
-  freelance: { autoExecute: boolean };
-  ai: { baseUrl: string | undefined; apiKey: string | undefined; model: string | undefined };
+  freelance: FreelanceConfig;
+  ai: AiConfig;
   supervisor: SupervisorConfig;
   worker: { respawnBaseMs: number; respawnMaxMs: number };
   /** Reading /live needs the API token too. */
@@ -83,6 +83,61 @@ export interface Config {
   /** Set by the process supervisor for its child; not for users. */
   internal: { isWorker: boolean; workerRespawns: number };
 }
+
+// --- AI tasks and freelance jobs (issue 9): kept in one block -----------------------------------
+
+export const DEFAULT_AI_CONCURRENCY = 2;
+export const MAX_AI_CONCURRENCY = 32;
+export const DEFAULT_AI_TIMEOUT_MS = 60_000;
+export const DEFAULT_AI_MAX_REQUESTS_PER_HOUR = 600;
+export const DEFAULT_AI_MAX_TOKENS_PER_HOUR = 500_000;
+export const DEFAULT_AI_MAX_ATTEMPTS = 6;
+export const DEFAULT_AI_RETRY_BASE_MS = 1_000;
+export const DEFAULT_AI_BREAKER_FAILURES = 5;
+export const DEFAULT_AI_BREAKER_HALF_OPEN_MS = 30_000;
+export const DEFAULT_AI_MAX_PROMPT_BYTES = 32 * 1024;
+export const DEFAULT_FREELANCE_POLL_INTERVAL_MS = 300_000;
+export const DEFAULT_FREELANCE_MAX_EXECUTIONS_PER_HOUR = 10;
+export const DEFAULT_FREELANCE_WEBHOOK_MAX_ATTEMPTS = 8;
+export const DEFAULT_FREELANCE_MAX_JOB_BYTES = 32 * 1024;
+
+export interface AiConfig {
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  model: string | undefined;
+  /** Provider calls in flight at once. */
+  concurrency: number;
+  /** ms one provider call may take. */
+  timeoutMs: number;
+  maxRequestsPerHour: number;
+  maxTokensPerHour: number;
+  /** Attempts before a task is `dead`. */
+  maxAttempts: number;
+  /** First retry delay without Retry-After, ms; doubles per attempt. */
+  retryBaseMs: number;
+  /** Consecutive provider failures that open the circuit breaker. */
+  breakerFailures: number;
+  /** ms the breaker stays open before it lets one probe through. */
+  breakerHalfOpenMs: number;
+  /** Bytes of prompt + system prompt a task may carry (413 above). */
+  maxPromptBytes: number;
+}
+
+export interface FreelanceConfig {
+  autoExecute: boolean;
+  feeds: string[];
+  pollIntervalMs: number;
+  webhookUrl: string | undefined;
+  webhookSecret: string | undefined;
+  keywords: string[];
+  excludeWords: string[];
+  minBudget: number | undefined;
+  maxExecutionsPerHour: number;
+  webhookMaxAttempts: number;
+  maxJobBytes: number;
+}
+
+// --- end of the issue 9 block ---------------------------------------------------------------
 
 type Env = Record<string, string | undefined>;
 type Parser<T> = (raw: string, name: string) => T;
@@ -158,6 +213,22 @@ const oneOf =
 
 const text: Parser<string> = (raw) => raw.trim();
 
+const amount: Parser<number> = (raw, name) => {
+  const n = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new Error(`${name} must be a number of at least 0; got "${raw}"`);
+  }
+  return n;
+};
+
+const between =
+  (min: number, max: number): Parser<number> =>
+  (raw, name) => {
+    const n = integer(min)(raw, name);
+    if (n > max) throw new Error(`${name} must be at most ${max}; got "${raw}"`);
+    return n;
+  };
+
 const list: Parser<string[]> = (raw) =>
   raw
     .split(',')
@@ -193,6 +264,18 @@ const url: Parser<string> = (raw, name) => {
   } catch {
     throw new Error(`${name} must be an http(s) URL; got "${raw}"`);
   }
+};
+
+const urlList: Parser<string[]> = (raw, name) => list(raw, name).map((u) => url(u, name));
+
+/** A Standard Webhooks secret: `whsec_` and base64, as receivers print it. */
+const webhookSecret: Parser<string> = (raw, name) => {
+  const value = raw.trim();
+  const body = value.startsWith('whsec_') ? value.slice(6) : value;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body) || Buffer.from(body, 'base64').length < 16) {
+    throw new Error(`${name} must be whsec_ followed by at least 16 bytes of base64`);
+  }
+  return value;
 };
 
 const peerIdText: Parser<string> = (raw, name) => {
@@ -334,6 +417,100 @@ const S = {
   AI_BASE_URL: spec('AI_BASE_URL', undefined, url, 'OpenAI-compatible endpoint (OpenAI, Ollama, vLLM...)'),
   AI_API_KEY: spec('AI_API_KEY', undefined, text, 'API key of the AI endpoint', true),
   AI_MODEL: spec('AI_MODEL', undefined, text, 'default model of AI tasks'),
+  AI_CONCURRENCY: spec(
+    'AI_CONCURRENCY',
+    String(DEFAULT_AI_CONCURRENCY),
+    between(1, MAX_AI_CONCURRENCY),
+    `provider calls in flight at once (1-${MAX_AI_CONCURRENCY})`,
+  ),
+  AI_TIMEOUT: spec('AI_TIMEOUT', String(DEFAULT_AI_TIMEOUT_MS), integer(100), 'ms one provider call may take'),
+  AI_MAX_REQUESTS_PER_HOUR: spec(
+    'AI_MAX_REQUESTS_PER_HOUR',
+    String(DEFAULT_AI_MAX_REQUESTS_PER_HOUR),
+    integer(1),
+    'spending guard: provider calls per clock hour; reaching it pauses AI until the next hour',
+  ),
+  AI_MAX_TOKENS_PER_HOUR: spec(
+    'AI_MAX_TOKENS_PER_HOUR',
+    String(DEFAULT_AI_MAX_TOKENS_PER_HOUR),
+    integer(1),
+    'spending guard: tokens (prompt + completion) per clock hour',
+  ),
+  AI_MAX_ATTEMPTS: spec(
+    'AI_MAX_ATTEMPTS',
+    String(DEFAULT_AI_MAX_ATTEMPTS),
+    integer(1),
+    'attempts of an AI task before it is dead',
+  ),
+  AI_RETRY_BASE_MS: spec(
+    'AI_RETRY_BASE_MS',
+    String(DEFAULT_AI_RETRY_BASE_MS),
+    integer(1),
+    'first retry delay of an AI task when the provider sends no Retry-After, ms (doubles)',
+  ),
+  AI_BREAKER_FAILURES: spec(
+    'AI_BREAKER_FAILURES',
+    String(DEFAULT_AI_BREAKER_FAILURES),
+    integer(1),
+    'consecutive provider failures (5xx, timeouts, resets) that open the circuit breaker',
+  ),
+  AI_BREAKER_HALF_OPEN_MS: spec(
+    'AI_BREAKER_HALF_OPEN_MS',
+    String(DEFAULT_AI_BREAKER_HALF_OPEN_MS),
+    integer(1),
+    'ms the open breaker pauses AI before one probe call',
+  ),
+  AI_MAX_PROMPT_BYTES: spec(
+    'AI_MAX_PROMPT_BYTES',
+    String(DEFAULT_AI_MAX_PROMPT_BYTES),
+    integer(1),
+    'bytes of prompt plus system prompt one task may carry (413 above)',
+  ),
+  FREELANCE_FEEDS: spec('FREELANCE_FEEDS', undefined, urlList, 'comma list of RSS, Atom or JSON Feed URLs to poll'),
+  FREELANCE_POLL_INTERVAL: spec(
+    'FREELANCE_POLL_INTERVAL',
+    String(DEFAULT_FREELANCE_POLL_INTERVAL_MS),
+    integer(100),
+    'ms between polls of each feed',
+  ),
+  FREELANCE_WEBHOOK_URL: spec(
+    'FREELANCE_WEBHOOK_URL',
+    undefined,
+    url,
+    'where approved jobs and proposals are delivered (Standard Webhooks)',
+  ),
+  FREELANCE_WEBHOOK_SECRET: spec(
+    'FREELANCE_WEBHOOK_SECRET',
+    undefined,
+    webhookSecret,
+    'whsec_... signing secret of the deliveries',
+    true,
+  ),
+  FREELANCE_KEYWORDS: spec(
+    'FREELANCE_KEYWORDS',
+    undefined,
+    list,
+    'comma list; a job matches when its text holds one (unset: every job)',
+  ),
+  FREELANCE_EXCLUDE: spec('FREELANCE_EXCLUDE', undefined, list, 'comma list of words that skip a job'),
+  FREELANCE_MIN_BUDGET: spec(
+    'FREELANCE_MIN_BUDGET',
+    undefined,
+    amount,
+    'jobs with a lower stated budget are skipped',
+  ),
+  FREELANCE_MAX_EXECUTIONS_PER_HOUR: spec(
+    'FREELANCE_MAX_EXECUTIONS_PER_HOUR',
+    String(DEFAULT_FREELANCE_MAX_EXECUTIONS_PER_HOUR),
+    integer(1),
+    'deliveries started per clock hour, with or without approval',
+  ),
+  FREELANCE_WEBHOOK_MAX_ATTEMPTS: spec(
+    'FREELANCE_WEBHOOK_MAX_ATTEMPTS',
+    String(DEFAULT_FREELANCE_WEBHOOK_MAX_ATTEMPTS),
+    integer(1),
+    'delivery attempts before a job is dead',
+  ),
   SUBSYSTEM_RESTART_BASE_MS: spec(
     'SUBSYSTEM_RESTART_BASE_MS',
     String(DEFAULT_RESTART_BASE_MS),
@@ -452,8 +629,33 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       apiSecret: get(S.EXCHANGE_API_SECRET, true),
       symbols: get(S.TRADING_SYMBOLS),
     },
-    freelance: { autoExecute: get(S.FREELANCE_AUTO_EXECUTE) },
-    ai: { baseUrl: get(S.AI_BASE_URL, true), apiKey: get(S.AI_API_KEY, true), model: get(S.AI_MODEL, true) },
+    freelance: {
+      autoExecute: get(S.FREELANCE_AUTO_EXECUTE),
+      feeds: get(S.FREELANCE_FEEDS, true) ?? [],
+      pollIntervalMs: get(S.FREELANCE_POLL_INTERVAL),
+      webhookUrl: get(S.FREELANCE_WEBHOOK_URL, true),
+      webhookSecret: get(S.FREELANCE_WEBHOOK_SECRET, true),
+      keywords: get(S.FREELANCE_KEYWORDS, true) ?? [],
+      excludeWords: get(S.FREELANCE_EXCLUDE, true) ?? [],
+      minBudget: get(S.FREELANCE_MIN_BUDGET, true),
+      maxExecutionsPerHour: get(S.FREELANCE_MAX_EXECUTIONS_PER_HOUR),
+      webhookMaxAttempts: get(S.FREELANCE_WEBHOOK_MAX_ATTEMPTS),
+      maxJobBytes: DEFAULT_FREELANCE_MAX_JOB_BYTES,
+    },
+    ai: {
+      baseUrl: get(S.AI_BASE_URL, true),
+      apiKey: get(S.AI_API_KEY, true),
+      model: get(S.AI_MODEL, true),
+      concurrency: get(S.AI_CONCURRENCY),
+      timeoutMs: get(S.AI_TIMEOUT),
+      maxRequestsPerHour: get(S.AI_MAX_REQUESTS_PER_HOUR),
+      maxTokensPerHour: get(S.AI_MAX_TOKENS_PER_HOUR),
+      maxAttempts: get(S.AI_MAX_ATTEMPTS),
+      retryBaseMs: get(S.AI_RETRY_BASE_MS),
+      breakerFailures: get(S.AI_BREAKER_FAILURES),
+      breakerHalfOpenMs: get(S.AI_BREAKER_HALF_OPEN_MS),
+      maxPromptBytes: get(S.AI_MAX_PROMPT_BYTES),
+    },
     supervisor: {
       restartBaseMs: get(S.SUBSYSTEM_RESTART_BASE_MS),
       restartMaxMs: get(S.SUBSYSTEM_RESTART_MAX_MS),
@@ -489,6 +691,9 @@ function checkCombinations(config: Config, env: Env, problems: string[]): void {
   const discovery = config.mesh?.discovery ?? [];
   if (config.mesh?.secrets.length && discovery.includes('dns') && !config.mesh.dnsName) {
     problems.push('MESH_DISCOVERY includes dns but MESH_DNS_NAME is empty');
+  }
+  if (config.freelance?.webhookUrl && !config.freelance.webhookSecret) {
+    problems.push('FREELANCE_WEBHOOK_URL needs FREELANCE_WEBHOOK_SECRET to sign the deliveries');
   }
   const sup = config.supervisor;
   if (sup?.restartBaseMs && sup.restartMaxMs && sup.restartBaseMs > sup.restartMaxMs) {

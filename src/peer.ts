@@ -12,6 +12,9 @@ import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
 import { QbError } from './errors.js';
+import { buildFeatures, type FeatureSet } from './features/compose.js';
+import type { FeatureDefinition } from './features/feature.js';
+import { defaultFeatures } from './features/index.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
@@ -33,6 +36,8 @@ export interface PeerOptions {
   crashWorker?: () => void;
   /** Subsystems beyond the registry's (tests). */
   extraRegistrations?: SubsystemRegistration[];
+  /** Replaces the build's features (tests: a fake AI provider). */
+  features?: FeatureDefinition[];
 }
 
 /** Everything a peer is made of, built but not started. */
@@ -44,6 +49,7 @@ export interface PeerAssembly {
   health: HealthMonitor;
   meshNode: MeshNode | undefined;
   actors: PeerActors;
+  features: FeatureSet;
   liveFeed: LiveFeed;
   deps: AppDeps;
   app: FastifyInstance;
@@ -84,9 +90,20 @@ export async function assemblePeer(
     countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
   });
 
+  const features = buildFeatures(options.features ?? defaultFeatures(), {
+    config,
+    db,
+    logger: log,
+    peerId: identity.peerId,
+    bootId: identity.bootId,
+    apiToken: token.token,
+    killSwitchActive: () => killSwitch.get().active,
+  });
+
   let actors: PeerActors | undefined;
   const summary = (): Summary => {
     const ks = killSwitch.get();
+    const fromFeatures = features.summary();
     return {
       peerId: identity.peerId,
       bootId: identity.bootId,
@@ -105,7 +122,8 @@ export async function assemblePeer(
         state: s.state,
         restarts: s.restarts,
       })),
-      queues: {},
+      queues: fromFeatures.queues,
+      extra: fromFeatures.extra,
       links: (meshNode?.peers() ?? []).flatMap((p) =>
         p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
       ),
@@ -120,6 +138,7 @@ export async function assemblePeer(
   actors = new PeerActors({
     registrations: [
       ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+      ...features.registrations(),
       ...(options.extraRegistrations ?? []),
     ],
     autoStart: config.autoStart,
@@ -142,6 +161,7 @@ export async function assemblePeer(
     actors,
     killSwitch,
     health,
+    features,
     prompt: autonomousPrompt(config),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
@@ -191,11 +211,13 @@ export async function assemblePeer(
     health,
     meshNode,
     actors,
+    features,
     liveFeed,
     deps,
     app,
     port,
     close: () => {
+      features.close();
       health.close();
       db.close();
     },

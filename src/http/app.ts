@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { HealthMonitor } from '../actors/health.js';
 import type { PeerActors } from '../actors/root.js';
 import type { Config } from '../config.js';
+import type { FeatureSet } from '../features/compose.js';
 import type { Logger } from '../logger.js';
 import type { MeshCounters } from '../mesh/node.js';
 import type { MeshPeerView } from '../mesh/view.js';
@@ -40,6 +41,8 @@ export interface AppDeps {
   actors: PeerActors;
   killSwitch: KillSwitchStore;
   health: HealthMonitor;
+  /** Feature routes, /status fields and metrics (AI, freelance...); see features/feature.ts. */
+  features?: FeatureSet;
   /** The autonomous-mode prompt logged at start. */
   prompt: string;
   mesh: () => MeshView;
@@ -71,5 +74,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsRoutes, { deps });
   await app.register(faultRoutes, { deps });
   await app.register(dashboardRoutes);
+  await deps.features?.registerRoutes(app, deps.apiToken);
   return app;
 }

@@ -61,6 +61,7 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
     },
   });
   registerMeshMetrics(register, deps);
+  deps.features?.metrics(register);
   return register;
 }
 
