@@ -49,6 +49,17 @@ export const ERRORS = {
     description: 'a request or message is too large',
   },
   QB_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  QB_ERR_QUEUE_LEASE_LOST: {
+    status: 409,
+    description:
+      'a queue lease expired or was taken over; its holder can no longer complete or fail the item',
+  },
+  QB_ERR_QUEUE_ITEM_STATE: {
+    status: 409,
+    description:
+      'the queue item is in a state that does not allow this (retry needs dead/failed/cancelled, cancel needs queued/failed)',
+  },
+  QB_ERR_QUEUE_CLOSED: { status: 503, description: 'the queue backend is closed (the peer is stopping)' },
   QB_ERR_INTERNAL: {
     status: 500,
     closeCode: 1011,
