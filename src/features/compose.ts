@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { SubsystemRegistration } from '../actors/root.js';
-import { applyMigrations } from '../store/migrations.js';
+import { applyNamedMigrations } from '../store/migrations.js';
 import type { Feature, FeatureContext, FeatureDefinition } from './feature.js';
 
 export interface FeatureSet {
@@ -29,7 +29,7 @@ export function buildFeatures(
   const built = new Map<string, Feature>();
   for (const def of definitions) {
     if (built.has(def.name)) throw new Error(`two features are named ${def.name}`);
-    applyMigrations(ctx.db, def.name, def.migrations);
+    applyNamedMigrations(ctx.db, def.migrations);
     const feature = def.create({ ...ctx, feature: <T extends Feature>(name: string) => built.get(name) as T | undefined });
     built.set(def.name, feature);
   }

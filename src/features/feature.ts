@@ -12,11 +12,15 @@ import type { SubsystemRegistration } from '../actors/root.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Db } from '../store/db.js';
+import type { NamedMigration } from '../store/migrations.js';
+import type { Queue } from '../queue/types.js';
 
 /** What a feature may read of the peer it runs in. */
 export interface FeatureContext {
   config: Readonly<Config>;
   db: Db;
+  /** The durable queue (SQLite in DATA_DIR, or the fleet's PostgreSQL). */
+  queue: Queue;
   logger: Logger;
   peerId: string;
   bootId: string;
@@ -53,7 +57,7 @@ export interface Feature {
 
 export interface FeatureDefinition {
   name: string;
-  /** Named, append-only schema steps: a released one is never edited. */
-  migrations: readonly string[];
+  /** Named schema steps (`ai/001-usage`), applied once each; a released one is never edited. */
+  migrations: readonly NamedMigration[];
   create(ctx: FeatureContext): Feature;
 }

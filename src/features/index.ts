@@ -4,7 +4,8 @@
  */
 import { aiFeature } from './ai.js';
 import type { FeatureDefinition } from './feature.js';
+import { freelanceFeature } from './freelance.js';
 
 export function defaultFeatures(): FeatureDefinition[] {
-  return [aiFeature()];
+  return [aiFeature(), freelanceFeature()];
 }

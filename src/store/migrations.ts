@@ -1,29 +1,34 @@
 /**
- * Named migrations: each feature owns an append-only list of schema steps, recorded per owner in
- * `schema_migrations`, so features add tables without sharing one global version number.
+ * Named migrations: each is applied once and recorded by its name in `schema_migrations`, so
+ * features (queue, ledgers...) add their own without numbering by position in one shared list, and
+ * branches that add migrations in parallel do not collide. A released migration is never edited; a
+ * change is a new name.
  */
 import type { Db } from './db.js';
 
-export function applyMigrations(db: Db, owner: string, steps: readonly string[]): void {
+export interface NamedMigration {
+  /** Unique and stable, e.g. `queue/001-items`. */
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Applies, in order, the migrations whose names are not yet recorded; each in its own transaction. */
+export function applyNamedMigrations(db: Db, migrations: readonly NamedMigration[]): string[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-     owner   TEXT    NOT NULL,
-     step    INTEGER NOT NULL,
-     at      TEXT    NOT NULL,
-     PRIMARY KEY (owner, step)
+     name        TEXT PRIMARY KEY,
+     applied_at  TEXT NOT NULL
    )`);
-  const done = db.prepare('SELECT COALESCE(MAX(step), 0) AS n FROM schema_migrations WHERE owner = ?').get(
-    owner,
-  ) as { n: number };
-  if (done.n > steps.length) {
-    throw new Error(
-      `schema of ${owner} is at step ${done.n}, newer than this build knows (${steps.length}); refusing to downgrade`,
-    );
-  }
-  const record = db.prepare('INSERT INTO schema_migrations (owner, step, at) VALUES (?, ?, ?)');
-  for (let step = done.n; step < steps.length; step++) {
+  const done = db.prepare('SELECT 1 FROM schema_migrations WHERE name = ?');
+  const record = db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)');
+  const applied: string[] = [];
+  for (const migration of migrations) {
+    // immediate: two processes opening the same file both try; the second waits and then skips.
     db.transaction(() => {
-      db.exec(steps[step] as string);
-      record.run(owner, step + 1, new Date().toISOString());
-    })();
+      if (done.get(migration.name)) return;
+      db.exec(migration.sql);
+      record.run(migration.name, new Date().toISOString());
+      applied.push(migration.name);
+    }).immediate();
   }
+  return applied;
 }

@@ -3,7 +3,7 @@
  * provider call start? Requests are counted when a call starts, tokens when it answers, so a cap
  * is never passed by more than the calls already in flight.
  */
-import { HOUR_MS } from './store.js';
+import { HOUR_MS } from './usage.js';
 
 export interface SpendCaps {
   maxRequestsPerHour: number;

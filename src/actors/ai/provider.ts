@@ -5,7 +5,7 @@
  * and counts against the spending guard like any other call.
  */
 import OpenAI, { APIConnectionError, APIError } from 'openai';
-import type { Usage } from './store.js';
+import type { Usage } from './tasks.js';
 
 export interface ChatRequest {
   model: string;

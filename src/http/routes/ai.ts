@@ -6,13 +6,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AiEngine } from '../../actors/ai/engine.js';
-import { TASK_STATUSES, type Task, type TaskStore } from '../../actors/ai/store.js';
+import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult, taskView } from '../../actors/ai/tasks.js';
 import { QbError } from '../../errors.js';
+import { QUEUE_ITEM_STATES, type Queue } from '../../queue/types.js';
 import { bearerToken, requireToken, tokenMatches } from '../auth.js';
 import { tooLargeHandler } from './limits.js';
 
 export interface AiRouteDeps {
-  store: TaskStore;
+  queue: Queue;
   engine: AiEngine;
   /** AI_MAX_PROMPT_BYTES. */
   maxPromptBytes: number;
@@ -31,34 +32,12 @@ const TaskBody = Type.Object(
 
 const ListQuery = Type.Object(
   {
-    status: Type.Optional(Type.Union(TASK_STATUSES.map((s) => Type.Literal(s)))),
-    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+    status: Type.Optional(Type.Union(QUEUE_ITEM_STATES.map((s) => Type.Literal(s)))),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$' })),
+    before: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })),
   },
   { additionalProperties: false },
 );
-
-/** The API view of a task; contents only for a caller with the token. */
-export function taskView(task: Task, withContents: boolean): Record<string, unknown> {
-  return {
-    id: task.id,
-    status: task.status,
-    attempts: task.attempts,
-    origin: task.origin,
-    createdAt: new Date(task.createdAt).toISOString(),
-    finishedAt: task.finishedAt === null ? null : new Date(task.finishedAt).toISOString(),
-    ...(task.usage ? { usage: task.usage } : {}),
-    ...(task.error ? { error: task.error } : {}),
-    ...(withContents
-      ? {
-          prompt: task.prompt,
-          ...(task.system !== null ? { system: task.system } : {}),
-          ...(task.model !== null ? { model: task.model } : {}),
-          ...(task.result !== null ? { result: task.result } : {}),
-          ...(task.idempotencyKey !== null ? { idempotencyKey: task.idempotencyKey } : {}),
-        }
-      : {}),
-  };
-}
 
 export function hasToken(request: FastifyRequest, apiToken: string): boolean {
   const presented = bearerToken(request.headers.authorization);
@@ -88,22 +67,31 @@ export function aiRoutes(deps: AiRouteDeps): FastifyPluginAsync<{ apiToken: stri
             `prompt is ${bytes} bytes; the limit is ${deps.maxPromptBytes} bytes (AI_MAX_PROMPT_BYTES)`,
           );
         }
-        const { task, created } = deps.store.submit({ ...body, origin: 'api' });
+        const { idempotencyKey, ...fields } = body;
+        const payload: TaskPayload = { ...fields, origin: 'api' };
+        // Resolves after the commit: a 202 is a promise that the task survives kill -9.
+        const { item, created } = await deps.queue.enqueue(AI_QUEUE, payload, idempotencyKey ? { idempotencyKey } : {});
         if (created) deps.engine.wake();
-        return reply.status(202).send({ id: task.id, status: task.status });
+        return reply.status(202).send({ id: item.id, status: item.state });
       },
     );
 
     app.get('/ai/tasks', { schema: { querystring: ListQuery } }, async (request) => {
-      const limit = Math.min(500, Number(request.query.limit ?? 50));
+      const { status, limit, before } = request.query;
+      const page = await deps.queue.list<TaskPayload>({
+        queue: AI_QUEUE,
+        ...(status ? { state: status } : {}),
+        limit: Math.min(500, Number(limit ?? 50)),
+        ...(before ? { before } : {}),
+      });
       const full = hasToken(request, apiToken);
-      return { tasks: deps.store.list(limit, request.query.status).map((t) => taskView(t, full)) };
+      return { tasks: page.items.map((t) => taskView(t as AiTask, full)), nextCursor: page.nextCursor };
     });
 
     app.get<{ Params: { id: string } }>('/ai/tasks/:id', async (request) => {
-      const task = deps.store.get(request.params.id);
-      if (!task) throw new QbError('QB_ERR_NOT_FOUND', `no AI task ${request.params.id}`);
-      return taskView(task, hasToken(request, apiToken));
+      const task = await deps.queue.get<TaskPayload, TaskResult>(request.params.id);
+      if (!task || task.queue !== AI_QUEUE) throw new QbError('QB_ERR_NOT_FOUND', `no AI task ${request.params.id}`);
+      return taskView(task as AiTask, hasToken(request, apiToken));
     });
   };
 }
