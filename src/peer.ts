@@ -24,6 +24,8 @@ import { Keyring } from './mesh/auth.js';
 import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
+import { openSqliteQueue } from './queue/sqlite.js';
+import type { Queue } from './queue/types.js';
 import { autonomousPrompt } from './prompt.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
@@ -50,13 +52,14 @@ export interface PeerAssembly {
   meshNode: MeshNode | undefined;
   actors: PeerActors;
   features: FeatureSet;
+  queue: Queue;
   liveFeed: LiveFeed;
   deps: AppDeps;
   app: FastifyInstance;
   /** The bound port once listening. */
   port(): number | undefined;
-  /** Frees what assembly opened (db, monitors); stop actors and app first. */
-  close(): void;
+  /** Frees what assembly opened (db, queue, monitors); stop actors and app first. */
+  close(): Promise<void>;
 }
 
 export async function assemblePeer(
@@ -90,9 +93,12 @@ export async function assemblePeer(
     countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
   });
 
+  // The durable queue AI tasks and freelance deliveries run on; its own connection to the file.
+  const queue = openSqliteQueue(config.dataDir);
   const features = buildFeatures(options.features ?? defaultFeatures(), {
     config,
     db,
+    queue,
     logger: log,
     peerId: identity.peerId,
     bootId: identity.bootId,
@@ -212,13 +218,15 @@ export async function assemblePeer(
     meshNode,
     actors,
     features,
+    queue,
     liveFeed,
     deps,
     app,
     port,
-    close: () => {
+    close: async () => {
       features.close();
       health.close();
+      await queue.close();
       db.close();
     },
   };
@@ -307,7 +315,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
       peer.liveFeed.stop();
       await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
       await peer.app.close();
-      peer.close();
+      await peer.close();
     })();
     return stopping;
   }

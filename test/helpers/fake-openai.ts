@@ -21,6 +21,8 @@ export interface ChatCall {
   messages: { role: string; content: string }[];
   maxTokens: number | undefined;
   authorization: string | undefined;
+  /** performance.now() when the request arrived. */
+  at: number;
 }
 
 export interface FakeOpenAi {
@@ -49,6 +51,7 @@ export async function startFakeOpenAi(script: (call: ChatCall) => Behaviour = ()
       messages: parsed.messages,
       maxTokens: parsed.max_tokens,
       authorization: req.headers.authorization,
+      at: performance.now(),
     };
     calls.push(call);
     const b = behaviour(call);

@@ -75,6 +75,7 @@ export class AiEngine {
   private readonly listeners = new Set<(task: AiTask) => void>();
   private running = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private pumping: Promise<void> | undefined;
   private again = false;
   private pause: Pause | null = null;
@@ -138,6 +139,8 @@ export class AiEngine {
     this.running = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     for (const { abort } of this.inFlight.values()) abort.abort();
   }
 
@@ -185,6 +188,16 @@ export class AiEngine {
       this.o.usage.add(1, 0);
       this.run(item);
     }
+  }
+
+  /** Arms an extra wake-up at `at` (epoch ms), beside the regular poll. */
+  private wakeAt(at: number): void {
+    if (!this.running) return;
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.wake();
+    }, Math.max(0, at - this.now()) + 5);
+    this.retryTimers.add(timer);
   }
 
   private schedule(ms: number): void {
@@ -264,7 +277,9 @@ export class AiEngine {
 
   private async settle(lease: Lease, record: () => Promise<unknown>): Promise<void> {
     try {
-      await record();
+      const item = (await record()) as { state?: string; runAt?: number } | undefined;
+      // A retry due before the next poll: look again exactly then.
+      if (item?.state === 'failed' && typeof item.runAt === 'number') this.wakeAt(item.runAt);
     } catch (err) {
       const { code, message } = describeError(err);
       if (code === 'QB_ERR_QUEUE_LEASE_LOST') {
