@@ -423,7 +423,12 @@ const S = {
     between(1, MAX_AI_CONCURRENCY),
     `provider calls in flight at once (1-${MAX_AI_CONCURRENCY})`,
   ),
-  AI_TIMEOUT: spec('AI_TIMEOUT', String(DEFAULT_AI_TIMEOUT_MS), integer(100), 'ms one provider call may take'),
+  AI_TIMEOUT: spec(
+    'AI_TIMEOUT',
+    String(DEFAULT_AI_TIMEOUT_MS),
+    integer(100),
+    'ms one provider call may take',
+  ),
   AI_MAX_REQUESTS_PER_HOUR: spec(
     'AI_MAX_REQUESTS_PER_HOUR',
     String(DEFAULT_AI_MAX_REQUESTS_PER_HOUR),
@@ -466,7 +471,12 @@ const S = {
     integer(1),
     'bytes of prompt plus system prompt one task may carry (413 above)',
   ),
-  FREELANCE_FEEDS: spec('FREELANCE_FEEDS', undefined, urlList, 'comma list of RSS, Atom or JSON Feed URLs to poll'),
+  FREELANCE_FEEDS: spec(
+    'FREELANCE_FEEDS',
+    undefined,
+    urlList,
+    'comma list of RSS, Atom or JSON Feed URLs to poll',
+  ),
   FREELANCE_POLL_INTERVAL: spec(
     'FREELANCE_POLL_INTERVAL',
     String(DEFAULT_FREELANCE_POLL_INTERVAL_MS),

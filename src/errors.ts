@@ -62,7 +62,8 @@ export const ERRORS = {
   QB_ERR_QUEUE_CLOSED: { status: 503, description: 'the queue backend is closed (the peer is stopping)' },
   QB_ERR_JOB_STATE: {
     status: 409,
-    description: 'the freelance job is not in a state that allows this decision (approve/reject need awaiting-approval)',
+    description:
+      'the freelance job is not in a state that allows this decision (approve/reject need awaiting-approval)',
   },
   QB_ERR_INTERNAL: {
     status: 500,

@@ -89,7 +89,13 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
         usage,
         queue: ctx.queue,
         registrations: [
-          { name: AI_FEATURE, enabled: ctx.config.aiEnabled, operates: true, run: aiRun, runInput: { engine } },
+          {
+            name: AI_FEATURE,
+            enabled: ctx.config.aiEnabled,
+            operates: true,
+            run: aiRun,
+            runInput: { engine },
+          },
         ],
         routes: aiRoutes({ queue: ctx.queue, engine, maxPromptBytes: cfg.maxPromptBytes }),
         status: () => ({
@@ -106,7 +112,11 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
           usageByHour: usage.history(24),
         }),
         summary: () => ({
-          queues: { 'ai.queued': depths.queued + depths.failed, 'ai.running': depths.running, 'ai.dead': depths.dead },
+          queues: {
+            'ai.queued': depths.queued + depths.failed,
+            'ai.running': depths.running,
+            'ai.dead': depths.dead,
+          },
           extra: {
             state: state(),
             breaker: engine.breakerState,
@@ -124,7 +134,12 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
   };
 }
 
-function aiMetrics(registry: Registry, depths: () => QueueDepths, usage: UsageLedger, engine: AiEngine): void {
+function aiMetrics(
+  registry: Registry,
+  depths: () => QueueDepths,
+  usage: UsageLedger,
+  engine: AiEngine,
+): void {
   new Gauge({
     name: 'qb_ai_tasks',
     help: 'AI tasks by status',
@@ -166,7 +181,8 @@ function aiMetrics(registry: Registry, depths: () => QueueDepths, usage: UsageLe
     registers: [registry],
     collect() {
       const p = engine.paused;
-      for (const kind of ['no-provider', 'spend-cap', 'breaker']) this.set({ reason: kind }, p?.kind === kind ? 1 : 0);
+      for (const kind of ['no-provider', 'spend-cap', 'breaker'])
+        this.set({ reason: kind }, p?.kind === kind ? 1 : 0);
     },
   });
 }

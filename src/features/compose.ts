@@ -30,7 +30,10 @@ export function buildFeatures(
   for (const def of definitions) {
     if (built.has(def.name)) throw new Error(`two features are named ${def.name}`);
     applyNamedMigrations(ctx.db, def.migrations);
-    const feature = def.create({ ...ctx, feature: <T extends Feature>(name: string) => built.get(name) as T | undefined });
+    const feature = def.create({
+      ...ctx,
+      feature: <T extends Feature>(name: string) => built.get(name) as T | undefined,
+    });
     built.set(def.name, feature);
   }
   const features = [...built.values()];

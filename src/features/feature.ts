@@ -11,9 +11,9 @@ import type { Registry } from 'prom-client';
 import type { SubsystemRegistration } from '../actors/root.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { Queue } from '../queue/types.js';
 import type { Db } from '../store/db.js';
 import type { NamedMigration } from '../store/migrations.js';
-import type { Queue } from '../queue/types.js';
 
 /** What a feature may read of the peer it runs in. */
 export interface FeatureContext {

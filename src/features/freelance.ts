@@ -61,7 +61,9 @@ export function freelanceFeature(): FeatureDefinition {
         intervalMs: cfg.pollIntervalMs,
         timeoutMs: FEED_TIMEOUT_MS,
         intake: (item, url) =>
-          void pipeline.intakeFeedItem(item, url).catch((err) => logger.error({ err, feed: url }, 'feed item not taken in')),
+          void pipeline
+            .intakeFeedItem(item, url)
+            .catch((err) => logger.error({ err, feed: url }, 'feed item not taken in')),
         logger,
       });
 
@@ -119,7 +121,10 @@ export function freelanceFeature(): FeatureDefinition {
         summary: () => {
           const counts = jobs.counts();
           return {
-            queues: { 'freelance.awaiting': counts['awaiting-approval'], 'freelance.approved': counts.approved },
+            queues: {
+              'freelance.awaiting': counts['awaiting-approval'],
+              'freelance.approved': counts.approved,
+            },
             extra: {
               awaitingApproval: counts['awaiting-approval'],
               failingFeeds: poller.states().filter((f) => f.failing).length,

@@ -29,9 +29,9 @@ export interface PeerCard {
   /** The trading subsystem's summary (mode, exchange, PnL), once it exists. */
   trading: unknown;
   /** The AI subsystem's summary: state, breaker, pause reason, spend against the caps. */
-  ai: unknown;
+  ai?: unknown;
   /** The freelance subsystem's summary: jobs awaiting approval, failing feeds. */
-  freelance: unknown;
+  freelance?: unknown;
   killSwitch: { active: boolean; reason: string; epoch: number } | null;
   refused: { code: number; reason: string } | null;
 }

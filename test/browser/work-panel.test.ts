@@ -21,7 +21,12 @@ async function launch(): Promise<Browser> {
 
 describe.skipIf(!existsSync(CHROMIUM))('dashboard work panel in Chromium', () => {
   it('shows AI spend and breaker on the card, and approves a job from the page', async () => {
-    const ai = await startFakeOpenAi(() => ({ kind: 'ok', text: 'Proposal text', promptTokens: 30, completionTokens: 12 }));
+    const ai = await startFakeOpenAi(() => ({
+      kind: 'ok',
+      text: 'Proposal text',
+      promptTokens: 30,
+      completionTokens: 12,
+    }));
     const receiver = await startWebhookReceiver();
     const bot = await startBot({
       env: {
@@ -53,10 +58,12 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard work panel in Chromium', () =>
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${bot.url}/`);
     // The card: spend against the caps (the proposal was one call of 42 tokens), breaker closed.
-    await expect.poll(() => page.locator('[data-ai-spend]').first().textContent(), { timeout: 10_000 }).toBe(
-      '1/50 req · 42/9000 tok this hour',
-    );
-    await expect.poll(() => page.locator('[data-breaker]').first().getAttribute('data-breaker')).toBe('closed');
+    await expect
+      .poll(() => page.locator('[data-ai-spend]').first().textContent(), { timeout: 10_000 })
+      .toBe('1/50 req · 42/9000 tok this hour');
+    await expect
+      .poll(() => page.locator('[data-breaker]').first().getAttribute('data-breaker'))
+      .toBe('closed');
     await expect.poll(() => page.locator('.peer').first().textContent()).toContain('freelance.awaiting 1');
     // The AI task list shows the proposal task completed.
     await expect.poll(() => page.locator('#tasks [data-task-state="completed"]').count()).toBe(1);

@@ -33,7 +33,9 @@ export interface FakeOpenAi {
   close(): Promise<void>;
 }
 
-export async function startFakeOpenAi(script: (call: ChatCall) => Behaviour = () => ({ kind: 'ok' })): Promise<FakeOpenAi> {
+export async function startFakeOpenAi(
+  script: (call: ChatCall) => Behaviour = () => ({ kind: 'ok' }),
+): Promise<FakeOpenAi> {
   let behaviour = script;
   const calls: ChatCall[] = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -99,7 +101,11 @@ function answer(res: ServerResponse, call: ChatCall, b: Behaviour): void {
         created: Math.floor(Date.now() / 1000),
         model: call.model,
         choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+        usage: {
+          prompt_tokens: promptTokens,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokens + completionTokens,
+        },
       });
       return;
     }
@@ -110,7 +116,8 @@ function answer(res: ServerResponse, call: ChatCall, b: Behaviour): void {
       res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Bad gateway</body></html>');
       return;
     case 'truncated': {
-      const full = '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"cut';
+      const full =
+        '{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"cut';
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(full.length + 40) });
       res.write(full);
       // Close with bytes still owed: the client sees a short body.
@@ -125,7 +132,12 @@ function answer(res: ServerResponse, call: ChatCall, b: Behaviour): void {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 

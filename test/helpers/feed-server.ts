@@ -42,7 +42,9 @@ export async function startFeedServer(): Promise<FeedServer> {
           .writeHead(200, { 'content-type': route.contentType, ...(route.etag ? { etag: route.etag } : {}) })
           .end(route.body);
       case 'invalid-xml':
-        return void res.writeHead(200, { 'content-type': 'application/rss+xml' }).end('<rss><channel><item><title>x</titl></item>');
+        return void res
+          .writeHead(200, { 'content-type': 'application/rss+xml' })
+          .end('<rss><channel><item><title>x</titl></item>');
       case 'huge': {
         res.writeHead(200, { 'content-type': 'application/rss+xml' });
         const chunk = Buffer.alloc(64 * 1024, 'a');
@@ -76,7 +78,9 @@ export async function startFeedServer(): Promise<FeedServer> {
   return { url: (path) => `http://127.0.0.1:${port}${path}`, route: (p, r) => routes.set(p, r), hits };
 }
 
-export function rssDoc(items: { guid: string; title: string; description?: string; link?: string; category?: string }[]): string {
+export function rssDoc(
+  items: { guid: string; title: string; description?: string; link?: string; category?: string }[],
+): string {
   const body = items
     .map(
       (i) =>
@@ -88,7 +92,9 @@ export function rssDoc(items: { guid: string; title: string; description?: strin
   return `<?xml version="1.0"?><rss version="2.0"><channel><title>jobs</title>${body}</channel></rss>`;
 }
 
-export function atomDoc(entries: { id: string; title: string; summary?: string; href?: string; term?: string }[]): string {
+export function atomDoc(
+  entries: { id: string; title: string; summary?: string; href?: string; term?: string }[],
+): string {
   const body = entries
     .map(
       (e) =>
@@ -100,7 +106,17 @@ export function atomDoc(entries: { id: string; title: string; summary?: string; 
   return `<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>jobs</title>${body}</feed>`;
 }
 
-export function jsonFeedDoc(items: { id: string; title: string; content_text?: string; url?: string; tags?: string[]; budget?: number; currency?: string }[]): string {
+export function jsonFeedDoc(
+  items: {
+    id: string;
+    title: string;
+    content_text?: string;
+    url?: string;
+    tags?: string[];
+    budget?: number;
+    currency?: string;
+  }[],
+): string {
   return JSON.stringify({
     version: 'https://jsonfeed.org/version/1.1',
     title: 'jobs',

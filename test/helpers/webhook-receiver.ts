@@ -25,7 +25,10 @@ export interface WebhookReceiver {
 
 export const TEST_WEBHOOK_SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
 
-export async function startWebhookReceiver(secret = TEST_WEBHOOK_SECRET, failFirst = 0): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  secret = TEST_WEBHOOK_SECRET,
+  failFirst = 0,
+): Promise<WebhookReceiver> {
   const wh = new Webhook(secret);
   let refuse = failFirst;
   const attempts: WebhookReceiver['attempts'] = [];

@@ -37,7 +37,9 @@ async function killWorker(bot: BotProcess): Promise<number> {
 }
 
 describe('AI tasks survive SIGKILL of the worker (SQLite, real processes)', () => {
-  it(`submits ${TASKS} tasks, kills the worker 4 times during the run; every task completes once`, { timeout: 180_000 }, async () => {
+  it(`submits ${TASKS} tasks, kills the worker 4 times during the run; every task completes once`, {
+    timeout: 180_000,
+  }, async () => {
     const server = await startFakeOpenAi(() => ({ kind: 'ok', delayMs: 5 }));
     const bot = await startBot({
       env: {

@@ -90,7 +90,10 @@ export class AiEngine {
     });
     this.breaker = circuitBreaker(
       handleWhen((e) => e instanceof ProviderFault),
-      { halfOpenAfter: o.config.breakerHalfOpenMs, breaker: new ConsecutiveBreaker(o.config.breakerFailures) },
+      {
+        halfOpenAfter: o.config.breakerHalfOpenMs,
+        breaker: new ConsecutiveBreaker(o.config.breakerFailures),
+      },
     );
     this.breaker.onBreak(() => {
       this.breakerOpenedAt = this.now();
@@ -193,10 +196,13 @@ export class AiEngine {
   /** Arms an extra wake-up at `at` (epoch ms), beside the regular poll. */
   private wakeAt(at: number): void {
     if (!this.running) return;
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      this.wake();
-    }, Math.max(0, at - this.now()) + 5);
+    const timer = setTimeout(
+      () => {
+        this.retryTimers.delete(timer);
+        this.wake();
+      },
+      Math.max(0, at - this.now()) + 5,
+    );
     this.retryTimers.add(timer);
   }
 
@@ -235,7 +241,8 @@ export class AiEngine {
   private setPause(pause: Pause | null): void {
     const before = this.pause;
     this.pause = pause;
-    if (pause && before?.kind !== pause.kind) this.o.logger.warn({ pause }, `AI tasks paused: ${pause.reason}`);
+    if (pause && before?.kind !== pause.kind)
+      this.o.logger.warn({ pause }, `AI tasks paused: ${pause.reason}`);
     if (!pause && before) this.o.logger.info({ was: before.kind }, 'AI tasks resumed');
   }
 
@@ -291,7 +298,9 @@ export class AiEngine {
       this.inFlight.delete(lease.id);
     }
     if (this.listeners.size > 0) {
-      const task = (await this.o.queue.get<TaskPayload, TaskResult>(lease.id).catch(() => null)) as AiTask | null;
+      const task = (await this.o.queue
+        .get<TaskPayload, TaskResult>(lease.id)
+        .catch(() => null)) as AiTask | null;
       if (task) {
         for (const l of this.listeners) {
           try {
@@ -307,7 +316,9 @@ export class AiEngine {
 
   private recordFailure(lease: Lease, err: unknown, aborted: boolean): Promise<unknown> {
     if (aborted) {
-      return this.o.queue.fail(lease, 'stopped during the call (kill switch or operator stop)', { retryInMs: 0 });
+      return this.o.queue.fail(lease, 'stopped during the call (kill switch or operator stop)', {
+        retryInMs: 0,
+      });
     }
     if (err instanceof BrokenCircuitError) {
       const probeIn = Math.max(0, this.breakerOpenedAt + this.o.config.breakerHalfOpenMs - this.now());
@@ -315,10 +326,16 @@ export class AiEngine {
     }
     const verdict = judge(err instanceof ProviderFault ? err.original : err, this.now());
     if (!verdict.retry) {
-      this.o.logger.warn({ taskId: lease.id, error: verdict.message }, 'AI task failed: the provider refused it');
+      this.o.logger.warn(
+        { taskId: lease.id, error: verdict.message },
+        'AI task failed: the provider refused it',
+      );
       return this.o.queue.fail(lease, verdict.message, { permanent: true });
     }
-    this.o.logger.info({ taskId: lease.id, error: verdict.message }, 'AI task attempt failed; it will be retried');
+    this.o.logger.info(
+      { taskId: lease.id, error: verdict.message },
+      'AI task attempt failed; it will be retried',
+    );
     return this.o.queue.fail(
       lease,
       verdict.message,

@@ -56,7 +56,11 @@ export function openAiProvider(options: ProviderOptions): Provider {
     return {
       text,
       usage: u
-        ? { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens, totalTokens: u.total_tokens }
+        ? {
+            promptTokens: u.prompt_tokens,
+            completionTokens: u.completion_tokens,
+            totalTokens: u.total_tokens,
+          }
         : undefined,
     };
   };

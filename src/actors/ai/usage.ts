@@ -40,6 +40,10 @@ export class UsageLedger {
   /** The last `hours` clock hours that saw any use, oldest first. */
   history(hours: number): { hour: string; requests: number; tokens: number }[] {
     const rows = this.s.since.all(hourOf(this.now()) - hours + 1) as ({ hour: number } & HourUsage)[];
-    return rows.map((r) => ({ hour: new Date(r.hour * HOUR_MS).toISOString(), requests: r.requests, tokens: r.tokens }));
+    return rows.map((r) => ({
+      hour: new Date(r.hour * HOUR_MS).toISOString(),
+      requests: r.requests,
+      tokens: r.tokens,
+    }));
   }
 }

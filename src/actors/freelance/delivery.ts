@@ -4,9 +4,10 @@
  * past FREELANCE_WEBHOOK_MAX_ATTEMPTS the item and its job are dead. It pauses (items stay
  * queued) without FREELANCE_WEBHOOK_URL and while this hour's execution cap is reached.
  */
-import type { Db } from '../../store/db.js';
+
 import type { Logger } from '../../logger.js';
 import type { ClaimedItem, Queue } from '../../queue/types.js';
+import type { Db } from '../../store/db.js';
 import { HOUR_MS, hourOf } from '../ai/usage.js';
 import type { JobStore } from './jobs.js';
 import { DELIVERY_QUEUE, type DeliveryPayload } from './pipeline.js';
@@ -98,7 +99,8 @@ export class DeliveryWorker {
   }
 
   private setPause(reason: string | null): void {
-    if (reason && reason !== this.pauseReason) this.o.logger.warn({ reason }, `freelance deliveries paused: ${reason}`);
+    if (reason && reason !== this.pauseReason)
+      this.o.logger.warn({ reason }, `freelance deliveries paused: ${reason}`);
     this.pauseReason = reason;
   }
 
@@ -132,7 +134,7 @@ export class DeliveryWorker {
     const { jobId, approvedBy } = item.payload;
     try {
       const job = this.o.jobs.get(jobId);
-      if (!job || job.status !== 'approved') {
+      if (job?.status !== 'approved') {
         await this.o.queue.complete(item.claim, { skipped: `job is ${job?.status ?? 'gone'}` });
         return;
       }
@@ -145,7 +147,9 @@ export class DeliveryWorker {
         { timeoutMs: DELIVERY_TIMEOUT_MS, signal: abort.signal },
       );
       if (abort.signal.aborted) {
-        await this.o.queue.fail(item.claim, 'stopped during delivery (kill switch or operator stop)', { retryInMs: 0 });
+        await this.o.queue.fail(item.claim, 'stopped during delivery (kill switch or operator stop)', {
+          retryInMs: 0,
+        });
         return;
       }
       if (outcome.ok) {
@@ -156,10 +160,15 @@ export class DeliveryWorker {
       }
       const after = await this.o.queue.fail(item.claim, outcome.message);
       if (after.state === 'dead') {
-        this.o.jobs.move(jobId, 'approved', 'dead', { reason: `delivery dead after ${after.attempts} attempts: ${outcome.message}` });
+        this.o.jobs.move(jobId, 'approved', 'dead', {
+          reason: `delivery dead after ${after.attempts} attempts: ${outcome.message}`,
+        });
         this.o.logger.warn({ jobId, attempts: after.attempts }, 'freelance delivery dead');
       } else {
-        this.o.logger.info({ jobId, attempts: after.attempts, error: outcome.message }, 'freelance delivery will be retried');
+        this.o.logger.info(
+          { jobId, attempts: after.attempts, error: outcome.message },
+          'freelance delivery will be retried',
+        );
       }
     } catch (err) {
       this.o.logger.warn({ err, jobId }, 'freelance delivery outcome not recorded');

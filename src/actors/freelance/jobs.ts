@@ -118,7 +118,9 @@ export class JobStore {
       byId: db.prepare('SELECT * FROM freelance_jobs WHERE id = ?'),
       byKey: db.prepare('SELECT * FROM freelance_jobs WHERE dedup_key = ?'),
       list: db.prepare('SELECT * FROM freelance_jobs ORDER BY created_at DESC, id LIMIT ?'),
-      listStatus: db.prepare('SELECT * FROM freelance_jobs WHERE status = ? ORDER BY created_at DESC, id LIMIT ?'),
+      listStatus: db.prepare(
+        'SELECT * FROM freelance_jobs WHERE status = ? ORDER BY created_at DESC, id LIMIT ?',
+      ),
       counts: db.prepare('SELECT status, COUNT(*) AS n FROM freelance_jobs GROUP BY status'),
       setTask: db.prepare(
         `UPDATE freelance_jobs SET proposal_task_id = @taskId, updated_at = @now

@@ -24,7 +24,12 @@ export function matchJob(job: MatchInput, rules: MatchRules): MatchResult {
   const text = [job.title, job.description ?? '', ...(job.tags ?? [])].join(' \n ');
   const excluded = rules.excludeWords.find((w) => holdsWord(text, w));
   if (excluded) return { matched: false, reason: `contains the excluded word "${excluded}"` };
-  if (rules.minBudget !== undefined && job.budget !== undefined && job.budget !== null && job.budget < rules.minBudget) {
+  if (
+    rules.minBudget !== undefined &&
+    job.budget !== undefined &&
+    job.budget !== null &&
+    job.budget < rules.minBudget
+  ) {
     return { matched: false, reason: `budget ${job.budget} is below the minimum ${rules.minBudget}` };
   }
   if (rules.keywords.length === 0) return { matched: true, keyword: null };

@@ -10,7 +10,7 @@ import type { Logger } from '../../logger.js';
 import type { Queue } from '../../queue/types.js';
 import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult } from '../ai/tasks.js';
 import type { FeedItem } from './feeds/parse.js';
-import { type Job, type JobStore, type NewJob } from './jobs.js';
+import type { Job, JobStore, NewJob } from './jobs.js';
 import { type MatchRules, matchJob } from './match.js';
 
 export const DELIVERY_QUEUE = 'freelance.deliver';
@@ -70,7 +70,11 @@ export class FreelancePipeline {
   }
 
   private async requestProposal(job: Job): Promise<void> {
-    const payload: TaskPayload = { prompt: proposalPrompt(job), origin: `${ORIGIN_PREFIX}${job.id}`, maxTokens: 800 };
+    const payload: TaskPayload = {
+      prompt: proposalPrompt(job),
+      origin: `${ORIGIN_PREFIX}${job.id}`,
+      maxTokens: 800,
+    };
     const { item } = await this.o.queue.enqueue(AI_QUEUE, payload, { idempotencyKey: proposalKey(job.id) });
     this.o.jobs.setProposalTask(job.id, item.id);
     this.o.wakeAi();
@@ -86,10 +90,15 @@ export class FreelancePipeline {
       const proposal = (task.result as TaskResult).text;
       if (this.o.jobs.move(jobId, 'drafting', 'awaiting-approval', { proposal })) {
         this.o.logger.info({ jobId }, 'proposal drafted; the job awaits approval');
-        if (this.o.autoExecute) void this.approve(jobId, 'auto').catch((err) => this.o.logger.error({ err, jobId }, 'auto-execution failed'));
+        if (this.o.autoExecute)
+          void this.approve(jobId, 'auto').catch((err) =>
+            this.o.logger.error({ err, jobId }, 'auto-execution failed'),
+          );
       }
     } else if (task.state === 'dead' || task.state === 'cancelled') {
-      this.o.jobs.move(jobId, 'drafting', 'failed', { reason: `proposal task ${task.state}: ${task.lastError ?? ''}` });
+      this.o.jobs.move(jobId, 'drafting', 'failed', {
+        reason: `proposal task ${task.state}: ${task.lastError ?? ''}`,
+      });
     }
   }
 
@@ -97,10 +106,18 @@ export class FreelancePipeline {
   async approve(jobId: string, by: 'operator' | 'auto'): Promise<Job> {
     const job = this.o.jobs.get(jobId);
     if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${jobId}`);
-    if (!this.o.jobs.move(jobId, 'awaiting-approval', 'approved', { decided: true, reason: `approved by ${by}` })) {
+    if (
+      !this.o.jobs.move(jobId, 'awaiting-approval', 'approved', {
+        decided: true,
+        reason: `approved by ${by}`,
+      })
+    ) {
       // Approving twice is harmless: the delivery is keyed by the job.
       if (job.status !== 'approved') {
-        throw new QbError('QB_ERR_JOB_STATE', `job ${jobId} is ${job.status}; only a job awaiting approval can be approved`);
+        throw new QbError(
+          'QB_ERR_JOB_STATE',
+          `job ${jobId} is ${job.status}; only a job awaiting approval can be approved`,
+        );
       }
     }
     await this.queueDelivery(jobId, by);
@@ -113,7 +130,10 @@ export class FreelancePipeline {
     if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${jobId}`);
     const why = reason ? `rejected: ${reason}` : 'rejected by operator';
     if (!this.o.jobs.move(jobId, 'awaiting-approval', 'rejected', { decided: true, reason: why })) {
-      throw new QbError('QB_ERR_JOB_STATE', `job ${jobId} is ${job.status}; only a job awaiting approval can be rejected`);
+      throw new QbError(
+        'QB_ERR_JOB_STATE',
+        `job ${jobId} is ${job.status}; only a job awaiting approval can be rejected`,
+      );
     }
     this.o.logger.info({ jobId }, 'freelance job rejected');
     return this.o.jobs.get(jobId) as Job;

@@ -25,7 +25,8 @@ export interface FreelanceRunInput {
 export const freelanceRun = defineRun<FreelanceRunInput>(({ input, ready }) => {
   const { pipeline, poller, delivery, logger } = input;
   const unsubscribe = input.onAiSettled((task) => pipeline.onTaskSettled(task));
-  const reconcile = () => pipeline.reconcile().catch((err) => logger.error({ err }, 'freelance reconcile failed'));
+  const reconcile = () =>
+    pipeline.reconcile().catch((err) => logger.error({ err }, 'freelance reconcile failed'));
   void reconcile();
   const timer = setInterval(reconcile, RECONCILE_MS);
   poller.start();

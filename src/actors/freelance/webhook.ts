@@ -66,7 +66,8 @@ export async function deliver(
     return { ok: false, status: res.status, message: `receiver answered ${res.status}` };
   } catch (err) {
     const e = err as Error & { cause?: { message?: string } };
-    const reason = e.name === 'TimeoutError' ? `timed out after ${o.timeoutMs} ms` : (e.cause?.message ?? e.message);
+    const reason =
+      e.name === 'TimeoutError' ? `timed out after ${o.timeoutMs} ms` : (e.cause?.message ?? e.message);
     return { ok: false, message: `delivery failed: ${reason}` };
   }
 }

@@ -371,12 +371,22 @@ function jobItem(j) {
     { 'data-job-id': j.id },
     el('strong', {}, title),
     el('span', { class: 'muted' }, budget),
-    j.proposal ? el('p', { class: 'proposal' }, j.proposal.length > 400 ? `${j.proposal.slice(0, 400)}…` : j.proposal) : null,
+    j.proposal
+      ? el('p', { class: 'proposal' }, j.proposal.length > 400 ? `${j.proposal.slice(0, 400)}…` : j.proposal)
+      : null,
     el(
       'span',
       { class: 'actions' },
-      el('button', { type: 'button', 'data-approve': j.id, onclick: () => decideJob(j.id, 'approve') }, 'Approve'),
-      el('button', { type: 'button', class: 'danger', 'data-reject': j.id, onclick: () => decideJob(j.id, 'reject') }, 'Reject'),
+      el(
+        'button',
+        { type: 'button', 'data-approve': j.id, onclick: () => decideJob(j.id, 'approve') },
+        'Approve',
+      ),
+      el(
+        'button',
+        { type: 'button', class: 'danger', 'data-reject': j.id, onclick: () => decideJob(j.id, 'reject') },
+        'Reject',
+      ),
     ),
   );
 }
@@ -399,8 +409,12 @@ async function refreshWork() {
       readWithToken('/freelance/jobs?status=awaiting-approval&limit=50').catch(() => ({ jobs: [] })),
       readWithToken('/ai/tasks?limit=20').catch(() => ({ tasks: [] })),
     ]);
-    $('jobs').replaceChildren(...(jobs.jobs.length ? jobs.jobs.map(jobItem) : [el('li', { class: 'muted' }, 'none')]));
-    $('tasks').replaceChildren(...(tasks.tasks.length ? tasks.tasks.map(taskItem) : [el('li', { class: 'muted' }, 'none')]));
+    $('jobs').replaceChildren(
+      ...(jobs.jobs.length ? jobs.jobs.map(jobItem) : [el('li', { class: 'muted' }, 'none')]),
+    );
+    $('tasks').replaceChildren(
+      ...(tasks.tasks.length ? tasks.tasks.map(taskItem) : [el('li', { class: 'muted' }, 'none')]),
+    );
   } catch {
     // The next refresh tries again; the feed status pill shows a dead peer.
   }

@@ -56,7 +56,9 @@ export function aiRoutes(deps: AiRouteDeps): FastifyPluginAsync<{ apiToken: stri
         schema: { body: TaskBody },
         onRequest: requireToken(apiToken),
         bodyLimit,
-        errorHandler: tooLargeHandler(`an AI task may carry ${deps.maxPromptBytes} bytes of prompt (AI_MAX_PROMPT_BYTES)`),
+        errorHandler: tooLargeHandler(
+          `an AI task may carry ${deps.maxPromptBytes} bytes of prompt (AI_MAX_PROMPT_BYTES)`,
+        ),
       },
       async (request, reply) => {
         const body = request.body;
@@ -70,7 +72,11 @@ export function aiRoutes(deps: AiRouteDeps): FastifyPluginAsync<{ apiToken: stri
         const { idempotencyKey, ...fields } = body;
         const payload: TaskPayload = { ...fields, origin: 'api' };
         // Resolves after the commit: a 202 is a promise that the task survives kill -9.
-        const { item, created } = await deps.queue.enqueue(AI_QUEUE, payload, idempotencyKey ? { idempotencyKey } : {});
+        const { item, created } = await deps.queue.enqueue(
+          AI_QUEUE,
+          payload,
+          idempotencyKey ? { idempotencyKey } : {},
+        );
         if (created) deps.engine.wake();
         return reply.status(202).send({ id: item.id, status: item.state });
       },
@@ -90,7 +96,8 @@ export function aiRoutes(deps: AiRouteDeps): FastifyPluginAsync<{ apiToken: stri
 
     app.get<{ Params: { id: string } }>('/ai/tasks/:id', async (request) => {
       const task = await deps.queue.get<TaskPayload, TaskResult>(request.params.id);
-      if (!task || task.queue !== AI_QUEUE) throw new QbError('QB_ERR_NOT_FOUND', `no AI task ${request.params.id}`);
+      if (!task || task.queue !== AI_QUEUE)
+        throw new QbError('QB_ERR_NOT_FOUND', `no AI task ${request.params.id}`);
       return taskView(task as AiTask, hasToken(request, apiToken));
     });
   };

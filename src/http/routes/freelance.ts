@@ -32,7 +32,10 @@ const JobBody = Type.Object(
   { additionalProperties: false },
 );
 
-const RejectBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false });
+const RejectBody = Type.Object(
+  { reason: Type.Optional(Type.String({ maxLength: 500 })) },
+  { additionalProperties: false },
+);
 
 const ListQuery = Type.Object(
   {
@@ -96,7 +99,9 @@ export function freelanceRoutes(deps: FreelanceRouteDeps): FastifyPluginAsync<{ 
           // A job posted twice with its URL is the same job.
           dedupKey: b.url ? `url:${b.url}` : undefined,
         });
-        return reply.status(202).send({ id: job.id, status: job.status, ...(job.reason ? { reason: job.reason } : {}) });
+        return reply
+          .status(202)
+          .send({ id: job.id, status: job.status, ...(job.reason ? { reason: job.reason } : {}) });
       },
     );
 
@@ -112,11 +117,15 @@ export function freelanceRoutes(deps: FreelanceRouteDeps): FastifyPluginAsync<{ 
       return jobView(job, hasToken(request, apiToken));
     });
 
-    app.post<{ Params: { id: string } }>('/freelance/jobs/:id/approve', { onRequest: auth }, async (request) => {
-      const job = await deps.pipeline.approve(request.params.id, 'operator');
-      request.log.info({ jobId: job.id }, 'freelance job approved by operator');
-      return jobView(job, true);
-    });
+    app.post<{ Params: { id: string } }>(
+      '/freelance/jobs/:id/approve',
+      { onRequest: auth },
+      async (request) => {
+        const job = await deps.pipeline.approve(request.params.id, 'operator');
+        request.log.info({ jobId: job.id }, 'freelance job approved by operator');
+        return jobView(job, true);
+      },
+    );
 
     app.post<{ Params: { id: string } }>(
       '/freelance/jobs/:id/reject',

@@ -11,7 +11,11 @@ describe('spending guard', () => {
 
   it('stops at the request cap until the next clock hour, and says why', () => {
     const v = checkSpend({ requests: 10, tokens: 0 }, caps, now);
-    expect(v).toMatchObject({ allowed: false, cap: 'requests', resumesAt: Date.parse('2026-03-01T11:00:00Z') });
+    expect(v).toMatchObject({
+      allowed: false,
+      cap: 'requests',
+      resumesAt: Date.parse('2026-03-01T11:00:00Z'),
+    });
     if (!v.allowed) expect(v.reason).toContain('AI_MAX_REQUESTS_PER_HOUR');
   });
 

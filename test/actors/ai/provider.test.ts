@@ -16,7 +16,12 @@ async function outcome(behaviour: Parameters<typeof startFakeOpenAi>[0], timeout
 
 describe('AI provider through the openai SDK against a local server', () => {
   it('sends the system prompt, the prompt, the model and max_tokens, and reads the usage', async () => {
-    const { answer, server } = await outcome(() => ({ kind: 'ok', text: 'hi', promptTokens: 7, completionTokens: 3 }));
+    const { answer, server } = await outcome(() => ({
+      kind: 'ok',
+      text: 'hi',
+      promptTokens: 7,
+      completionTokens: 3,
+    }));
     expect(answer).toEqual({ text: 'hi', usage: { promptTokens: 7, completionTokens: 3, totalTokens: 10 } });
     expect(server.calls[0]).toMatchObject({
       model: 'test-model',
@@ -30,7 +35,11 @@ describe('AI provider through the openai SDK against a local server', () => {
   });
 
   it('429 is retried after the Retry-After it names, and does not count against the breaker', async () => {
-    const { verdict, server } = await outcome(() => ({ kind: 'status', status: 429, headers: { 'retry-after': '7' } }));
+    const { verdict, server } = await outcome(() => ({
+      kind: 'status',
+      status: 429,
+      headers: { 'retry-after': '7' },
+    }));
     expect(verdict).toMatchObject({ retry: true, providerFault: false, retryAfterMs: 7_000 });
     // maxRetries 0: the SDK did not retry on its own; the queue does.
     expect(server.calls).toHaveLength(1);
@@ -43,7 +52,11 @@ describe('AI provider through the openai SDK against a local server', () => {
   });
 
   it("400 is not retried, and the provider's message is kept", async () => {
-    const { verdict } = await outcome(() => ({ kind: 'status', status: 400, message: 'max_tokens is too large' }));
+    const { verdict } = await outcome(() => ({
+      kind: 'status',
+      status: 400,
+      message: 'max_tokens is too large',
+    }));
     expect(verdict).toMatchObject({ retry: false, providerFault: false });
     expect(verdict?.message).toContain('max_tokens is too large');
   });

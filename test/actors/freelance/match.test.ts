@@ -5,8 +5,13 @@ const rules = { keywords: ['typescript', 'node.js'], excludeWords: ['wordpress']
 
 describe('freelance matching rules', () => {
   it('matches a keyword as a whole word, case-insensitively, in title, description or tags', () => {
-    expect(matchJob({ title: 'TypeScript API', budget: 500 }, rules)).toEqual({ matched: true, keyword: 'typescript' });
-    expect(matchJob({ title: 'API', description: 'we use Node.js', budget: 500 }, rules)).toMatchObject({ matched: true });
+    expect(matchJob({ title: 'TypeScript API', budget: 500 }, rules)).toEqual({
+      matched: true,
+      keyword: 'typescript',
+    });
+    expect(matchJob({ title: 'API', description: 'we use Node.js', budget: 500 }, rules)).toMatchObject({
+      matched: true,
+    });
     expect(matchJob({ title: 'API', tags: ['typescript'] }, rules)).toMatchObject({ matched: true });
     expect(matchJob({ title: 'typescriptish tool' }, rules)).toMatchObject({ matched: false });
   });

@@ -33,15 +33,25 @@ const job = async (t: TestApp, id: string) => (await t.authed({ url: `/freelance
 describe('freelance jobs end to end', () => {
   it('a matched job gets an AI proposal, waits for approval, and is delivered signed after refusals', async () => {
     const { t, receiver, ai } = await setup({}, 2);
-    const { id, status } = await post(t, { title: 'TypeScript API', description: 'REST', budget: 500, currency: 'usd', url: 'https://jobs.test/1' });
+    const { id, status } = await post(t, {
+      title: 'TypeScript API',
+      description: 'REST',
+      budget: 500,
+      currency: 'usd',
+      url: 'https://jobs.test/1',
+    });
     expect(status).toBe('drafting');
-    await vi.waitFor(async () => expect((await job(t, id)).status).toBe('awaiting-approval'), { timeout: 5_000 });
+    await vi.waitFor(async () => expect((await job(t, id)).status).toBe('awaiting-approval'), {
+      timeout: 5_000,
+    });
     expect((await job(t, id)).proposal).toContain('PROPOSAL');
     expect(ai.calls[0]?.messages[1]?.content).toContain('TypeScript API');
     // Nothing leaves without a decision.
     expect(receiver.attempts).toHaveLength(0);
 
-    expect((await t.app.inject({ method: 'POST', url: `/freelance/jobs/${id}/approve` })).statusCode).toBe(401);
+    expect((await t.app.inject({ method: 'POST', url: `/freelance/jobs/${id}/approve` })).statusCode).toBe(
+      401,
+    );
     const ok = await t.authed({ method: 'POST', url: `/freelance/jobs/${id}/approve` });
     expect(ok.statusCode).toBe(200);
     await vi.waitFor(async () => expect((await job(t, id)).status).toBe('delivered'), { timeout: 10_000 });
@@ -52,7 +62,11 @@ describe('freelance jobs end to end', () => {
     const delivered = receiver.accepted.get((await job(t, id)).deliveryId);
     expect(delivered?.body).toMatchObject({
       type: 'freelance.job.approved',
-      data: { approvedBy: 'operator', job: { id, title: 'TypeScript API', budget: 500, currency: 'USD' }, proposal: expect.stringContaining('PROPOSAL') },
+      data: {
+        approvedBy: 'operator',
+        job: { id, title: 'TypeScript API', budget: 500, currency: 'USD' },
+        proposal: expect.stringContaining('PROPOSAL'),
+      },
     });
     // A second approval is harmless and delivers nothing more.
     expect((await t.authed({ method: 'POST', url: `/freelance/jobs/${id}/approve` })).statusCode).toBe(409);
@@ -75,15 +89,27 @@ describe('freelance jobs end to end', () => {
     const { t } = await setup();
     const { id } = await post(t, { title: 'TypeScript CLI', budget: 300 });
     await vi.waitFor(async () => expect((await job(t, id)).status).toBe('awaiting-approval'));
-    const rej = await t.authed({ method: 'POST', url: `/freelance/jobs/${id}/reject`, payload: { reason: 'too vague' } });
+    const rej = await t.authed({
+      method: 'POST',
+      url: `/freelance/jobs/${id}/reject`,
+      payload: { reason: 'too vague' },
+    });
     expect(rej.json()).toMatchObject({ status: 'rejected', reason: 'rejected: too vague' });
     const again = await t.authed({ method: 'POST', url: `/freelance/jobs/${id}/approve` });
     expect(again.statusCode).toBe(409);
     expect(again.json().error.code).toBe('QB_ERR_JOB_STATE');
-    const bad = await t.authed({ method: 'POST', url: '/freelance/jobs', payload: { title: 'x', budget: 'lots' } });
+    const bad = await t.authed({
+      method: 'POST',
+      url: '/freelance/jobs',
+      payload: { title: 'x', budget: 'lots' },
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.message).toContain('budget');
-    const huge = await t.authed({ method: 'POST', url: '/freelance/jobs', payload: { title: 'x', description: 'd'.repeat(40_000) } });
+    const huge = await t.authed({
+      method: 'POST',
+      url: '/freelance/jobs',
+      payload: { title: 'x', description: 'd'.repeat(40_000) },
+    });
     expect(huge.statusCode).toBe(413);
     expect(huge.json().error.message).toContain('32768 bytes');
     const anon = (await t.app.inject({ url: `/freelance/jobs/${id}` })).json();
@@ -91,7 +117,10 @@ describe('freelance jobs end to end', () => {
   });
 
   it('auto-execute skips approval, but the hourly execution cap still holds', async () => {
-    const { t, receiver } = await setup({ FREELANCE_AUTO_EXECUTE: 'true', FREELANCE_MAX_EXECUTIONS_PER_HOUR: '1' });
+    const { t, receiver } = await setup({
+      FREELANCE_AUTO_EXECUTE: 'true',
+      FREELANCE_MAX_EXECUTIONS_PER_HOUR: '1',
+    });
     const a = await post(t, { title: 'TypeScript one', budget: 300 });
     const b = await post(t, { title: 'TypeScript two', budget: 300 });
     await vi.waitFor(
@@ -103,7 +132,9 @@ describe('freelance jobs end to end', () => {
     );
     const fl = (await t.app.inject({ url: '/status' })).json().freelance;
     await vi.waitFor(async () =>
-      expect((await t.app.inject({ url: '/status' })).json().freelance.delivery.paused).toContain('FREELANCE_MAX_EXECUTIONS_PER_HOUR'),
+      expect((await t.app.inject({ url: '/status' })).json().freelance.delivery.paused).toContain(
+        'FREELANCE_MAX_EXECUTIONS_PER_HOUR',
+      ),
     );
     expect(fl.delivery.executionsThisHour).toBe(1);
     expect(receiver.accepted.size).toBe(1);
@@ -134,22 +165,55 @@ describe('freelance jobs end to end', () => {
     expect(ai.calls).toHaveLength(1);
     await t.authed({ method: 'POST', url: '/kill-switch', payload: { activate: false, reason: 'go' } });
     await vi.waitFor(async () => expect((await job(t, id)).status).toBe('delivered'), { timeout: 8_000 });
-    await vi.waitFor(async () => expect((await job(t, other.id)).status).toBe('awaiting-approval'), { timeout: 8_000 });
+    await vi.waitFor(async () => expect((await job(t, other.id)).status).toBe('awaiting-approval'), {
+      timeout: 8_000,
+    });
   });
 
   it('polls RSS, Atom and JSON feeds with conditional requests; a broken feed fails alone, with its reason', async () => {
     const feeds = await startFeedServer();
-    feeds.route('/rss', { kind: 'doc', contentType: 'application/rss+xml', etag: '"r1"', body: rssDoc([{ guid: 'r-1', title: 'TypeScript from RSS' }, { guid: 'r-2', title: 'Logo design' }]) });
-    feeds.route('/atom', { kind: 'doc', contentType: 'application/atom+xml', etag: '"a1"', body: atomDoc([{ id: 'a-1', title: 'Node.js from Atom', href: 'https://x.test/a1' }]) });
-    feeds.route('/json', { kind: 'doc', contentType: 'application/feed+json', body: jsonFeedDoc([{ id: 'j-1', title: 'TypeScript from JSON', budget: 50, currency: 'EUR' }]) });
+    feeds.route('/rss', {
+      kind: 'doc',
+      contentType: 'application/rss+xml',
+      etag: '"r1"',
+      body: rssDoc([
+        { guid: 'r-1', title: 'TypeScript from RSS' },
+        { guid: 'r-2', title: 'Logo design' },
+      ]),
+    });
+    feeds.route('/atom', {
+      kind: 'doc',
+      contentType: 'application/atom+xml',
+      etag: '"a1"',
+      body: atomDoc([{ id: 'a-1', title: 'Node.js from Atom', href: 'https://x.test/a1' }]),
+    });
+    feeds.route('/json', {
+      kind: 'doc',
+      contentType: 'application/feed+json',
+      body: jsonFeedDoc([{ id: 'j-1', title: 'TypeScript from JSON', budget: 50, currency: 'EUR' }]),
+    });
     feeds.route('/broken', { kind: 'invalid-xml' });
     const urls = ['/rss', '/atom', '/json', '/broken'].map((p) => feeds.url(p));
     const { t } = await setup({ FREELANCE_FEEDS: urls.join(','), FREELANCE_POLL_INTERVAL: '200' });
-    await vi.waitFor(() => expect(feeds.hits.get('/rss')?.notModified ?? 0).toBeGreaterThanOrEqual(2), { timeout: 8_000 });
-    const jobs = (await t.authed({ url: '/freelance/jobs' })).json().jobs as { title: string; status: string; reason: string | null }[];
+    await vi.waitFor(() => expect(feeds.hits.get('/rss')?.notModified ?? 0).toBeGreaterThanOrEqual(2), {
+      timeout: 8_000,
+    });
+    const jobs = (await t.authed({ url: '/freelance/jobs' })).json().jobs as {
+      title: string;
+      status: string;
+      reason: string | null;
+    }[];
     // Polled several times, yet one job per item.
-    expect(jobs.map((j) => j.title).sort()).toEqual(['Logo design', 'Node.js from Atom', 'TypeScript from JSON', 'TypeScript from RSS']);
-    expect(jobs.find((j) => j.title === 'TypeScript from JSON')).toMatchObject({ status: 'skipped', reason: 'budget 50 is below the minimum 100' });
+    expect(jobs.map((j) => j.title).sort()).toEqual([
+      'Logo design',
+      'Node.js from Atom',
+      'TypeScript from JSON',
+      'TypeScript from RSS',
+    ]);
+    expect(jobs.find((j) => j.title === 'TypeScript from JSON')).toMatchObject({
+      status: 'skipped',
+      reason: 'budget 50 is below the minimum 100',
+    });
     const fl = (await t.app.inject({ url: '/status' })).json().freelance;
     const broken = fl.feeds.find((f: { url: string }) => f.url.endsWith('/broken'));
     expect(broken).toMatchObject({ state: 'failing' });

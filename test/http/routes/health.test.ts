@@ -71,6 +71,8 @@ describe('GET /ready', () => {
         const res = await ready(t);
         expect(res.statusCode).toBe(503);
         expect(res.json().reasons).toEqual([
+          'ai is halted by the kill switch',
+          'freelance is halted by the kill switch',
           'trader is halted by the kill switch',
           'broken failed: run failed on start 10',
         ]);

@@ -21,12 +21,15 @@ export class FeedFetchError extends Error {
 
 export async function fetchFeed(url: string, o: FeedFetchOptions): Promise<FeedFetchResult> {
   const headers: Record<string, string> = {
-    accept: 'application/feed+json, application/json, application/rss+xml, application/atom+xml, application/xml, text/xml',
+    accept:
+      'application/feed+json, application/json, application/rss+xml, application/atom+xml, application/xml, text/xml',
     'user-agent': 'quantum-bot feed reader',
   };
   if (o.etag) headers['if-none-match'] = o.etag;
   if (o.lastModified) headers['if-modified-since'] = o.lastModified;
-  const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]) : AbortSignal.timeout(o.timeoutMs);
+  const signal = o.signal
+    ? AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)])
+    : AbortSignal.timeout(o.timeoutMs);
   let res: Response;
   try {
     res = await fetch(url, { headers, signal, redirect: 'follow' });

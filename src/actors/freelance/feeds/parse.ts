@@ -38,7 +38,11 @@ function parseJsonFeed(body: string): FeedItem[] {
     throw new FeedParseError(`invalid JSON Feed: ${(err as Error).message}`);
   }
   const d = doc as { version?: unknown; items?: unknown };
-  if (typeof d.version !== 'string' || !d.version.startsWith('https://jsonfeed.org/version/') || !Array.isArray(d.items)) {
+  if (
+    typeof d.version !== 'string' ||
+    !d.version.startsWith('https://jsonfeed.org/version/') ||
+    !Array.isArray(d.items)
+  ) {
     throw new FeedParseError('not a JSON Feed (no version https://jsonfeed.org/version/... or no items)');
   }
   return d.items.slice(0, MAX_ITEMS_PER_FEED).flatMap((raw) => {
@@ -52,7 +56,9 @@ function parseJsonFeed(body: string): FeedItem[] {
         url: str(i.url) ?? str(i.external_url),
         title: clip(title, 500),
         description: text(str(i.content_text) ?? str(i.content_html) ?? str(i.summary)),
-        tags: Array.isArray(i.tags) ? i.tags.filter((t): t is string => typeof t === 'string').slice(0, 50) : [],
+        tags: Array.isArray(i.tags)
+          ? i.tags.filter((t): t is string => typeof t === 'string').slice(0, 50)
+          : [],
         budget: typeof ext.budget === 'number' && Number.isFinite(ext.budget) ? ext.budget : undefined,
         currency: str(ext.currency),
       },
@@ -70,48 +76,62 @@ const xml = new XMLParser({
   isArray: (name) => ['item', 'entry', 'category', 'link'].includes(name),
 });
 
+type XmlNode = Record<string, unknown>;
+
+/** Elements listed in `isArray` come as arrays; anything else is treated as absent. */
+function nodes(v: unknown): XmlNode[] {
+  return Array.isArray(v) ? v.filter((x): x is XmlNode => x !== null && typeof x === 'object') : [];
+}
+
+/** Like nodes(), for elements that may be plain text (RSS <category>, <link>). */
+function values(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
 function parseXmlFeed(body: string): FeedItem[] {
   const valid = XMLValidator.validate(body);
   if (valid !== true) throw new FeedParseError(`invalid XML: ${valid.err.msg} (line ${valid.err.line})`);
-  const doc = xml.parse(body) as Record<string, any>;
-  if (doc.rss?.channel) {
-    const items: any[] = doc.rss.channel.item ?? [];
-    return items.slice(0, MAX_ITEMS_PER_FEED).flatMap((i) => {
-      const title = str(node(i.title));
-      if (!title) return [];
-      const link = (i.link ?? [])[0];
-      return [
-        {
-          guid: str(node(i.guid)),
-          url: str(node(link)),
-          title: clip(title, 500),
-          description: text(str(node(i.description))),
-          tags: (i.category ?? []).map((c: unknown) => str(node(c))).filter(Boolean),
-          budget: undefined,
-          currency: undefined,
-        },
-      ];
-    });
+  const doc = xml.parse(body) as { rss?: { channel?: XmlNode }; feed?: XmlNode };
+  const channel = doc.rss?.channel;
+  if (channel && typeof channel === 'object') {
+    return nodes(channel.item)
+      .slice(0, MAX_ITEMS_PER_FEED)
+      .flatMap((i) => {
+        const title = str(node(i.title));
+        if (!title) return [];
+        return [
+          {
+            guid: str(node(i.guid)),
+            url: str(node(values(i.link)[0])),
+            title: clip(title, 500),
+            description: text(str(node(i.description))),
+            tags: values(i.category).flatMap((c) => str(node(c)) ?? []),
+            budget: undefined,
+            currency: undefined,
+          },
+        ];
+      });
   }
-  if (doc.feed) {
-    const entries: any[] = doc.feed.entry ?? [];
-    return entries.slice(0, MAX_ITEMS_PER_FEED).flatMap((e) => {
-      const title = str(node(e.title));
-      if (!title) return [];
-      const links: any[] = e.link ?? [];
-      const alt = links.find((l) => !l['@_rel'] || l['@_rel'] === 'alternate') ?? links[0];
-      return [
-        {
-          guid: str(node(e.id)),
-          url: str(alt?.['@_href']),
-          title: clip(title, 500),
-          description: text(str(node(e.summary)) ?? str(node(e.content))),
-          tags: (e.category ?? []).map((c: any) => str(c?.['@_term'])).filter(Boolean),
-          budget: undefined,
-          currency: undefined,
-        },
-      ];
-    });
+  if (doc.feed && typeof doc.feed === 'object') {
+    return nodes(doc.feed.entry)
+      .slice(0, MAX_ITEMS_PER_FEED)
+      .flatMap((e) => {
+        const title = str(node(e.title));
+        if (!title) return [];
+        const links = nodes(e.link);
+        const alt = links.find((l) => !l['@_rel'] || l['@_rel'] === 'alternate') ?? links[0];
+        return [
+          {
+            guid: str(node(e.id)),
+            url: str(alt?.['@_href']),
+            title: clip(title, 500),
+            description: text(str(node(e.summary)) ?? str(node(e.content))),
+            tags: nodes(e.category).flatMap((c) => str(c['@_term']) ?? []),
+            budget: undefined,
+            currency: undefined,
+          },
+        ];
+      });
   }
   throw new FeedParseError('neither RSS (<rss><channel>) nor Atom (<feed>)');
 }
@@ -131,7 +151,13 @@ function str(v: unknown): string | undefined {
 /** Markup out, whitespace folded: descriptions are read by matching rules and a model, not rendered. */
 function text(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
-  return clip(v.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim(), MAX_TEXT);
+  return clip(
+    v
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim(),
+    MAX_TEXT,
+  );
 }
 
 function clip(s: string, n: number): string {

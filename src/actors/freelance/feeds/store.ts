@@ -63,7 +63,10 @@ export class FeedStore {
     return r ? toState(r) : undefined;
   }
 
-  succeeded(url: string, v: { etag: string | null; lastModified: string | null; items: number; now: number; next: number }): void {
+  succeeded(
+    url: string,
+    v: { etag: string | null; lastModified: string | null; items: number; now: number; next: number },
+  ): void {
     this.s.ok.run({ url, ...v });
   }
 
