@@ -42,6 +42,8 @@ export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /** PostgreSQL URL shared by the fleet; undefined: queues live in SQLite in dataDir. */
+  databaseUrl: string | undefined;
   logDir: string;
   logLevel: LogLevel;
   peerId: string | undefined;
@@ -278,6 +280,17 @@ const webhookSecret: Parser<string> = (raw, name) => {
   return value;
 };
 
+const postgresUrl: Parser<string> = (raw, name) => {
+  try {
+    const u = new URL(raw.trim());
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('not postgres');
+    return raw.trim();
+  } catch {
+    // The value may hold a password: never echo it.
+    throw new Error(`${name} must be a postgres:// or postgresql:// URL`);
+  }
+};
+
 const peerIdText: Parser<string> = (raw, name) => {
   const value = raw.trim();
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) {
@@ -318,6 +331,13 @@ const S = {
   PORT: spec('PORT', String(DEFAULT_PORT), port, 'HTTP API, dashboard and mesh endpoint port'),
   HOST: spec('HOST', '0.0.0.0', text, 'address the HTTP server binds to'),
   DATA_DIR: spec('DATA_DIR', './data', text, 'SQLite database, peer id and generated API token'),
+  DATABASE_URL: spec(
+    'DATABASE_URL',
+    undefined,
+    postgresUrl,
+    'PostgreSQL shared by the fleet (queues: any peer claims any item); unset: SQLite in DATA_DIR',
+    true,
+  ),
   LOG_DIR: spec('LOG_DIR', './logs', text, 'directory of bot-errors.log (errors only; full log is stdout)'),
   LOG_LEVEL: spec(
     'LOG_LEVEL',
@@ -609,6 +629,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     port: get(S.PORT),
     host: get(S.HOST),
     dataDir: resolve(cwd, get(S.DATA_DIR) ?? './data'),
+    databaseUrl: get(S.DATABASE_URL, true),
     logDir: resolve(cwd, get(S.LOG_DIR) ?? './logs'),
     logLevel: get(S.LOG_LEVEL),
     peerId: get(S.PEER_ID, true),

@@ -25,8 +25,7 @@ import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
-import { openSqliteQueue } from './queue/sqlite.js';
-import type { Queue } from './queue/types.js';
+import { openQueue, type Queue } from './queue/index.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
@@ -93,8 +92,9 @@ export async function assemblePeer(
     countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
   });
 
-  // The durable queue AI tasks and freelance deliveries run on; its own connection to the file.
-  const queue = openSqliteQueue(config.dataDir);
+  // The durable queue AI tasks and freelance deliveries run on: SQLite in DATA_DIR, or the fleet's
+  // PostgreSQL with DATABASE_URL.
+  const queue = await openQueue({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const features = buildFeatures(options.features ?? defaultFeatures(), {
     config,
     db,

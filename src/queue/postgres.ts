@@ -11,6 +11,7 @@
  */
 import pg from 'pg';
 import { QbError } from '../errors.js';
+import { Batcher } from './batcher.js';
 import { closedError, leaseLost, notFound, wrongState } from './errors.js';
 import { migratePostgres, POSTGRES_QUEUE_MIGRATIONS } from './postgres-schema.js';
 import { byRunOrder, foldDepths, type ItemRow, listLimit, toClaimed, toItem, toJson } from './rows.js';
@@ -74,6 +75,19 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
 
 type Exec = Pick<pg.ClientBase, 'query'>;
 
+interface EnqueueRequest {
+  queue: string;
+  payload: string;
+  key: string | null;
+  maxAttempts: number;
+  delayMs: number;
+}
+
+interface CompleteRequest {
+  lease: Lease;
+  result: string | null;
+}
+
 export class PostgresQueue implements Queue {
   readonly backend = 'postgres' as const;
   readonly #pool: pg.Pool;
@@ -81,6 +95,8 @@ export class PostgresQueue implements Queue {
   readonly #random: () => number;
   readonly #settings: QueueSettingsTable;
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #enqueues = new Batcher<EnqueueRequest, EnqueueResult>((batch) => this.#flushEnqueues(batch));
+  readonly #completions = new Batcher<CompleteRequest, QueueItem>((batch) => this.#flushCompletions(batch));
   #closed = false;
 
   constructor(pool: pg.Pool, options: QueueOptions = {}) {
@@ -99,28 +115,86 @@ export class PostgresQueue implements Queue {
   }
 
   enqueue<P>(queue: string, payload: P, options: EnqueueOptions = {}): Promise<EnqueueResult<P>> {
+    if (this.#closed) return Promise.reject(closedError());
     const maxAttempts = options.maxAttempts ?? this.#settings.get(queue).maxAttempts;
-    const key = options.idempotencyKey ?? null;
-    return this.#run(async () => {
-      const now = this.#clock.now();
-      const runAt = now + Math.max(0, options.delayMs ?? 0);
-      // Bounded: the first item with this key can only vanish (pruned) between the two statements.
-      for (let round = 0; round < 3; round++) {
-        const inserted = await this.#pool.query<ItemRow>(
-          `INSERT INTO queue_items (queue, state, payload, idempotency_key, max_attempts, run_at, created_at, updated_at)
-           VALUES ($1, 'queued', $2, $3, $4, $5, $6, $6)
-           ON CONFLICT (queue, idempotency_key) DO NOTHING
-           RETURNING *`,
-          [queue, toJson(payload) ?? 'null', key, maxAttempts, runAt, now],
-        );
-        if (inserted.rows[0]) return { item: toItem<P>(inserted.rows[0]), created: true };
-        const first = await this.#pool.query<ItemRow>(
-          'SELECT * FROM queue_items WHERE queue = $1 AND idempotency_key = $2',
-          [queue, key],
-        );
-        if (first.rows[0]) return { item: toItem<P>(first.rows[0]), created: false };
+    return this.#run(() =>
+      this.#enqueues.add({
+        queue,
+        payload: toJson(payload) ?? 'null',
+        key: options.idempotencyKey ?? null,
+        maxAttempts,
+        delayMs: Math.max(0, options.delayMs ?? 0),
+      }),
+    ) as Promise<EnqueueResult<P>>;
+  }
+
+  /**
+   * Group commit: the enqueues of one event-loop turn become one INSERT (one commit, one WAL
+   * flush). Ids are drawn from the sequence first so that each request finds its own row; a key
+   * that conflicts (with a stored item or an earlier one of the same batch) answers with that item.
+   */
+  async #flushEnqueues(batch: EnqueueRequest[]): Promise<Array<EnqueueResult | Error>> {
+    const now = this.#clock.now();
+    const { rows } = await this.#pool.query<{ ord: number; id: number; created: boolean }>(
+      `WITH input AS MATERIALIZED (
+         SELECT nextval(pg_get_serial_sequence('queue_items', 'id')) AS id, t.*
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[]) WITH ORDINALITY AS t(q, p, k, m, r, ord)),
+       ins AS (
+         INSERT INTO queue_items (id, queue, state, payload, idempotency_key, max_attempts, run_at, created_at, updated_at)
+         SELECT id, q, 'queued', p, k, m, r, $6, $6 FROM input ORDER BY ord
+         ON CONFLICT (queue, idempotency_key) DO NOTHING
+         RETURNING id)
+       SELECT input.ord, input.id, (ins.id IS NOT NULL) AS created
+       FROM input LEFT JOIN ins ON ins.id = input.id ORDER BY input.ord`,
+      [
+        batch.map((r) => r.queue),
+        batch.map((r) => r.payload),
+        batch.map((r) => r.key),
+        batch.map((r) => r.maxAttempts),
+        batch.map((r) => now + r.delayMs),
+        now,
+      ],
+    );
+    const conflicts = batch.filter((_, i) => !rows[i]?.created);
+    const firsts = new Map<string, ItemRow>();
+    if (conflicts.length > 0) {
+      const found = await this.#pool.query<ItemRow>(
+        `SELECT q.* FROM queue_items q
+         JOIN unnest($1::text[], $2::text[]) AS k(queue, key) ON q.queue = k.queue AND q.idempotency_key = k.key`,
+        [conflicts.map((r) => r.queue), conflicts.map((r) => r.key)],
+      );
+      for (const row of found.rows) firsts.set(`${row.queue}\u0000${row.idempotency_key}`, row);
+    }
+    return batch.map((req, i) => {
+      const row = rows[i];
+      if (row?.created) {
+        return {
+          created: true,
+          item: toItem({
+            id: row.id,
+            queue: req.queue,
+            state: 'queued',
+            payload: req.payload,
+            result: null,
+            last_error: null,
+            idempotency_key: req.key,
+            attempts: 0,
+            max_attempts: req.maxAttempts,
+            run_at: now + req.delayMs,
+            created_at: now,
+            updated_at: now,
+            finished_at: null,
+            lease_owner: null,
+            lease_token: 0,
+            lease_expires_at: null,
+            heartbeat_at: null,
+          }),
+        };
       }
-      throw new QbError('QB_ERR_INTERNAL', `enqueue with key ${key} raced with pruning three times`);
+      const first = firsts.get(`${req.queue}\u0000${req.key}`);
+      // The first item vanished (pruned) between the two statements: the caller may simply retry.
+      if (!first) return new QbError('QB_ERR_INTERNAL', `enqueue with key ${req.key} raced with pruning`);
+      return { created: false, item: toItem(first) };
     });
   }
 
@@ -211,16 +285,29 @@ export class PostgresQueue implements Queue {
   }
 
   complete<R>(lease: Lease, result?: R): Promise<QueueItem<unknown, R>> {
-    return this.#run(async () => {
-      const now = this.#clock.now();
-      const { rows } = await this.#pool.query<ItemRow>(
-        `UPDATE queue_items SET state = 'completed', result = $1, finished_at = $2, updated_at = $2
-         WHERE id = $3 AND state = 'running' AND lease_token = $4 AND lease_expires_at > $2
-         RETURNING *`,
-        [toJson(result), now, lease.id, lease.token],
-      );
-      if (!rows[0]) throw leaseLost(lease);
-      return toItem<unknown, R>(rows[0]);
+    if (this.#closed) return Promise.reject(closedError());
+    return this.#run(() => this.#completions.add({ lease, result: toJson(result) })) as Promise<
+      QueueItem<unknown, R>
+    >;
+  }
+
+  /** Group commit of the completions of one event-loop turn: one UPDATE, each fenced by its token. */
+  async #flushCompletions(batch: CompleteRequest[]): Promise<Array<QueueItem | Error>> {
+    const now = this.#clock.now();
+    const { rows } = await this.#pool.query<ItemRow>(
+      `UPDATE queue_items q SET state = 'completed', result = v.result, finished_at = $4, updated_at = $4
+       FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS v(id, token, result)
+       WHERE q.id = v.id AND q.state = 'running' AND q.lease_token = v.token AND q.lease_expires_at > $4
+       RETURNING q.*`,
+      [batch.map((r) => r.lease.id), batch.map((r) => r.lease.token), batch.map((r) => r.result), now],
+    );
+    const done = new Map(rows.map((row) => [`${row.id}/${row.lease_token}`, row]));
+    return batch.map((req) => {
+      const key = `${req.lease.id}/${req.lease.token}`;
+      const row = done.get(key);
+      // Each completed row answers one request; a second completion of the same lease is refused.
+      done.delete(key);
+      return row ? toItem(row) : leaseLost(req.lease);
     });
   }
 

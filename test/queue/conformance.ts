@@ -154,6 +154,24 @@ export function queueConformance(factory: BackendFactory): void {
       await q.complete(again.claim, 'fresh');
     });
 
+    it('refuses only the stale completion of a concurrent burst; the others commit', async () => {
+      const { q, clock } = await setup({ defaults: { leaseMs: 1_000 } });
+      await q.enqueue('w', 'stale');
+      const stale = at(await q.claim('w', { owner: 'a' }));
+      clock.advance(1_000);
+      for (let i = 0; i < 5; i++) await q.enqueue('w', i);
+      const fresh = await q.claim('w', { owner: 'b', limit: 10 });
+      expect(fresh).toHaveLength(6);
+      const settled = await Promise.allSettled([
+        q.complete(stale.claim, 'late'),
+        ...fresh.map((i) => q.complete(i.claim, i.payload)),
+        q.complete(at(fresh).claim, 'twice'),
+      ]);
+      expect(settled.map((s) => s.status)).toEqual(['rejected', ...fresh.map(() => 'fulfilled'), 'rejected']);
+      expect((await q.depths()).w?.completed).toBe(6);
+      expect((await q.get(stale.id))?.result).toBe('stale');
+    });
+
     it('keeps a lease alive with heartbeats', async () => {
       const { q, clock } = await setup({ defaults: { leaseMs: 1_000 } });
       await q.enqueue('w', 1);

@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { openSqliteQueue } from '../../src/queue/sqlite.js';
 import { tempDir } from '../helpers/tmp.js';
-import { at, FakeClock, queueConformance } from './conformance.js';
+import { FakeClock, queueConformance } from './conformance.js';
 
 queueConformance({
   name: 'sqlite',
@@ -19,19 +19,6 @@ describe('sqlite queue: group commit', () => {
     const results = await Promise.all(Array.from({ length: 500 }, (_, i) => q.enqueue('g', i)));
     expect(results).toHaveLength(500);
     expect(q.maxBatch).toBeGreaterThan(1);
-  });
-
-  it('rejects only the operation with a lost lease, the others in its batch commit', async () => {
-    const clock = new FakeClock();
-    const q = openSqliteQueue(tempDir('qb-queue-'), { clock, defaults: { leaseMs: 1_000 } });
-    onTestFinished(() => q.close());
-    await q.enqueue('g', 'a');
-    const a = at(await q.claim('g', { owner: 'p' }));
-    clock.advance(2_000);
-    const [late, fresh] = await Promise.allSettled([q.complete(a.claim), q.enqueue('g', 'b')]);
-    expect(late.status).toBe('rejected');
-    expect(fresh.status).toBe('fulfilled');
-    expect((await q.depths()).g?.queued).toBe(1);
   });
 
   it('keeps synchronous=FULL on its connection by default', async () => {
