@@ -8,7 +8,7 @@ import { FeedPoller } from '../actors/freelance/feeds/poller.js';
 import { FeedStore } from '../actors/freelance/feeds/store.js';
 import { JOB_STATUSES, JobStore } from '../actors/freelance/jobs.js';
 import { FREELANCE_MIGRATIONS } from '../actors/freelance/migrations.js';
-import { FreelancePipeline } from '../actors/freelance/pipeline.js';
+import { deliveryQueue, FreelancePipeline } from '../actors/freelance/pipeline.js';
 import { freelanceRun } from '../actors/freelance/run.js';
 import { freelanceRoutes } from '../http/routes/freelance.js';
 import { AI_FEATURE, type AiFeature } from './ai.js';
@@ -51,6 +51,7 @@ export function freelanceFeature(): FeatureDefinition {
         queue: ctx.queue,
         rules: { keywords: cfg.keywords, excludeWords: cfg.excludeWords, minBudget: cfg.minBudget },
         autoExecute: cfg.autoExecute,
+        deliveryQueue: deliveryQueue(ctx.peerId),
         wakeAi: () => ai?.engine.wake(),
         wakeDelivery: () => delivery.wake(),
         logger,

@@ -10,7 +10,7 @@ import type { ClaimedItem, Queue } from '../../queue/types.js';
 import type { Db } from '../../store/db.js';
 import { HOUR_MS, hourOf } from '../ai/usage.js';
 import type { JobStore } from './jobs.js';
-import { DELIVERY_QUEUE, type DeliveryPayload } from './pipeline.js';
+import { type DeliveryPayload, deliveryQueue } from './pipeline.js';
 import { deliver, deliveryBody, webhookIdFor } from './webhook.js';
 
 const POLL_MS = 1_000;
@@ -42,7 +42,7 @@ export class DeliveryWorker {
 
   constructor(private readonly o: DeliveryOptions) {
     this.now = o.now ?? Date.now;
-    o.queue.define(DELIVERY_QUEUE, {
+    o.queue.define(deliveryQueue(o.owner), {
       maxAttempts: o.maxAttempts,
       leaseMs: DELIVERY_TIMEOUT_MS * 2,
       backoffBaseMs: 1_000,
@@ -120,7 +120,10 @@ export class DeliveryWorker {
     this.setPause(null);
     const limit = Math.min(CONCURRENCY - this.inFlight.size, this.o.maxExecutionsPerHour - done);
     if (limit <= 0) return;
-    const items = await this.o.queue.claim<DeliveryPayload>(DELIVERY_QUEUE, { owner: this.o.owner, limit });
+    const items = await this.o.queue.claim<DeliveryPayload>(deliveryQueue(this.o.owner), {
+      owner: this.o.owner,
+      limit,
+    });
     for (const item of items) {
       // A retry is the same execution; only a first attempt counts against the cap.
       if (item.attempts === 1) this.s.add.run(hourOf(this.now()));

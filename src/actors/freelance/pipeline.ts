@@ -13,7 +13,14 @@ import type { FeedItem } from './feeds/parse.js';
 import type { Job, JobStore, NewJob } from './jobs.js';
 import { type MatchRules, matchJob } from './match.js';
 
-export const DELIVERY_QUEUE = 'freelance.deliver';
+/**
+ * The delivery queue of one peer. Jobs live in the peer's own SQLite file, so the peer that holds
+ * a job delivers it: with a fleet-wide PostgreSQL queue another peer would not find the job.
+ * (Proposal tasks are self-contained and may run on any peer.)
+ */
+export function deliveryQueue(peerId: string): string {
+  return `freelance.deliver.${peerId}`;
+}
 
 export interface DeliveryPayload {
   jobId: string;
@@ -25,6 +32,8 @@ export interface PipelineOptions {
   queue: Queue;
   rules: MatchRules;
   autoExecute: boolean;
+  /** deliveryQueue(peerId). */
+  deliveryQueue: string;
   /** Asked to look for work after an enqueue (the AI engine, the delivery loop). */
   wakeAi(): void;
   wakeDelivery(): void;
@@ -141,7 +150,7 @@ export class FreelancePipeline {
 
   private async queueDelivery(jobId: string, approvedBy: 'operator' | 'auto'): Promise<void> {
     const payload: DeliveryPayload = { jobId, approvedBy };
-    await this.o.queue.enqueue(DELIVERY_QUEUE, payload, { idempotencyKey: deliveryKey(jobId) });
+    await this.o.queue.enqueue(this.o.deliveryQueue, payload, { idempotencyKey: deliveryKey(jobId) });
     this.o.wakeDelivery();
   }
 
