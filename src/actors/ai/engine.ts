@@ -173,7 +173,10 @@ export class AiEngine {
     const free = this.o.config.concurrency - this.inFlight.size;
     // Claim no more than the request cap still allows: each claim is one call.
     const room = this.o.config.maxRequestsPerHour - this.o.usage.current().requests;
-    const limit = Math.min(free, room);
+    // Past an open breaker's wait only the probe goes out: more would wait on its verdict, and be
+    // refused (spending an attempt) if the probe fails.
+    const probing = this.breaker.state !== CircuitState.Closed;
+    const limit = Math.min(free, room, probing ? 1 - this.inFlight.size : free);
     if (limit <= 0) return;
     const items = await this.o.queue.claim<TaskPayload>(AI_QUEUE, {
       owner: this.o.owner,
