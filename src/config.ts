@@ -99,6 +99,7 @@ export const DEFAULT_AI_BREAKER_FAILURES = 5;
 export const DEFAULT_AI_BREAKER_HALF_OPEN_MS = 30_000;
 export const DEFAULT_AI_MAX_PROMPT_BYTES = 32 * 1024;
 export const DEFAULT_FREELANCE_POLL_INTERVAL_MS = 300_000;
+export const DEFAULT_FREELANCE_FEED_TIMEOUT_MS = 15_000;
 export const DEFAULT_FREELANCE_MAX_EXECUTIONS_PER_HOUR = 10;
 export const DEFAULT_FREELANCE_WEBHOOK_MAX_ATTEMPTS = 8;
 export const DEFAULT_FREELANCE_MAX_JOB_BYTES = 32 * 1024;
@@ -129,6 +130,8 @@ export interface FreelanceConfig {
   autoExecute: boolean;
   feeds: string[];
   pollIntervalMs: number;
+  /** ms one feed request may take, body included. */
+  feedTimeoutMs: number;
   webhookUrl: string | undefined;
   webhookSecret: string | undefined;
   keywords: string[];
@@ -503,6 +506,12 @@ const S = {
     integer(100),
     'ms between polls of each feed',
   ),
+  FREELANCE_FEED_TIMEOUT: spec(
+    'FREELANCE_FEED_TIMEOUT',
+    String(DEFAULT_FREELANCE_FEED_TIMEOUT_MS),
+    integer(100),
+    'ms one feed request may take, body included',
+  ),
   FREELANCE_WEBHOOK_URL: spec(
     'FREELANCE_WEBHOOK_URL',
     undefined,
@@ -664,6 +673,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
       autoExecute: get(S.FREELANCE_AUTO_EXECUTE),
       feeds: get(S.FREELANCE_FEEDS, true) ?? [],
       pollIntervalMs: get(S.FREELANCE_POLL_INTERVAL),
+      feedTimeoutMs: get(S.FREELANCE_FEED_TIMEOUT),
       webhookUrl: get(S.FREELANCE_WEBHOOK_URL, true),
       webhookSecret: get(S.FREELANCE_WEBHOOK_SECRET, true),
       keywords: get(S.FREELANCE_KEYWORDS, true) ?? [],

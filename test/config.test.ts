@@ -58,6 +58,7 @@ describe('loadConfig defaults (DESIGN.md section 4)', () => {
       autoExecute: false,
       feeds: [],
       pollIntervalMs: 300_000,
+      feedTimeoutMs: 15_000,
       webhookUrl: undefined,
       webhookSecret: undefined,
       keywords: [],

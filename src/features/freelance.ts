@@ -16,9 +16,6 @@ import type { Feature, FeatureDefinition } from './feature.js';
 
 export const FREELANCE_FEATURE = 'freelance';
 
-/** ms one feed request may take. */
-const FEED_TIMEOUT_MS = 15_000;
-
 export interface FreelanceFeature extends Feature {
   jobs: JobStore;
   pipeline: FreelancePipeline;
@@ -60,7 +57,7 @@ export function freelanceFeature(): FeatureDefinition {
         feeds: cfg.feeds,
         store: new FeedStore(ctx.db),
         intervalMs: cfg.pollIntervalMs,
-        timeoutMs: FEED_TIMEOUT_MS,
+        timeoutMs: cfg.feedTimeoutMs,
         intake: (item, url) =>
           void pipeline
             .intakeFeedItem(item, url)

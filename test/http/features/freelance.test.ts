@@ -170,7 +170,7 @@ describe('freelance jobs end to end', () => {
     });
   });
 
-  it('polls RSS, Atom and JSON feeds with conditional requests; a broken feed fails alone, with its reason', async () => {
+  it('polls RSS, Atom and JSON feeds with conditional requests; broken feeds fail alone, with their reasons', async () => {
     const feeds = await startFeedServer();
     feeds.route('/rss', {
       kind: 'doc',
@@ -193,8 +193,15 @@ describe('freelance jobs end to end', () => {
       body: jsonFeedDoc([{ id: 'j-1', title: 'TypeScript from JSON', budget: 50, currency: 'EUR' }]),
     });
     feeds.route('/broken', { kind: 'invalid-xml' });
-    const urls = ['/rss', '/atom', '/json', '/broken'].map((p) => feeds.url(p));
-    const { t } = await setup({ FREELANCE_FEEDS: urls.join(','), FREELANCE_POLL_INTERVAL: '200' });
+    feeds.route('/huge', { kind: 'huge', bytes: 3 * 1024 * 1024 });
+    feeds.route('/loop', { kind: 'redirect-loop' });
+    feeds.route('/hang', { kind: 'hang' });
+    const urls = ['/rss', '/atom', '/json', '/broken', '/huge', '/loop', '/hang'].map((p) => feeds.url(p));
+    const { t } = await setup({
+      FREELANCE_FEEDS: urls.join(','),
+      FREELANCE_POLL_INTERVAL: '200',
+      FREELANCE_FEED_TIMEOUT: '300',
+    });
     await vi.waitFor(() => expect(feeds.hits.get('/rss')?.notModified ?? 0).toBeGreaterThanOrEqual(2), {
       timeout: 8_000,
     });
@@ -215,10 +222,19 @@ describe('freelance jobs end to end', () => {
       reason: 'budget 50 is below the minimum 100',
     });
     const fl = (await t.app.inject({ url: '/status' })).json().freelance;
-    const broken = fl.feeds.find((f: { url: string }) => f.url.endsWith('/broken'));
-    expect(broken).toMatchObject({ state: 'failing' });
-    expect(broken.lastError).toContain('invalid XML');
-    expect(fl.feeds.filter((f: { state: string }) => f.state === 'ok')).toHaveLength(3);
+    const feed = (path: string) => fl.feeds.find((f: { url: string }) => f.url.endsWith(path));
+    await vi.waitFor(async () => {
+      const now = (await t.app.inject({ url: '/status' })).json().freelance;
+      expect(now.feeds.filter((f: { state: string }) => f.state === 'failing')).toHaveLength(4);
+    });
+    const fl2 = (await t.app.inject({ url: '/status' })).json().freelance;
+    const reason = (path: string) => fl2.feeds.find((f: { url: string }) => f.url.endsWith(path)).lastError;
+    expect(reason('/broken')).toContain('invalid XML');
+    expect(reason('/huge')).toContain('byte limit');
+    expect(reason('/loop')).toMatch(/redirect/i);
+    expect(reason('/hang')).toContain('timed out after 300 ms');
+    expect(feed('/rss')).toMatchObject({ state: 'ok' });
+    expect(fl2.feeds.filter((f: { state: string }) => f.state === 'ok')).toHaveLength(3);
     // Backoff: the broken feed is asked less often than the healthy ones.
     expect(feeds.hits.get('/broken')?.total).toBeLessThan(feeds.hits.get('/rss')?.total ?? 0);
   });
