@@ -18,6 +18,12 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
+/** Does the request carry the API token? For reads that show more to a caller who has it. */
+export function hasToken(request: FastifyRequest, apiToken: string): boolean {
+  const presented = bearerToken(request.headers.authorization);
+  return presented !== undefined && tokenMatches(presented, apiToken);
+}
+
 /** A fastify preHandler that refuses the request with 401 unless it carries the API token. */
 export function requireToken(apiToken: string) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {

@@ -3,13 +3,13 @@
  * committed; prompts and results are shown only to a caller with the API token.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AiEngine } from '../../actors/ai/engine.js';
 import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult, taskView } from '../../actors/ai/tasks.js';
 import { QbError } from '../../errors.js';
 import { QUEUE_ITEM_STATES, type Queue } from '../../queue/types.js';
-import { bearerToken, requireToken, tokenMatches } from '../auth.js';
+import { hasToken, requireToken } from '../auth.js';
 import { tooLargeHandler } from './limits.js';
 
 export interface AiRouteDeps {
@@ -38,11 +38,6 @@ const ListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export function hasToken(request: FastifyRequest, apiToken: string): boolean {
-  const presented = bearerToken(request.headers.authorization);
-  return presented !== undefined && tokenMatches(presented, apiToken);
-}
 
 export function aiRoutes(deps: AiRouteDeps): FastifyPluginAsync<{ apiToken: string }> {
   return async (fastify, { apiToken }) => {

@@ -8,8 +8,7 @@ import { Type } from 'typebox';
 import { JOB_STATUSES, type Job, type JobStore } from '../../actors/freelance/jobs.js';
 import type { FreelancePipeline } from '../../actors/freelance/pipeline.js';
 import { QbError } from '../../errors.js';
-import { requireToken } from '../auth.js';
-import { hasToken } from './ai.js';
+import { hasToken, requireToken } from '../auth.js';
 import { tooLargeHandler } from './limits.js';
 
 export interface FreelanceRouteDeps {

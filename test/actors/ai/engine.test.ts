@@ -10,13 +10,15 @@ import { openDb } from '../../../src/store/db.js';
 import { applyNamedMigrations } from '../../../src/store/migrations.js';
 import { silentLogger } from '../../helpers/logger.js';
 
-function setup(env: Record<string, string>, provider: Provider) {
+/** A fake clock at 10:59:59, or the real one (the breaker's own timing runs on Date.now). */
+function setup(env: Record<string, string>, provider: Provider, realClock = false) {
   const clock = { now: Date.parse('2026-05-01T10:59:59.000Z') };
+  const now = realClock ? () => Date.now() : () => clock.now;
   const db = openDb(':memory:');
   applyNamedMigrations(db, AI_MIGRATIONS);
   const queue = openSqliteQueue(':memory:');
   const config = testConfig('/tmp/unused-qb-engine', { AI_BASE_URL: 'http://127.0.0.1:1/v1', ...env }).ai;
-  const usage = new UsageLedger(db, () => clock.now);
+  const usage = new UsageLedger(db, now);
   const engine = new AiEngine({
     queue,
     usage,
@@ -25,7 +27,7 @@ function setup(env: Record<string, string>, provider: Provider) {
     defaultSystem: 'sys',
     owner: 'peer-1',
     logger: silentLogger(),
-    now: () => clock.now,
+    now,
   });
   onTestFinished(async () => {
     engine.stop();
@@ -92,5 +94,36 @@ describe('AiEngine spending guard', () => {
     engine.start();
     await vi.waitFor(async () => expect(await completed(queue)).toBe(20), { timeout: 10_000 });
     expect(peak).toBe(3);
+  });
+});
+
+describe('AiEngine circuit breaker', () => {
+  it('spends no attempt without a provider call: past an open breaker only the probe is claimed', async () => {
+    let calls = 0;
+    const failing: Provider = async () => {
+      calls++;
+      throw new Error('connection reset');
+    };
+    const { queue, engine } = setup(
+      {
+        AI_CONCURRENCY: '4',
+        AI_BREAKER_FAILURES: '1',
+        AI_BREAKER_HALF_OPEN_MS: '100',
+        AI_RETRY_BASE_MS: '1',
+        AI_MAX_ATTEMPTS: '100',
+      },
+      failing,
+      true,
+    );
+    for (let i = 0; i < 4; i++)
+      await queue.enqueue<TaskPayload>(AI_QUEUE, { prompt: `p${i}`, origin: 'api' });
+    engine.start();
+    // Several open -> probe -> open rounds.
+    await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(8), { timeout: 10_000 });
+    engine.stop();
+    await vi.waitFor(() => expect(engine.inFlightCount).toBe(0));
+    const page = await queue.list<TaskPayload>({ queue: AI_QUEUE });
+    const attempts = page.items.reduce((n, t) => n + t.attempts, 0);
+    expect(attempts).toBe(calls);
   });
 });
