@@ -26,6 +26,7 @@ import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
 import { openQueue, type Queue } from './queue/index.js';
+import { QueueSummary } from './queue/summary.js';
 import { type Db, openDb } from './store/db.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
@@ -57,7 +58,7 @@ export interface PeerAssembly {
   app: FastifyInstance;
   /** The bound port once listening. */
   port(): number | undefined;
-  /** Frees what assembly opened (db, queue, monitors); stop actors and app first. */
+  /** Frees what assembly opened (queue, db, monitors); stop actors and app first. */
   close(): Promise<void>;
 }
 
@@ -76,6 +77,9 @@ export async function assemblePeer(
   else if (token.file) log.info({ file: token.file }, 'API token loaded from file');
 
   const db = openDb(config.dataDir);
+  // SQLite in DATA_DIR (its own connection, synchronous=FULL), or the fleet's PostgreSQL.
+  const queue = await openQueue(config);
+  const queueSummary = new QueueSummary(queue);
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
   let openSockets = 0;
@@ -92,9 +96,6 @@ export async function assemblePeer(
     countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
   });
 
-  // The durable queue AI tasks and freelance deliveries run on: SQLite in DATA_DIR, or the fleet's
-  // PostgreSQL with DATABASE_URL.
-  const queue = await openQueue({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const features = buildFeatures(options.features ?? defaultFeatures(), {
     config,
     db,
@@ -128,7 +129,8 @@ export async function assemblePeer(
         state: s.state,
         restarts: s.restarts,
       })),
-      queues: fromFeatures.queues,
+      // Every queue's backlog, plus any figures a feature adds beside its queues.
+      queues: { ...queueSummary.current(), ...fromFeatures.queues },
       extra: fromFeatures.extra,
       links: (meshNode?.peers() ?? []).flatMap((p) =>
         p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
@@ -171,6 +173,7 @@ export async function assemblePeer(
     prompt: autonomousPrompt(config),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
+    queue,
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
   app = await buildApp(deps);

@@ -112,11 +112,6 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
           usageByHour: usage.history(24),
         }),
         summary: () => ({
-          queues: {
-            'ai.queued': depths.queued + depths.failed,
-            'ai.running': depths.running,
-            'ai.dead': depths.dead,
-          },
           extra: {
             state: state(),
             breaker: engine.breakerState,

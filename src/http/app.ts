@@ -9,6 +9,7 @@ import type { FeatureSet } from '../features/compose.js';
 import type { Logger } from '../logger.js';
 import type { MeshCounters } from '../mesh/node.js';
 import type { MeshPeerView } from '../mesh/view.js';
+import type { Queue } from '../queue/types.js';
 import type { Identity } from '../store/identity.js';
 import type { KillSwitchStore } from '../store/kill-switch.js';
 import { installErrorHandling } from './errors.js';
@@ -18,6 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { killSwitchRoutes } from './routes/kill-switch.js';
 import { meshRoutes } from './routes/mesh.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { queueRoutes } from './routes/queues.js';
 import { statusRoutes } from './routes/status.js';
 import { subsystemRoutes } from './routes/subsystems.js';
 
@@ -48,6 +50,8 @@ export interface AppDeps {
   mesh: () => MeshView;
   /** How often the process supervisor has respawned this worker. */
   workerRespawns: number;
+  /** The durable queue (SQLite, or PostgreSQL with DATABASE_URL); absent in apps built without one. */
+  queue?: Queue;
   /** Crashes the worker process; present only with FAULT_INJECTION=true. */
   crashWorker?: () => void;
 }
@@ -72,6 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(subsystemRoutes, { deps });
   await app.register(meshRoutes, { deps });
   await app.register(metricsRoutes, { deps });
+  await app.register(queueRoutes, { deps });
   await app.register(faultRoutes, { deps });
   await app.register(dashboardRoutes);
   await deps.features?.registerRoutes(app, deps.apiToken);

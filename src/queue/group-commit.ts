@@ -9,8 +9,15 @@
  * its caller gets the error and the others still commit. Any other error aborts the whole batch and
  * every caller in it gets that error (nothing of the batch was committed).
  */
+
+import type Database from 'better-sqlite3';
 import { isQbError } from '../errors.js';
 import type { Db } from '../store/db.js';
+
+interface Outcome {
+  ok: boolean;
+  value: unknown;
+}
 
 interface Pending {
   op: () => unknown;
@@ -24,12 +31,25 @@ export class GroupCommit {
   #idle: PromiseWithResolvers<void> | null = null;
   /** Largest batch so far (for tests and the benchmark). */
   maxBatch = 0;
+  /** Built once: better-sqlite3 wraps the function anew on every db.transaction() call. */
+  readonly #transaction: Database.Transaction<(batch: Pending[], outcomes: Outcome[]) => void>;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     /** Upper bound on operations per transaction, so one commit never holds the lock for long. */
     private readonly maxOps = 2_000,
-  ) {}
+  ) {
+    this.#transaction = db.transaction((batch: Pending[], outcomes: Outcome[]) => {
+      for (const p of batch) {
+        try {
+          outcomes.push({ ok: true, value: p.op() });
+        } catch (err) {
+          if (!isQbError(err)) throw err;
+          outcomes.push({ ok: false, value: err });
+        }
+      }
+    });
+  }
 
   run<T>(op: () => T): Promise<T> {
     const { promise, resolve, reject } = Promise.withResolvers<T>();
@@ -50,27 +70,16 @@ export class GroupCommit {
     const batch = this.#pending.splice(0, this.maxOps);
     if (this.#pending.length > 0) this.#scheduled = setImmediate(() => this.#flush());
     this.maxBatch = Math.max(this.maxBatch, batch.length);
-    const outcomes: Array<{ ok: boolean; value: unknown }> = [];
+    const outcomes: Outcome[] = [];
     try {
-      this.db
-        .transaction(() => {
-          for (const p of batch) {
-            try {
-              outcomes.push({ ok: true, value: p.op() });
-            } catch (err) {
-              if (!isQbError(err)) throw err;
-              outcomes.push({ ok: false, value: err });
-            }
-          }
-        })
-        .immediate();
+      this.#transaction.immediate(batch, outcomes);
     } catch (err) {
       for (const p of batch) p.reject(err);
       this.#settleIdle();
       return;
     }
     batch.forEach((p, i) => {
-      const outcome = outcomes[i] as { ok: boolean; value: unknown };
+      const outcome = outcomes[i] as Outcome;
       if (outcome.ok) p.resolve(outcome.value);
       else p.reject(outcome.value);
     });

@@ -43,6 +43,12 @@ export interface PostgresQueueOptions extends QueueOptions {
 }
 
 const INT8_OID = 20;
+const INT8_MAX = 2n ** 63n - 1n;
+
+/** Only a BIGINT can be an id; anything else is simply not found (never a database error). */
+function isRowId(id: string): boolean {
+  return /^\d{1,19}$/.test(id) && BigInt(id) <= INT8_MAX;
+}
 
 /** Times and ids are BIGINT: parse them as numbers (ms timestamps fit in 2^53). */
 const types = {
@@ -115,7 +121,6 @@ export class PostgresQueue implements Queue {
   }
 
   enqueue<P>(queue: string, payload: P, options: EnqueueOptions = {}): Promise<EnqueueResult<P>> {
-    if (this.#closed) return Promise.reject(closedError());
     const maxAttempts = options.maxAttempts ?? this.#settings.get(queue).maxAttempts;
     return this.#run(() =>
       this.#enqueues.add({
@@ -285,7 +290,6 @@ export class PostgresQueue implements Queue {
   }
 
   complete<R>(lease: Lease, result?: R): Promise<QueueItem<unknown, R>> {
-    if (this.#closed) return Promise.reject(closedError());
     return this.#run(() => this.#completions.add({ lease, result: toJson(result) })) as Promise<
       QueueItem<unknown, R>
     >;
@@ -369,6 +373,7 @@ export class PostgresQueue implements Queue {
 
   retry(id: string): Promise<QueueItem> {
     return this.#run(async () => {
+      if (!isRowId(id)) throw notFound(id);
       const now = this.#clock.now();
       const { rows } = await this.#pool.query<ItemRow>(
         `UPDATE queue_items SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1, finished_at = NULL
@@ -382,6 +387,7 @@ export class PostgresQueue implements Queue {
 
   cancel(id: string): Promise<QueueItem> {
     return this.#run(async () => {
+      if (!isRowId(id)) throw notFound(id);
       const now = this.#clock.now();
       const { rows } = await this.#pool.query<ItemRow>(
         `UPDATE queue_items SET state = 'cancelled', finished_at = $1, updated_at = $1
@@ -453,7 +459,7 @@ export class PostgresQueue implements Queue {
   }
 
   async #row(db: Exec, id: string): Promise<ItemRow | undefined> {
-    if (!/^\d+$/.test(id)) return undefined;
+    if (!isRowId(id)) return undefined;
     const { rows } = await db.query<ItemRow>('SELECT * FROM queue_items WHERE id = $1', [id]);
     return rows[0];
   }

@@ -189,9 +189,13 @@ export class SqliteQueue implements Queue {
       const limit = listLimit(filter.limit);
       const where: string[] = [];
       const params: unknown[] = [];
-      if (filter.queue !== undefined) where.push('queue = ?') && params.push(filter.queue);
-      if (filter.state !== undefined) where.push('state = ?') && params.push(filter.state);
-      if (filter.before !== undefined) where.push('id < ?') && params.push(Number(filter.before));
+      const add = (clause: string, value: unknown) => {
+        where.push(clause);
+        params.push(value);
+      };
+      if (filter.queue !== undefined) add('queue = ?', filter.queue);
+      if (filter.state !== undefined) add('state = ?', filter.state);
+      if (filter.before !== undefined) add('id < ?', Number(filter.before));
       const sql = `SELECT * FROM queue_items ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                    ORDER BY id DESC LIMIT ?`;
       const rows = this.#db.prepare(sql).all(...params, limit + 1) as ItemRow[];

@@ -119,25 +119,27 @@ export function queueConformance(factory: BackendFactory): void {
       expect(fresh.item.id).not.toBe(first.item.id);
     });
 
-    it('lets another owner reclaim an item whose lease expired, with a new fencing token', async () => {
-      const { q, clock } = await setup({ defaults: { leaseMs: 1_000 } });
-      const { item } = await q.enqueue('w', 1);
-      const a = at(await q.claim('w', { owner: 'peer-a' }));
-      expect(await q.claim('w', { owner: 'peer-b' })).toEqual([]);
+    it('lets another peer take over an item whose lease expired, with a new fencing token', async () => {
+      // Two connections: peer A's machine "dies" holding the lease, peer B takes the item over.
+      const { queues, clock } = await setup({ defaults: { leaseMs: 1_000 } }, 2);
+      const [qa, qb] = queues as [Queue, Queue];
+      const { item } = await qa.enqueue('w', 1);
+      const a = at(await qa.claim('w', { owner: 'peer-a' }));
+      expect(await qb.claim('w', { owner: 'peer-b' })).toEqual([]);
       clock.advance(999);
-      expect(await q.claim('w', { owner: 'peer-b' })).toEqual([]);
+      expect(await qb.claim('w', { owner: 'peer-b' })).toEqual([]);
       clock.advance(1);
-      const b = at(await q.claim('w', { owner: 'peer-b' }));
+      const b = at(await qb.claim('w', { owner: 'peer-b' }));
       expect(b).toMatchObject({ id: item.id, attempts: 2 });
       expect(b.claim.token).toBeGreaterThan(a.claim.token);
       expect(b.lastError).toBe('lease expired');
       // The first holder is fenced off: nothing it says changes the item.
-      expect(await errorCode(q.complete(a.claim, 'late'))).toBe('QB_ERR_QUEUE_LEASE_LOST');
-      expect(await errorCode(q.fail(a.claim, new Error('late')))).toBe('QB_ERR_QUEUE_LEASE_LOST');
-      expect(await errorCode(q.heartbeat(a.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
-      expect(await q.get(item.id)).toMatchObject({ state: 'running', lease: { owner: 'peer-b' } });
-      await q.complete(b.claim, 'from b');
-      expect(await q.get(item.id)).toMatchObject({ state: 'completed', result: 'from b' });
+      expect(await errorCode(qa.complete(a.claim, 'late'))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await errorCode(qa.fail(a.claim, new Error('late')))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await errorCode(qa.heartbeat(a.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await qa.get(item.id)).toMatchObject({ state: 'running', lease: { owner: 'peer-b' } });
+      await qb.complete(b.claim, 'from b');
+      expect(await qa.get(item.id)).toMatchObject({ state: 'completed', result: 'from b' });
     });
 
     it('refuses a late completion after the lease expired even before anyone reclaimed it', async () => {
@@ -315,6 +317,17 @@ export function queueConformance(factory: BackendFactory): void {
       expect(await q.claim('free', { owner: 'a', limit: 10 })).toHaveLength(5);
     });
 
+    it('keeps the fleet-wide concurrency limit when peers claim at once on separate connections', async () => {
+      const { queues } = await setup({ queues: { lim: { concurrency: 3 } } }, 2);
+      const [a, b] = queues as [Queue, Queue];
+      for (let i = 0; i < 20; i++) await a.enqueue('lim', i);
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).claim('lim', { owner: `p${i}`, limit: 2 })),
+      );
+      expect(claims.flat()).toHaveLength(3);
+      expect((await b.depths()).lim?.running).toBe(3);
+    });
+
     it('never hands the same item to two claimers on separate connections', async () => {
       const { queues } = await setup({}, 2);
       const [a, b] = queues as [Queue, Queue];
@@ -357,6 +370,9 @@ export function queueConformance(factory: BackendFactory): void {
       expect((await q.list({ state: 'running' })).items.map((i) => i.id)).toEqual([c.id]);
       expect((await q.list()).items).toHaveLength(8);
       expect(await q.get('nope')).toBeNull();
+      expect(await q.get('99999999999999999999')).toBeNull();
+      expect(await errorCode(q.retry('9999999999999999999'))).toBe('QB_ERR_NOT_FOUND');
+      expect(await errorCode(q.cancel('-1'))).toBe('QB_ERR_NOT_FOUND');
     });
 
     it('reports depths by state, with zeros for defined queues', async () => {

@@ -61,7 +61,26 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
     },
   });
   registerMeshMetrics(register, deps);
+<<<<<<< HEAD
   deps.features?.metrics(register);
+=======
+  const queue = deps.queue;
+  if (queue) {
+    new Gauge({
+      name: 'qb_queue_items',
+      help: 'Queue items by queue and state (shared by the fleet with DATABASE_URL)',
+      labelNames: ['queue', 'state'],
+      registers: [register],
+      async collect() {
+        this.reset();
+        const depths = await queue.depths().catch(() => ({}));
+        for (const [name, byState] of Object.entries(depths)) {
+          for (const [state, n] of Object.entries(byState)) this.set({ queue: name, state }, n);
+        }
+      },
+    });
+  }
+>>>>>>> queue
   return register;
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { SubsystemStatus } from '../../actors/root.js';
 import type { AppDeps } from '../app.js';
+import { queueOverview } from './queues.js';
 
 export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
   app.get('/status', async () => {
@@ -22,6 +23,8 @@ export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
       mesh,
       reconnectAttempts: mesh.reconnectAttempts,
       subsystems,
+      // Depths by state per queue; null when the queue store cannot answer (e.g. PostgreSQL down).
+      queues: deps.queue ? await queueOverview(deps.queue).catch(() => null) : {},
       prompt: deps.prompt,
       workerRespawns: deps.workerRespawns,
     };
