@@ -61,9 +61,7 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
     },
   });
   registerMeshMetrics(register, deps);
-<<<<<<< HEAD
   deps.features?.metrics(register);
-=======
   const queue = deps.queue;
   if (queue) {
     new Gauge({
@@ -80,7 +78,6 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
       },
     });
   }
->>>>>>> queue
   return register;
 }
 
