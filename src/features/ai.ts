@@ -55,6 +55,7 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
         defaultSystem: autonomousPrompt(ctx.config),
         owner: ctx.peerId,
         logger,
+        defineQueue: ctx.config.aiEnabled,
       });
 
       // /status and the mesh summary are synchronous; the queue is not: keep the last depths.

@@ -42,6 +42,7 @@ export function freelanceFeature(): FeatureDefinition {
         maxExecutionsPerHour: cfg.maxExecutionsPerHour,
         owner: ctx.peerId,
         logger,
+        defineQueue: ctx.config.freelanceEnabled,
       });
       const pipeline = new FreelancePipeline({
         jobs,

@@ -48,6 +48,8 @@ export interface EngineOptions {
   owner: string;
   logger: Logger;
   now?: () => number;
+  /** Define the `ai` queue's settings (default true); a disabled feature leaves the queue alone. */
+  defineQueue?: boolean;
 }
 
 /** Lease of one claim: the call's timeout and room to record its outcome. */
@@ -83,11 +85,13 @@ export class AiEngine {
 
   constructor(private readonly o: EngineOptions) {
     this.now = o.now ?? Date.now;
-    o.queue.define(AI_QUEUE, {
-      maxAttempts: o.config.maxAttempts,
-      leaseMs: leaseMsFor(o.config.timeoutMs),
-      backoffBaseMs: o.config.retryBaseMs,
-    });
+    if (o.defineQueue !== false) {
+      o.queue.define(AI_QUEUE, {
+        maxAttempts: o.config.maxAttempts,
+        leaseMs: leaseMsFor(o.config.timeoutMs),
+        backoffBaseMs: o.config.retryBaseMs,
+      });
+    }
     this.breaker = circuitBreaker(
       handleWhen((e) => e instanceof ProviderFault),
       {

@@ -27,6 +27,8 @@ export interface DeliveryOptions {
   maxExecutionsPerHour: number;
   owner: string;
   logger: Logger;
+  /** Define the delivery queue's settings (default true); a disabled feature leaves it alone. */
+  defineQueue?: boolean;
   now?: () => number;
 }
 
@@ -42,12 +44,14 @@ export class DeliveryWorker {
 
   constructor(private readonly o: DeliveryOptions) {
     this.now = o.now ?? Date.now;
-    o.queue.define(deliveryQueue(o.owner), {
-      maxAttempts: o.maxAttempts,
-      leaseMs: DELIVERY_TIMEOUT_MS * 2,
-      backoffBaseMs: 1_000,
-      backoffMaxMs: 10 * 60_000,
-    });
+    if (o.defineQueue !== false) {
+      o.queue.define(deliveryQueue(o.owner), {
+        maxAttempts: o.maxAttempts,
+        leaseMs: DELIVERY_TIMEOUT_MS * 2,
+        backoffBaseMs: 1_000,
+        backoffMaxMs: 10 * 60_000,
+      });
+    }
     this.s = {
       count: o.db.prepare('SELECT count FROM freelance_executions_hourly WHERE hour = ?'),
       add: o.db.prepare(
