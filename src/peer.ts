@@ -103,7 +103,6 @@ export async function assemblePeer(
     logger: log,
     peerId: identity.peerId,
     bootId: identity.bootId,
-    apiToken: token.token,
     killSwitchActive: () => killSwitch.get().active,
   });
 

@@ -24,7 +24,6 @@ export interface FeatureContext {
   logger: Logger;
   peerId: string;
   bootId: string;
-  apiToken: string;
   /** Is the kill switch in force now? */
   killSwitchActive(): boolean;
   /** Features built before this one, by name (freelance drafts its proposals through AI). */

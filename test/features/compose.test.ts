@@ -28,7 +28,6 @@ function ctx() {
     logger: silentLogger(),
     peerId: 'p1',
     bootId: 'b1',
-    apiToken: 'token-0123456789abcdef',
     killSwitchActive: () => false,
   };
 }
@@ -89,8 +88,8 @@ describe('the feature seam', () => {
     });
 
     const app = Fastify();
-    await set.registerRoutes(app, c.apiToken);
-    expect((await app.inject({ url: '/alpha' })).json()).toEqual({ token: c.apiToken.length });
+    await set.registerRoutes(app, 'token-0123456789abcdef');
+    expect((await app.inject({ url: '/alpha' })).json()).toEqual({ token: 'token-0123456789abcdef'.length });
     await app.close();
 
     const registry = new Registry();
