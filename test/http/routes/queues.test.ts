@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Queue } from '../../../src/queue/types.js';
 import { buildTestApp } from '../../helpers/app.js';
+import { postgresUnavailable, startPostgres } from '../../helpers/postgres.js';
+
+const pgMissing = postgresUnavailable();
+if (pgMissing) console.warn(`skipping the DATABASE_URL peer test: ${pgMissing}`);
 
 async function setup() {
   // The AI and freelance features define and work their own queues; these tests own the queue.
@@ -105,5 +109,17 @@ describe('queue routes', () => {
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/qb_queue_items\{[^}]*queue="ai",state="queued"[^}]*\} 1/);
     expect(metrics.body).toMatch(/qb_queue_items\{[^}]*queue="ai",state="dead"[^}]*\} 0/);
+  });
+});
+
+describe.skipIf(pgMissing !== null)('a peer with DATABASE_URL', () => {
+  it('keeps its queue in that PostgreSQL database', async () => {
+    const server = await startPostgres({ fsync: false });
+    onTestFinished(() => server.stop());
+    const url = await server.createDatabase('peer_queue');
+    const t = await buildTestApp({ env: { DATABASE_URL: url } });
+    await t.deps.queue?.enqueue('ai', { prompt: 'x' });
+    const res = await t.app.inject({ method: 'GET', url: '/queues' });
+    expect(res.json()).toMatchObject({ backend: 'postgres', queues: { ai: { queued: 1 } } });
   });
 });
