@@ -82,6 +82,11 @@ export const ERRORS = {
     status: 503,
     description: 'the peer is still starting and cannot hold this request; retry after a second',
   },
+  QB_ERR_JOB_STATE: {
+    status: 409,
+    description:
+      'the freelance job is not in a state that allows this decision (approve/reject need awaiting-approval)',
+  },
   QB_ERR_INTERNAL: {
     status: 500,
     closeCode: 1011,

@@ -10,6 +10,9 @@ import { HealthMonitor } from './actors/health-monitor.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
+import { buildFeatures, type FeatureSet } from './features/compose.js';
+import type { FeatureDefinition } from './features/feature.js';
+import { defaultFeatures } from './features/index.js';
 import { type AppDeps, buildApp, type MeshView, policyOf } from './http/app.js';
 import { tokenHint } from './http/auth.js';
 import type { BootGate } from './http/boot-gate.js';
@@ -20,7 +23,7 @@ import type { Logger } from './logger.js';
 import type { MeshNode } from './mesh/node.js';
 import type { Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
-import { openQueue } from './queue/index.js';
+import { openQueue, type Queue } from './queue/index.js';
 import { QueueSummary } from './queue/summary.js';
 import { type PreparedDataDir, prepareDataDir } from './store/data-dir.js';
 import { acquireDataDirLock, type DataDirLock } from './store/data-dir-lock.js';
@@ -44,6 +47,8 @@ export interface PeerOptions {
   gate?: BootGate;
   /** DATA_DIR already prepared (the worker does it before its port listens). */
   prepared?: PreparedDataDir;
+  /** Replaces the build's features (tests: a fake AI provider). */
+  features?: FeatureDefinition[];
 }
 
 /** Everything a peer is made of, built but not started. */
@@ -55,6 +60,8 @@ export interface PeerAssembly {
   health: HealthMonitor;
   meshNode: MeshNode | undefined;
   actors: PeerActors;
+  features: FeatureSet;
+  queue: Queue;
   liveFeed: LiveFeed;
   deps: AppDeps;
   app: FastifyInstance;
@@ -98,8 +105,28 @@ export async function assemblePeer(
     mesh: meshNode?.linkCount ?? 0,
   }));
 
+  const features = buildFeatures(options.features ?? defaultFeatures(), {
+    config,
+    db,
+    queue,
+    logger: log,
+    peerId: identity.peerId,
+    bootId: identity.bootId,
+    prompt: () => prompt,
+    linkedSummaries: () =>
+      (meshNode?.peers() ?? []).flatMap((p) =>
+        p.state === 'connected' && p.peerId && p.status
+          ? [{ peerId: p.peerId, extra: p.status.extra as Record<string, unknown> | undefined }]
+          : [],
+      ),
+    killSwitchActive: () => killSwitch.get().active,
+  });
+  /** The autonomous prompt, once the registrations are known (below). */
+  let prompt = '';
+
   let actors: PeerActors | undefined;
   const summary = (): Summary => {
+    const fromFeatures = features.summary();
     return {
       peerId: identity.peerId,
       bootId: identity.bootId,
@@ -112,7 +139,9 @@ export async function assemblePeer(
         state: s.state,
         restarts: s.restarts,
       })),
-      queues: queueSummary.current(),
+      // Every queue's backlog, plus any figures a feature adds beside its queues.
+      queues: { ...queueSummary.current(), ...fromFeatures.queues },
+      extra: fromFeatures.extra,
       links: meshNode?.linkStates() ?? [],
     };
   };
@@ -124,8 +153,10 @@ export async function assemblePeer(
 
   const registrations = [
     ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+    ...features.registrations(),
     ...(options.extraRegistrations ?? []),
   ];
+  prompt = autonomousPrompt(config, registrations);
   actors = new PeerActors({
     registrations,
     autoStart: config.autoStart,
@@ -150,7 +181,8 @@ export async function assemblePeer(
     actors,
     killSwitch,
     health,
-    prompt: autonomousPrompt(config, registrations),
+    features,
+    prompt,
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
     pids: { supervisor: config.internal.isWorker ? process.ppid : null, worker: process.pid },
@@ -210,11 +242,14 @@ export async function assemblePeer(
     health,
     meshNode,
     actors,
+    features,
+    queue,
     liveFeed,
     deps,
     app,
     port,
     close: async () => {
+      features.close();
       health.close();
       await queue.close();
       db.close();

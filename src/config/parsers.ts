@@ -143,3 +143,14 @@ export const postgresUrl: Parser<string> = (raw, name) => {
     throw new Error(`${name} must be a postgres:// or postgresql:// URL`);
   }
 };
+
+/** A finite number of at least `min` (decimals allowed). */
+export const decimal =
+  (min = 0): Parser<number> =>
+  (raw, name) => {
+    const n = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min) {
+      throw new Error(`${name} must be a number of at least ${min}; got "${raw}"`);
+    }
+    return n;
+  };

@@ -11,6 +11,7 @@ import type { HealthMonitor } from '../actors/health-monitor.js';
 import type { PeerActors } from '../actors/root.js';
 import type { Config } from '../config.js';
 import { QbError } from '../errors.js';
+import type { FeatureSet } from '../features/compose.js';
 import type { Logger } from '../logger.js';
 import type { MeshCounters } from '../mesh/node.js';
 import type { MeshPeerView } from '../mesh/view.js';
@@ -53,6 +54,8 @@ export interface AppDeps {
   actors: PeerActors;
   killSwitch: KillSwitchStore;
   health: HealthMonitor;
+  /** Feature routes, /status fields and metrics (AI, freelance...); see features/feature.ts. */
+  features?: FeatureSet;
   /** The autonomous-mode prompt logged at start. */
   prompt: string;
   mesh: () => MeshView;
@@ -111,6 +114,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(faultRoutes, { deps });
   await app.register(tokenHintRoutes, { deps });
   await app.register(dashboardRoutes);
+  await deps.features?.registerRoutes(app, deps.apiToken, deps.tokenHint);
   return app;
 }
 

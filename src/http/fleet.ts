@@ -28,6 +28,10 @@ export interface PeerCard {
   queues: Record<string, number>;
   /** The trading subsystem's summary (mode, exchange, PnL), once it exists. */
   trading: unknown;
+  /** The AI subsystem's summary: state, breaker, pause reason, spend against the caps. */
+  ai?: unknown;
+  /** The freelance subsystem's summary: jobs awaiting approval, failing feeds. */
+  freelance?: unknown;
   /** killSwitchView of the peer's state (its own, or the one its summary reported). */
   killSwitch: KillSwitchState | null;
   refused: { code: number; reason: string } | null;
@@ -72,6 +76,8 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
     subsystems: local.subsystems.map((s) => ({ name: s.name, state: s.state, restarts: s.restarts })),
     queues: local.summary?.queues ?? {},
     trading: local.summary?.extra?.trading ?? null,
+    ai: local.summary?.extra?.ai ?? null,
+    freelance: local.summary?.extra?.freelance ?? null,
     killSwitch: killSwitchView(local.killSwitch),
     refused: null,
     duplicateId: null,
@@ -94,6 +100,8 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
       subsystems: s?.subsystems ?? [],
       queues: s?.queues ?? {},
       trading: s?.extra?.trading ?? null,
+      ai: s?.extra?.ai ?? null,
+      freelance: s?.extra?.freelance ?? null,
       killSwitch: s ? cardKillSwitch(p.state, s.killSwitch, local.killSwitch) : null,
       refused: p.refused ? { code: p.refused.code, reason: p.refused.reason } : null,
       duplicateId: p.duplicateId

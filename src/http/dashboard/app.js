@@ -55,6 +55,32 @@ function tradingLine(t) {
   return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, PnL ${pnl}`;
 }
 
+/** AI spend against the caps, the breaker and why the subsystem pauses, if it does. */
+function aiLines(ai) {
+  if (!ai || typeof ai !== 'object') return null;
+  const sp = ai.spend ?? {};
+  const spend = el(
+    'span',
+    { class: 'spend', 'data-ai-spend': '' },
+    `${sp.requests ?? 0}/${sp.maxRequests ?? '?'} req · ${sp.tokens ?? 0}/${sp.maxTokens ?? '?'} tok this hour`,
+  );
+  return el(
+    'span',
+    { 'data-ai-state': ai.state, 'data-breaker': ai.breaker },
+    `${ai.state}, breaker ${ai.breaker} · `,
+    spend,
+    ai.paused ? el('span', { class: 'paused', 'data-ai-paused': '' }, ` — ${ai.paused}`) : null,
+  );
+}
+
+function freelanceLine(f) {
+  if (!f || typeof f !== 'object') return null;
+  const parts = [`${f.awaitingApproval ?? 0} awaiting approval`];
+  if (f.failingFeeds) parts.push(`${f.failingFeeds} feed(s) failing`);
+  if (f.deliveryPaused) parts.push(`deliveries paused: ${f.deliveryPaused}`);
+  return parts.join(' · ');
+}
+
 function peerCard(p) {
   const isSelf = p.peerId === state.self;
   // What a peer that is not connected reported is only its last known state: shown greyed, never
@@ -111,6 +137,10 @@ function peerCard(p) {
       el('dd', {}, queues.length ? queues.map(([k, v]) => `${k} ${v}`).join(', ') : '—'),
       el('dt', {}, 'trading'),
       el('dd', {}, tradingLine(p.trading) ?? '—'),
+      el('dt', {}, 'AI'),
+      el('dd', {}, aiLines(p.ai) ?? '—'),
+      el('dt', {}, 'freelance'),
+      el('dd', {}, freelanceLine(p.freelance) ?? '—'),
       el('dt', {}, 'kill switch'),
       el(
         'dd',
@@ -358,6 +388,82 @@ async function restartSubsystem(name) {
   const result = await authorizedPost(`/subsystems/${encodeURIComponent(name)}/restart`);
   if (result) showMessage(`Restarting ${name}.`, 'ok');
 }
+
+// --- the work panel: jobs awaiting approval, recent AI tasks (this peer's) ----------------------
+
+/** GET with the session's token when there is one: details need it, states do not. */
+async function readWithToken(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const res = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  return res.json();
+}
+
+function jobItem(j) {
+  const title = j.title ?? `job ${j.id.slice(0, 8)} (token needed for details)`;
+  const budget = j.budget === null || j.budget === undefined ? '' : ` · ${j.budget} ${j.currency ?? ''}`;
+  return el(
+    'li',
+    { 'data-job-id': j.id },
+    el('strong', {}, title),
+    el('span', { class: 'muted' }, budget),
+    j.proposal
+      ? el('p', { class: 'proposal' }, j.proposal.length > 400 ? `${j.proposal.slice(0, 400)}…` : j.proposal)
+      : null,
+    el(
+      'span',
+      { class: 'actions' },
+      el(
+        'button',
+        { type: 'button', 'data-approve': j.id, onclick: () => decideJob(j.id, 'approve') },
+        'Approve',
+      ),
+      el(
+        'button',
+        { type: 'button', class: 'danger', 'data-reject': j.id, onclick: () => decideJob(j.id, 'reject') },
+        'Reject',
+      ),
+    ),
+  );
+}
+
+function taskItem(t) {
+  const label = t.prompt ? (t.prompt.length > 80 ? `${t.prompt.slice(0, 80)}…` : t.prompt) : `task ${t.id}`;
+  const tokens = t.usage ? ` · ${t.usage.totalTokens} tok` : '';
+  return el(
+    'li',
+    { 'data-task-id': t.id, 'data-task-state': t.status },
+    el('span', { class: 'state' }, t.status),
+    ` ${label}`,
+    el('span', { class: 'muted' }, ` · ${t.attempts} attempt(s)${tokens}${t.error ? ` · ${t.error}` : ''}`),
+  );
+}
+
+async function refreshWork() {
+  try {
+    const [jobs, tasks] = await Promise.all([
+      readWithToken('/freelance/jobs?status=awaiting-approval&limit=50').catch(() => ({ jobs: [] })),
+      readWithToken('/ai/tasks?limit=20').catch(() => ({ tasks: [] })),
+    ]);
+    $('jobs').replaceChildren(
+      ...(jobs.jobs.length ? jobs.jobs.map(jobItem) : [el('li', { class: 'muted' }, 'none')]),
+    );
+    $('tasks').replaceChildren(
+      ...(tasks.tasks.length ? tasks.tasks.map(taskItem) : [el('li', { class: 'muted' }, 'none')]),
+    );
+  } catch {
+    // The next refresh tries again; the feed status pill shows a dead peer.
+  }
+}
+
+async function decideJob(id, decision) {
+  const result = await authorizedPost(`/freelance/jobs/${encodeURIComponent(id)}/${decision}`);
+  if (result) showMessage(`Job ${decision === 'approve' ? 'approved' : 'rejected'}.`, 'ok');
+  refreshWork();
+}
+
+refreshWork();
+setInterval(refreshWork, 3000);
 
 $('ks-form').addEventListener('submit', (e) => {
   e.preventDefault();

@@ -67,6 +67,7 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
     },
   });
   registerMeshMetrics(register, deps);
+  deps.features?.metrics(register);
   const queue = deps.queue;
   if (queue) {
     new Gauge({

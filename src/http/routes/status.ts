@@ -15,10 +15,11 @@ export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
       uptime: Math.round(process.uptime() * 100) / 100,
       continuousMode: deps.config.continuousMode,
       killSwitch: killSwitchView(deps.killSwitch.get()),
-      // Filled in by the trading, freelance and AI subsystems once they exist in this build.
+      // Null for a feature this build lacks; each present feature fills its own field.
       trading: null,
       freelance: null,
       ai: null,
+      ...deps.features?.status(),
       mesh,
       reconnectAttempts: mesh.reconnectAttempts,
       subsystems,
