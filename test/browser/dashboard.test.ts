@@ -62,7 +62,13 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     const chip = downSubs.locator('li[data-sub-state="running"]').first();
     const liveChip = peerCard(page, 'peer-b', 'connected').locator('li[data-sub-state="running"]').first();
     const background = (l: typeof chip) => l.evaluate((node) => getComputedStyle(node).backgroundColor);
-    expect(await background(chip)).not.toBe(await background(liveChip));
+    // Polled: the cards are re-rendered on every delta, and a node caught mid-swap has no style yet.
+    await expect
+      .poll(async () => {
+        const [stale, live] = [await background(chip), await background(liveChip)];
+        return stale !== '' && live !== '' && stale !== live;
+      })
+      .toBe(true);
     // ...and so does the return of the same peer (same data dir, same port).
     await startBot({ env: c.env, dirs: c.bot.dirs });
     await peerCard(page, 'peer-c', 'connected').waitFor({ timeout: 15_000 });
