@@ -64,21 +64,6 @@ export class InsufficientFunds extends Error {
   }
 }
 
-/** What an order of `amount` at about `price` needs to be affordable; throws InsufficientFunds. */
-export function checkAffordable(
-  state: LedgerState,
-  fill: Omit<LedgerFill, 'fee'> & { feeRate: number },
-): void {
-  if (fill.side === 'buy') {
-    const need = fill.amount * fill.price * (1 + fill.feeRate);
-    const have = state.balances[fill.quote] ?? 0;
-    if (need > have + 1e-9) throw new InsufficientFunds(fill.quote, need, have);
-  } else {
-    const have = state.balances[fill.base] ?? 0;
-    if (fill.amount > have + 1e-12) throw new InsufficientFunds(fill.base, fill.amount, have);
-  }
-}
-
 export function applyFill(state: LedgerState, fill: LedgerFill): LedgerState {
   const balances = { ...state.balances };
   const positions = { ...state.positions };

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyFill,
-  checkAffordable,
   equity,
-  InsufficientFunds,
   markToMarket,
   openingLedger,
   unrealisedPnl,
@@ -43,18 +41,5 @@ describe('paper ledger', () => {
     // A recovery does not shrink the worst drawdown seen.
     s = markToMarket(s, 'USDT', {});
     expect(s.maxDrawdown).toBeCloseTo(210 / 1100);
-  });
-
-  it('refuses what the account cannot pay for', () => {
-    const s = openingLedger('USDT', 100);
-    expect(() => checkAffordable(s, { ...PAIR, side: 'buy', price: 100, amount: 1, feeRate: 0.001 })).toThrow(
-      InsufficientFunds,
-    );
-    expect(() => checkAffordable(s, { ...PAIR, side: 'sell', price: 100, amount: 0.5, feeRate: 0 })).toThrow(
-      /insufficient BTC/,
-    );
-    expect(() =>
-      checkAffordable(s, { ...PAIR, side: 'buy', price: 99, amount: 1, feeRate: 0.001 }),
-    ).not.toThrow();
   });
 });
