@@ -245,7 +245,7 @@ export async function startFakeBinance(
     }
     if (path === '/api/v3/order' && method === 'DELETE') {
       const o = findOrder();
-      if (!o || o.status !== 'NEW') return send(res, 400, { code: -2011, msg: 'Unknown order sent.' });
+      if (o?.status !== 'NEW') return send(res, 400, { code: -2011, msg: 'Unknown order sent.' });
       o.status = 'CANCELED';
       o.updateTime = Date.now();
       return send(res, 200, o);

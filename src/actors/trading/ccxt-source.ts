@@ -100,7 +100,7 @@ export class CcxtSource implements MarketSource {
     let rawBook: CcxtExchange;
     if (streaming) {
       try {
-        [rawTicker, rawBook] = await Promise.all([
+        [rawTicker, rawBook] = await settled([
           this.client.watchTicker(symbol),
           this.client.watchOrderBook(symbol, 20),
         ]);
@@ -110,7 +110,7 @@ export class CcxtSource implements MarketSource {
       }
     }
     if (!rawTicker || !rawBook) {
-      [rawTicker, rawBook] = await Promise.all([
+      [rawTicker, rawBook] = await settled([
         this.client.fetchTicker(symbol),
         this.client.fetchOrderBook(symbol, 20),
       ]);
