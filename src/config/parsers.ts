@@ -132,3 +132,23 @@ export const secretList: Parser<string[]> = (raw, name, warn) => {
   }
   return secrets;
 };
+
+/** A finite number of at least `min` (decimals allowed). */
+export const decimal =
+  (min = 0): Parser<number> =>
+  (raw, name) => {
+    const n = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min) {
+      throw new Error(`${name} must be a number of at least ${min}; got "${raw}"`);
+    }
+    return n;
+  };
+
+/** A percentage from 0 to 100, returned as a fraction (5 -> 0.05). */
+export const percent: Parser<number> = (raw, name) => {
+  const n = Number(raw.trim().replace(/%$/, ''));
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
+    throw new Error(`${name} must be a percentage from 0 to 100; got "${raw}"`);
+  }
+  return n / 100;
+};
