@@ -207,6 +207,8 @@ export async function startFakeBinance(
       const side = p.get('side') as 'BUY' | 'SELL';
       const qty = Number(p.get('quantity'));
       const price = type === 'LIMIT' ? Number(p.get('price')) : side === 'BUY' ? t.ask : t.bid;
+      if (!(price > 0) || !(qty > 0))
+        return send(res, 400, { code: -1013, msg: 'Filter failure: PRICE_FILTER' });
       const fills = type === 'MARKET' || (side === 'BUY' ? price >= t.ask : price <= t.bid);
       const order: FakeOrder = {
         symbol: p.get('symbol') ?? '',

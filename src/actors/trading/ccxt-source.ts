@@ -41,7 +41,10 @@ export async function openCcxtSource(o: CcxtSourceOptions): Promise<CcxtSource> 
   });
   // Spot only: derivatives markets live on other hosts a proxy may not serve.
   if (exchange.options?.fetchMarkets?.types) exchange.options.fetchMarkets.types = ['spot'];
-  if (exchange.options && 'fetchCurrencies' in exchange.options) exchange.options.fetchCurrencies = false;
+  // Spot trading needs neither the currency list nor margin pairs (both extra signed requests).
+  for (const option of ['fetchCurrencies', 'fetchMargins']) {
+    if (exchange.options && option in exchange.options) exchange.options[option] = false;
+  }
   if (o.apiUrl) rebaseUrls(exchange.urls, o.apiUrl);
   return new CcxtSource(exchange, o.exchange);
 }

@@ -8,10 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../logger.js';
+import { type Broker, OrderRejected } from './broker.js';
 import { classifyExchangeError, scrubSecrets } from './exchange-errors.js';
 import { equity, InsufficientFunds, unrealisedPnl, winRate } from './ledger.js';
 import { bookProblem, candleProblem, type MarketInfo, tickerProblem } from './market.js';
-import { OrderRejected, type PaperBroker } from './paper-broker.js';
 import {
   type AccountView,
   checkOrder,
@@ -26,9 +26,10 @@ import type { Strategy } from './strategy.js';
 export type EngineState = 'stopped' | 'starting' | 'running' | 'reconnecting' | 'blocked';
 
 export interface EngineOptions {
-  source: MarketSource;
+  /** Opens the market source; called at every start (ccxt is loaded only here, and only for ccxt). */
+  openSource: () => Promise<MarketSource>;
   /** Built once the markets are known. */
-  broker: (markets: ReadonlyMap<string, MarketInfo>) => PaperBroker;
+  broker: (markets: ReadonlyMap<string, MarketInfo>, source: MarketSource) => Broker;
   store: TradingStore;
   strategy: Strategy;
   limits: ProtectionLimits;
@@ -46,8 +47,12 @@ const RETRY_MAX_MS = 30_000;
 
 export class TradingEngine {
   private state: EngineState = 'stopped';
+  private source: MarketSource | undefined;
+  private exchangeName = '';
   private reason: string | null = null;
-  private broker: PaperBroker | undefined;
+  private broker: Broker | undefined;
+  /** Set when the exchange was unreachable: reconcile before anything new is placed. */
+  private needsReconcile = false;
   private markets: ReadonlyMap<string, MarketInfo> = new Map();
   private readonly marks: Record<string, number> = {};
   private consecutiveFailures = 0;
@@ -72,36 +77,60 @@ export class TradingEngine {
 
   async start(): Promise<void> {
     this.state = 'starting';
+    this.reason = null;
+    await this.closeSource();
     try {
-      this.markets = await this.o.source.loadMarkets(this.o.symbols);
+      this.source = await this.o.openSource();
+      this.exchangeName = this.source.exchange;
+      this.markets = await this.source.loadMarkets(this.o.symbols);
     } catch (err) {
       if (err instanceof UnknownSymbol) return this.block(err.message);
       if (classifyExchangeError(err) === 'auth')
         return this.block(`the exchange refused the API key: ${this.scrub(err)}`);
       throw err;
     }
-    this.broker = this.o.broker(this.markets);
+    const broker = this.o.broker(this.markets, this.source);
+    // Open orders, balances and positions match the exchange before anything new is placed.
+    await broker.reconcile();
+    this.broker = broker;
+    this.needsReconcile = false;
     this.state = 'running';
   }
 
   /** Stops the loop; under the kill switch every open order is cancelled first. */
   stop(): void {
     if (this.broker && this.o.killSwitchActive()) {
-      const n = this.broker.cancelAll('kill switch');
-      if (n > 0) this.o.logger.warn({ cancelled: n }, 'kill switch: cancelled every open order');
+      const logger = this.o.logger;
+      Promise.resolve(this.broker.cancelAll('kill switch')).then(
+        (n) => n > 0 && logger.warn({ cancelled: n }, 'kill switch: cancelled every open order'),
+        (err) =>
+          logger.error(
+            { err: this.scrub(err) },
+            'kill switch: cancelling open orders failed; retried at the next start',
+          ),
+      );
     }
     if (this.state !== 'blocked') this.state = 'stopped';
+    void this.closeSource();
+  }
+
+  private async closeSource(): Promise<void> {
+    const source = this.source;
+    this.source = undefined;
+    await source?.close().catch(() => {});
   }
 
   async tick(): Promise<void> {
     const now = this.o.now();
-    if (!this.broker || this.state === 'blocked' || now < this.retryAt || now < this.slowUntil) return;
+    const source = this.source;
+    if (!source || !this.broker || this.state === 'blocked' || now < this.retryAt || now < this.slowUntil)
+      return;
     this.counters.ticks += 1;
     this.lastTickAt = now;
     for (const symbol of this.o.symbols) {
       let data: MarketSnapshot;
       try {
-        data = await this.o.source.snapshot(symbol);
+        data = await source.snapshot(symbol);
       } catch (err) {
         this.exchangeFailed(err, now);
         return;
@@ -112,6 +141,15 @@ export class TradingEngine {
         this.state = 'running';
         this.reason = null;
       }
+      if (this.needsReconcile) {
+        try {
+          await this.broker.reconcile();
+          this.needsReconcile = false;
+        } catch (err) {
+          this.exchangeFailed(err, now);
+          return;
+        }
+      }
       const problem =
         bookProblem(data.book) ?? tickerProblem(data.ticker) ?? data.candles.map(candleProblem).find(Boolean);
       if (problem) {
@@ -119,9 +157,9 @@ export class TradingEngine {
         this.o.logger.warn({ symbol, problem }, 'market data dropped: no order on absurd data');
         continue;
       }
-      this.broker.onBook(data.book);
+      await this.broker.onBook(data.book);
       this.marks[symbol] = data.ticker.last;
-      this.decide(symbol, data, now);
+      await this.decide(symbol, data, now);
     }
     this.broker.mark(this.marks);
   }
@@ -133,8 +171,8 @@ export class TradingEngine {
     return reset;
   }
 
-  private decide(symbol: string, data: MarketSnapshot, now: number): void {
-    const broker = this.broker as PaperBroker;
+  private async decide(symbol: string, data: MarketSnapshot, now: number): Promise<void> {
+    const broker = this.broker as Broker;
     const market = this.markets.get(symbol) as MarketInfo;
     const balances = broker.state.state.balances;
     const position = balances[market.base] ?? 0;
@@ -174,7 +212,7 @@ export class TradingEngine {
     const lastCandle = data.candles.at(-1)?.[0] ?? 0;
     const clientOrderId = decisionId(this.o.store.account, symbol, lastCandle, side);
     try {
-      const order = broker.place({ clientOrderId, symbol, side, type: 'market', amount }, data.book);
+      const order = await broker.place({ clientOrderId, symbol, side, type: 'market', amount }, data.book);
       if (order.createdAt === now) {
         this.counters.ordersPlaced += 1;
         this.o.logger.info(
@@ -187,7 +225,7 @@ export class TradingEngine {
             status: order.status,
             reason: intent.reason,
           },
-          'paper order placed',
+          'order placed',
         );
       }
     } catch (err) {
@@ -202,7 +240,7 @@ export class TradingEngine {
     data: MarketSnapshot,
     latched: Map<ProtectionName, unknown>,
   ): AccountView {
-    const broker = this.broker as PaperBroker;
+    const broker = this.broker as Broker;
     const account = broker.state;
     const value = equity(account.state, account.quote, this.marks);
     const peak = Math.max(account.state.peakEquity, value);
@@ -231,6 +269,7 @@ export class TradingEngine {
       return;
     }
     this.consecutiveFailures += 1;
+    this.needsReconcile = true;
     const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (this.consecutiveFailures - 1));
     this.retryAt = now + delay;
     if (this.state !== 'reconnecting')
@@ -281,7 +320,7 @@ export class TradingEngine {
     const state = account?.state;
     const value = account && state ? equity(state, account.quote, this.marks) : null;
     return {
-      exchange: this.o.source.exchange,
+      exchange: this.exchangeName,
       state: this.state,
       reason: this.reason,
       account: this.o.store.account,

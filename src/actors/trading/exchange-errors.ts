@@ -20,6 +20,18 @@ const BY_CLASS: Record<string, ErrorKind> = {
   OnMaintenance: 'network',
 };
 
+/** True when `err` is (or derives from) the ccxt error class `name`. */
+export function isErrorClass(err: unknown, name: string): boolean {
+  for (
+    let proto = err && typeof err === 'object' ? Object.getPrototypeOf(err) : null;
+    proto;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (proto.constructor?.name === name) return true;
+  }
+  return false;
+}
+
 export function classifyExchangeError(err: unknown): ErrorKind {
   for (
     let proto = err && typeof err === 'object' ? Object.getPrototypeOf(err) : null;

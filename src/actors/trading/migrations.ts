@@ -13,6 +13,7 @@ export const TRADING_MIGRATIONS = [
      CREATE TABLE trading_order (
        id               TEXT PRIMARY KEY,
        client_order_id  TEXT NOT NULL UNIQUE,
+       exchange_id      TEXT,                  -- the exchange's order id (live); null on paper
        account          TEXT NOT NULL,
        symbol           TEXT NOT NULL,
        side             TEXT NOT NULL CHECK (side IN ('buy', 'sell')),

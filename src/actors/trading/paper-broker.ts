@@ -5,32 +5,13 @@
  * by client order id: a repeat returns the first order and places nothing.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  BookLiquidity,
-  type FillPolicy,
-  type FillResult,
-  fillLimit,
-  fillMarket,
-  type Side,
-} from './fill-model.js';
+import { type Broker, OrderRejected, type OrderRequest } from './broker.js';
+import { BookLiquidity, type FillPolicy, type FillResult, fillLimit, fillMarket } from './fill-model.js';
 import { applyFill, equity, InsufficientFunds, markToMarket } from './ledger.js';
 import type { MarketInfo, OrderBook } from './market.js';
-import { type AccountRecord, type OrderRecord, type OrderType, type TradingStore, utcDay } from './store.js';
+import { type AccountRecord, type OrderRecord, type TradingStore, utcDay } from './store.js';
 
-export interface OrderRequest {
-  clientOrderId: string;
-  symbol: string;
-  side: Side;
-  type: OrderType;
-  /** Base currency. */
-  amount: number;
-  /** Limit price; required for limit orders. */
-  price?: number;
-}
-
-export class OrderRejected extends Error {}
-
-export class PaperBroker {
+export class PaperBroker implements Broker {
   private account: AccountRecord;
   private readonly liquidity = new Map<string, BookLiquidity>();
 
@@ -48,6 +29,9 @@ export class PaperBroker {
   get state(): AccountRecord {
     return this.account;
   }
+
+  /** The paper account is its own exchange: nothing to reconcile. */
+  reconcile(): void {}
 
   /** Places an order and fills what the book allows now. A repeated client order id returns the first. */
   place(req: OrderRequest, book: OrderBook): OrderRecord {
@@ -147,19 +131,7 @@ export class PaperBroker {
 
   /** Marks the account to market: drawdown, the day's starting equity, a point of the equity curve. */
   mark(marks: Record<string, number>): void {
-    const now = this.now();
-    const state = markToMarket(this.account.state, this.account.quote, marks);
-    const value = equity(state, this.account.quote, marks);
-    const day = utcDay(now);
-    this.account = {
-      ...this.account,
-      state,
-      ...(day !== this.account.day ? { day, dayEquity: value } : {}),
-    };
-    this.store.transaction(() => {
-      this.store.saveAccount(this.account, now);
-      this.store.recordEquity(now, value);
-    });
+    this.account = markAccount(this.store, this.account, marks, this.now());
   }
 
   private book(order: OrderRecord, result: FillResult, market: MarketInfo, now: number): void {
@@ -222,4 +194,22 @@ export class PaperBroker {
 
 function round(n: number): number {
   return Math.round(n * 1e8) / 1e8;
+}
+
+/** Marks an account to market and records it: drawdown, the day's starting equity, a point of the curve. */
+export function markAccount(
+  store: TradingStore,
+  account: AccountRecord,
+  marks: Record<string, number>,
+  now: number,
+): AccountRecord {
+  const state = markToMarket(account.state, account.quote, marks);
+  const value = equity(state, account.quote, marks);
+  const day = utcDay(now);
+  const next = { ...account, state, ...(day !== account.day ? { day, dayEquity: value } : {}) };
+  store.transaction(() => {
+    store.saveAccount(next, now);
+    store.recordEquity(now, value);
+  });
+  return next;
 }

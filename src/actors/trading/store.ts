@@ -14,6 +14,8 @@ export type OrderType = 'market' | 'limit';
 export interface OrderRecord {
   id: string;
   clientOrderId: string;
+  /** The exchange's id of a live order, once known. */
+  exchangeId?: string | null;
   symbol: string;
   side: Side;
   type: OrderType;
@@ -52,6 +54,7 @@ export interface AccountRecord {
 interface OrderRow {
   id: string;
   client_order_id: string;
+  exchange_id: string | null;
   symbol: string;
   side: Side;
   type: OrderType;
@@ -69,6 +72,7 @@ interface OrderRow {
 const toOrder = (r: OrderRow): OrderRecord => ({
   id: r.id,
   clientOrderId: r.client_order_id,
+  exchangeId: r.exchange_id,
   symbol: r.symbol,
   side: r.side,
   type: r.type,
@@ -115,11 +119,11 @@ export class TradingStore {
   }
 
   insertOrder(o: OrderRecord): void {
-    this.s.insertOrder.run({ ...o, account: this.account });
+    this.s.insertOrder.run({ exchangeId: null, ...o, account: this.account });
   }
 
   updateOrder(o: OrderRecord): void {
-    this.s.updateOrder.run({ ...o, account: this.account });
+    this.s.updateOrder.run({ exchangeId: null, ...o, account: this.account });
   }
 
   orderByClientId(clientOrderId: string): OrderRecord | undefined {
@@ -218,14 +222,15 @@ function prepare(db: Db) {
          day_equity = excluded.day_equity, updated_at = excluded.updated_at`,
     ),
     insertOrder: db.prepare(
-      `INSERT INTO trading_order (id, client_order_id, account, symbol, side, type, amount, price, status,
-         filled, average, fee, reason, created_at, updated_at)
-       VALUES (@id, @clientOrderId, @account, @symbol, @side, @type, @amount, @price, @status,
-         @filled, @average, @fee, @reason, @createdAt, @updatedAt)`,
+      `INSERT INTO trading_order (id, client_order_id, exchange_id, account, symbol, side, type, amount, price,
+         status, filled, average, fee, reason, created_at, updated_at)
+       VALUES (@id, @clientOrderId, @exchangeId, @account, @symbol, @side, @type, @amount, @price,
+         @status, @filled, @average, @fee, @reason, @createdAt, @updatedAt)`,
     ),
     updateOrder: db.prepare(
       `UPDATE trading_order SET status = @status, filled = @filled, average = @average, fee = @fee,
-         reason = @reason, updated_at = @updatedAt WHERE id = @id AND account = @account`,
+         reason = @reason, exchange_id = @exchangeId, updated_at = @updatedAt
+       WHERE id = @id AND account = @account`,
     ),
     orderByClientId: db.prepare('SELECT * FROM trading_order WHERE account = ? AND client_order_id = ?'),
     openOrders: db.prepare(

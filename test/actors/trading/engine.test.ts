@@ -51,7 +51,7 @@ function rig(
   const kill = { on: false };
   const now = () => clock.t;
   const engine = new TradingEngine({
-    source: opts.source ?? new SimSource(now, { seed: 1 }),
+    openSource: async () => opts.source ?? new SimSource(now, { seed: 1 }),
     broker: (markets: ReadonlyMap<string, MarketInfo>) =>
       new PaperBroker(store, markets, 'USDT', 100_000, { maxSlippage: 0.01 }, now),
     store,
