@@ -22,4 +22,8 @@ if (!existsSync(main)) {
   console.error('quantum-bot is not built: run `npm install` (or `npm run build`) first.');
   process.exit(1);
 }
+// Claim SIGTERM/SIGINT before the program loads: a stop request during start-up is kept for the
+// role that runs (src/process/signals.ts), instead of killing the process half-started.
+const signals = await import(new URL('./dist/process/signals.js', import.meta.url).href);
+signals.catchStopSignals();
 await import(main.href);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { HOST, portIsFree, requireBuild } from './lib/proc.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -35,8 +36,16 @@ if (!Number.isInteger(basePort) || basePort < 1 || basePort + count - 1 > 65535)
   process.exit(2);
 }
 
+requireBuild();
 const root = resolve(values['data-dir']);
 mkdirSync(root, { recursive: true });
+const ports = Array.from({ length: count }, (_, i) => basePort + i);
+// Checked before anything is written or started: a second run would otherwise print its banner
+// while its peers loop on EADDRINUSE and write into the first cluster's folders. The folder stays
+// claimed until this script exits (the kernel releases it however the script ends).
+const folderLock = await claimFolders(root, count);
+process.on('exit', () => folderLock.release());
+await checkPorts(ports);
 const envFile = join(root, 'cluster.env');
 if (!existsSync(envFile)) {
   const secret = randomBytes(32).toString('base64url');
@@ -51,7 +60,6 @@ const shared = Object.fromEntries(
 );
 
 const bot = new URL('../bot.js', import.meta.url).pathname;
-const ports = Array.from({ length: count }, (_, i) => basePort + i);
 const children = [];
 let stopping = false;
 
@@ -69,6 +77,8 @@ for (const [i, port] of ports.entries()) {
     PEER_ID: process.env.PEER_ID_PREFIX ? `${process.env.PEER_ID_PREFIX}-${i + 1}` : name,
     MESH_SECRET: shared.MESH_SECRET,
     API_TOKEN: shared.API_TOKEN,
+    // Where an operator finds the token: 401 answers and the dashboard's token dialog show it.
+    QB_TOKEN_HINT: `API_TOKEN in ${envFile}`,
     // Static discovery on loopback only: mDNS must not multicast from a developer's machine.
     MESH_DISCOVERY: 'static',
     MESH_PEERS: others.join(','),
@@ -88,6 +98,55 @@ for (const [i, port] of ports.entries()) {
     if (stopping && children.length === 0) process.exit(0);
   });
   children.push(child);
+}
+
+function refuse(message) {
+  console.error(`npm run cluster: ${message}`);
+  process.exit(1);
+}
+
+/**
+ * Holds the cluster folder for this run (the peers' own DATA_DIR lock, on the parent folder: the
+ * kernel drops it when this script ends, however it ends) and checks that no peer of an earlier run
+ * whose script is gone still holds its folder.
+ */
+async function claimFolders(root, count) {
+  const { lockDataDir, readHolder } = await import('../dist/store/data-dir-lock.js');
+  const inUse = (err) => err?.code === 'QB_ERR_DATA_DIR_LOCKED';
+  let lock;
+  try {
+    lock = lockDataDir(root, { pid: process.pid });
+  } catch (err) {
+    if (!inUse(err)) throw err;
+    refuse(
+      `${root} is in use by npm run cluster (pid ${readHolder(root)?.pid ?? 'unknown'}); stop that one ` +
+        '(Ctrl-C in its terminal) or give this one another folder: --data-dir DIR --base-port PORT',
+    );
+  }
+  for (let i = 1; i <= count; i++) {
+    const dir = join(root, `peer-${i}`);
+    if (!existsSync(dir)) continue;
+    try {
+      lockDataDir(dir, { pid: process.pid }).release();
+    } catch (err) {
+      if (!inUse(err)) throw err;
+      refuse(
+        `${dir} is in use by quantum-bot pid ${readHolder(dir)?.pid ?? 'unknown'} (a peer left running); stop it first`,
+      );
+    }
+  }
+  return lock;
+}
+
+async function checkPorts(ports) {
+  const busy = [];
+  for (const port of ports) if (!(await portIsFree(port))) busy.push(port);
+  if (busy.length > 0) {
+    refuse(
+      `port ${busy.join(', ')} on ${HOST} is in use (another cluster, or another program); ` +
+        'pick free ones with --base-port PORT',
+    );
+  }
 }
 
 function prefix(name, data) {

@@ -50,8 +50,11 @@ export type Config = HttpConfig &
     ai: AiConfig;
     supervisor: SupervisorConfig;
     worker: WorkerConfig;
-    /** Set by the process supervisor for its child; not for users. */
-    internal: { isWorker: boolean; workerRespawns: number };
+    /**
+     * Set by launchers for the processes they start; not for users. `tokenHint` says where API_TOKEN's
+     * value can be read (scripts/cluster.mjs: its cluster.env), for 401 answers and the dashboard.
+     */
+    internal: { isWorker: boolean; workerRespawns: number; tokenHint: string | undefined };
     notices: ConfigNotices;
   };
 
@@ -84,7 +87,11 @@ export class ConfigError extends QbError {
 }
 
 /** Variables the process supervisor sets for its worker; not part of the user's contract. */
-export const INTERNAL_ENV = { role: 'QB_ROLE', respawns: 'QB_WORKER_RESPAWNS' } as const;
+export const INTERNAL_ENV = {
+  role: 'QB_ROLE',
+  respawns: 'QB_WORKER_RESPAWNS',
+  tokenHint: 'QB_TOKEN_HINT',
+} as const;
 
 /** The environment a worker process gets: this process's, plus the supervisor's markers. */
 export function workerEnvironment(respawns: number): NodeJS.ProcessEnv {
@@ -130,6 +137,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     internal: {
       isWorker: merged[INTERNAL_ENV.role] === 'worker',
       workerRespawns: Number(merged[INTERNAL_ENV.respawns] ?? 0) || 0,
+      tokenHint: merged[INTERNAL_ENV.tokenHint]?.trim() || undefined,
     },
     notices: { envFile: file.path, warnings },
   };

@@ -39,9 +39,19 @@ export const ERRORS = {
   },
   QB_ERR_INJECTED_FAULT: { status: 500, description: 'a failure made on purpose through fault injection' },
   QB_ERR_SUBSYSTEM_START_TIMEOUT: { status: 500, description: 'a subsystem did not report ready in time' },
+  QB_ERR_WORKER_DIED: {
+    status: 500,
+    description:
+      'the worker process died while the subsystem was starting or running; counted as its failure',
+  },
   QB_ERR_DATA_DIR: {
     status: 500,
     description: 'DATA_DIR or LOG_DIR cannot be created or written; the process does not start',
+  },
+  QB_ERR_DATA_DIR_LOCKED: {
+    status: 500,
+    description:
+      'another live process holds DATA_DIR (the message names its pid); the process does not start',
   },
   QB_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,

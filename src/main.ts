@@ -5,17 +5,16 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { isQbError } from './errors.js';
+import { createLogger, ERROR_LOG_FILE, type Logger } from './logger.js';
 import { EXIT_CONFIG } from './process/exit-codes.js';
+import { catchStopSignals } from './process/signals.js';
+import { type ProcessRole, setProcessTitle } from './process/title.js';
+import { ensureWritableDir } from './store/dirs.js';
 
-// Until a role installs its own handlers, a stop request has nothing to stop: exit 0 at once.
-const stopEarly = () => process.exit(0);
-process.on('SIGTERM', stopEarly);
-process.on('SIGINT', stopEarly);
-const handOverSignals = () => {
-  process.off('SIGTERM', stopEarly);
-  process.off('SIGINT', stopEarly);
-};
+// Already done by bot.js; this covers `node dist/main.js`. A signal that comes before the role has
+// claimed them (onStopSignal) waits for it: the role stops gracefully, exit 0.
+catchStopSignals();
 
 function readConfig(): Readonly<Config> {
   try {
@@ -29,15 +28,39 @@ function readConfig(): Readonly<Config> {
   }
 }
 
+/**
+ * DATA_DIR and LOG_DIR are checked alike before anything starts (the logger opens LOG_DIR at once):
+ * a folder the process cannot write is a configuration problem, one line and EXIT_CONFIG.
+ */
+function startLogging(config: Readonly<Config>): Logger {
+  try {
+    ensureWritableDir(config.dataDir, 'DATA_DIR');
+    ensureWritableDir(config.logDir, 'LOG_DIR');
+    return createLogger({
+      level: config.logLevel,
+      logDir: config.logDir,
+      base: {
+        pid: process.pid,
+        role: processRole(config),
+      },
+    });
+  } catch (err) {
+    const message = isQbError(err)
+      ? err.message
+      : `LOG_DIR ${config.logDir}: cannot open ${ERROR_LOG_FILE}: ${(err as Error).message}`;
+    process.stderr.write(`quantum-bot: ${message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+function processRole(config: Readonly<Config>): ProcessRole {
+  if (config.internal.isWorker) return 'worker';
+  return config.continuousMode ? 'supervisor' : 'single';
+}
+
 const config = readConfig();
-const logger = createLogger({
-  level: config.logLevel,
-  logDir: config.logDir,
-  base: {
-    pid: process.pid,
-    role: config.internal.isWorker ? 'worker' : config.continuousMode ? 'supervisor' : 'single',
-  },
-});
+setProcessTitle(processRole(config), config.peerId);
+const logger = startLogging(config);
 
 // Where the configuration came from and what looked wrong in it; the worker would only repeat it.
 if (!config.internal.isWorker) {
@@ -54,10 +77,8 @@ if (config.continuousMode && !config.internal.isWorker) {
   const { runSupervisor } = await import('./process/supervisor.js');
   // The worker is this same program; the entry is whatever node ran (bot.js or dist/main.js).
   const entry = process.argv[1] ?? fileURLToPath(import.meta.url);
-  handOverSignals();
   runSupervisor(config, logger, entry);
 } else {
   const { runWorker } = await import('./process/worker.js');
-  handOverSignals();
   await runWorker(config, logger);
 }

@@ -4,15 +4,14 @@
  * createPeer(config) -> { start, stop } adds the listening socket and the lifecycle. start and stop
  * are idempotent; stop is safe before start and during it.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { HealthMonitor } from './actors/health.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
-import { QbError } from './errors.js';
 import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { tokenHint } from './http/auth.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
 import { routeUpgrades } from './http/upgrade.js';
@@ -22,10 +21,13 @@ import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
 import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
+import { acquireDataDirLock, type DataDirLock } from './store/data-dir-lock.js';
 import { type Db, openDb } from './store/db.js';
+import { ensureWritableDir } from './store/dirs.js';
 import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
 import { KillSwitchStore } from './store/kill-switch.js';
+import { SupervisionStore } from './store/supervision.js';
 import { VERSION } from './version.js';
 
 export interface PeerOptions {
@@ -58,8 +60,8 @@ export async function assemblePeer(
   logger: Logger,
   options: PeerOptions = {},
 ): Promise<PeerAssembly> {
-  ensureWritable(config.dataDir, 'DATA_DIR');
-  ensureWritable(config.logDir, 'LOG_DIR');
+  ensureWritableDir(config.dataDir, 'DATA_DIR');
+  ensureWritableDir(config.logDir, 'LOG_DIR');
   const identity = loadIdentity(config.dataDir, config.peerId);
   const token = loadApiToken(config.dataDir, config.apiToken);
   const log = logger.child({ peerId: identity.peerId });
@@ -117,13 +119,15 @@ export async function assemblePeer(
     : undefined;
   if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
 
+  const registrations = [
+    ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+    ...(options.extraRegistrations ?? []),
+  ];
   actors = new PeerActors({
-    registrations: [
-      ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
-      ...(options.extraRegistrations ?? []),
-    ],
+    registrations,
     autoStart: config.autoStart,
     intents: new IntentStore(db),
+    supervision: new SupervisionStore(db),
     killSwitchActive: killSwitch.get().active,
     policy: config.supervisor,
     logger: log.child({ component: 'supervisor' }),
@@ -139,12 +143,14 @@ export async function assemblePeer(
     logger: log,
     identity,
     apiToken: token.token,
+    tokenHint: tokenHint(token.file, config.internal.tokenHint),
     actors,
     killSwitch,
     health,
-    prompt: autonomousPrompt(config),
+    prompt: autonomousPrompt(config, registrations),
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
+    pids: { supervisor: config.internal.isWorker ? process.ppid : null, worker: process.pid },
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
   app = await buildApp(deps);
@@ -246,6 +252,9 @@ export interface Peer {
   identity(): Identity | undefined;
 }
 
+/** How long a worker left by a killed supervisor may take to stop and free DATA_DIR (its stop budget). */
+const ORPHAN_STOP_WAIT_MS = 10_000;
+
 /** Milliseconds the actors get to drain on stop; the process must exit within 10 s of SIGTERM. */
 const ACTOR_STOP_TIMEOUT_MS = 5_000;
 
@@ -253,6 +262,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   let peer: PeerAssembly | undefined;
   let starting: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
+  let dirLock: DataDirLock | undefined;
 
   /** Starts once: a second call gets the first call's promise, and after stop nothing starts again. */
   function start(): Promise<void> {
@@ -261,6 +271,13 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
   }
 
   async function startOnce(): Promise<void> {
+    // One process per DATA_DIR: taken before anything in the folder is read; stop() releases it.
+    ensureWritableDir(config.dataDir, 'DATA_DIR');
+    dirLock = await acquireDataDirLock(
+      config.dataDir,
+      { pid: process.pid, ...(config.internal.isWorker ? { supervisorPid: process.ppid } : {}) },
+      { orphanWaitMs: ORPHAN_STOP_WAIT_MS },
+    );
     peer = await assemblePeer(config, logger, options);
     await peer.app.listen({ port: config.port, host: config.host });
     peer.actors.start();
@@ -281,11 +298,13 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
     stopping ??= (async () => {
       // Let a start in progress finish first, or what it opens after this point would outlive the stop.
       await starting?.catch(() => {});
-      if (!peer) return;
-      peer.liveFeed.stop();
-      await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
-      await peer.app.close();
-      peer.close();
+      if (peer) {
+        peer.liveFeed.stop();
+        await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
+        await peer.app.close();
+        peer.close();
+      }
+      dirLock?.release();
     })();
     return stopping;
   }
@@ -307,19 +326,4 @@ function meshView(config: Readonly<Config>, identity: Identity, node: MeshNode |
     reconnectAttempts: node.totalReconnectAttempts,
     counters: node.counters,
   });
-}
-
-function ensureWritable(dir: string, name: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new QbError(
-      'QB_ERR_DATA_DIR',
-      `${name} ${dir} cannot be created or written: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
 }

@@ -117,17 +117,14 @@ export interface HealthRunInput {
 }
 
 /** The health subsystem: closes a window every interval and warns when the process is degraded. */
-export const healthRun = defineRun<HealthRunInput>(({ input, ready, fail }) => {
+export const healthRun = defineRun<HealthRunInput>(({ input, ready, guard }) => {
   const { monitor, intervalMs, logger } = input;
-  const sample = () => {
-    try {
-      const s = monitor.closeWindow();
-      if (s.status !== 'ok') logger.warn({ health: s }, 'process is degraded');
-      else logger.debug({ health: s }, 'health sample');
-    } catch (err) {
-      fail(err);
-    }
-  };
+  // Guarded: a throw while sampling fails this subsystem (and it is restarted), not the process.
+  const sample = guard(() => {
+    const s = monitor.closeWindow();
+    if (s.status !== 'ok') logger.warn({ health: s }, 'process is degraded');
+    else logger.debug({ health: s }, 'health sample');
+  });
   sample();
   ready();
   const timer = setInterval(sample, intervalMs);

@@ -24,6 +24,7 @@ export function subsystemRegistrations(deps: RegistryDeps): SubsystemRegistratio
       enabled: true,
       // Watching the process is not an operation: it keeps running under the kill switch.
       operates: false,
+      describe: `health checks every ${deps.config.healthCheckIntervalMs} ms`,
       run: healthRun,
       runInput: {
         monitor: deps.healthMonitor,
@@ -36,6 +37,9 @@ export function subsystemRegistrations(deps: RegistryDeps): SubsystemRegistratio
       enabled: deps.meshNode !== undefined,
       // The mesh carries the kill switch itself, so the kill switch must never halt it.
       operates: false,
+      describe: deps.meshNode
+        ? `mesh cluster "${deps.config.mesh.cluster}" via ${deps.config.mesh.discovery.join('+')}, auto-reconnect ${deps.config.autoReconnect ? 'on' : 'off'}`
+        : 'mesh (MESH_SECRET is not set: this peer runs alone)',
       run: meshRun,
       drain: meshDrain,
       runInput: { node: deps.meshNode },

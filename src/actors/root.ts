@@ -2,7 +2,9 @@
  * The root actor of a peer: spawns one lifecycle machine per enabled subsystem, forwards operator
  * commands and kill-switch changes to them, and observes every error so none can reach the process
  * (XState re-throws an error nobody observes). A lifecycle machine that itself crashes, which only a
- * bug in it can cause, is logged and spawned again.
+ * bug in it (or a journal that cannot write) can cause, is logged and spawned again after a backoff
+ * that grows with each crash in a row, so a machine that crashes at once is never respawned in a
+ * hot loop.
  */
 import {
   type Actor,
@@ -15,11 +17,16 @@ import {
   stopChild,
 } from 'xstate';
 import type { SupervisorConfig } from '../config.js';
+import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { backoffDelay } from './backoff.js';
+import { watchSubsystemCrashes } from './blame.js';
 import {
+  type RestoredSupervision,
   type SubsystemContext,
   type SubsystemError,
   type SubsystemStateName,
+  type SupervisionJournal,
   stateName,
   subsystemMachine,
 } from './subsystem.js';
@@ -31,6 +38,11 @@ export interface SubsystemRegistration {
   enabled: boolean;
   /** Acts on the world, so the kill switch halts it. */
   operates: boolean;
+  /**
+   * One phrase for the start-up message (`prompt` in /status): what it does while enabled
+   * ("trading paper on sim (BTC/USDT)"), or why it is off. Without it the name stands alone.
+   */
+  describe?: string;
   run: AnyActorLogic;
   drain?: AnyActorLogic;
   runInput?: unknown;
@@ -59,11 +71,21 @@ export interface IntentPort {
   set(name: string, desired: 'running' | 'stopped'): void;
 }
 
+/** Keeps failure counts across processes; see store/supervision.ts. */
+export interface SupervisionPort extends SupervisionJournal {
+  /** What an earlier process (or an earlier lifecycle machine of this one) left for `name`. */
+  load(name: string): RestoredSupervision | undefined;
+  /** Pins the coming death of the process on `name` (synchronously: the process is about to exit). */
+  blame?(name: string, error: unknown): void;
+}
+
 interface RootInput {
   registrations: SubsystemRegistration[];
   autoStart: boolean;
   /** Without it, operator commands last as long as the process. */
   intents?: IntentPort;
+  /** Without it, failure counts last as long as the process. */
+  supervision?: SupervisionPort;
   killSwitchActive: boolean;
   policy: SupervisorConfig;
   logger: Logger;
@@ -71,14 +93,33 @@ interface RootInput {
   now?: () => number;
 }
 
+/** A lifecycle machine that crashed, while it waits to be spawned again. */
+interface LifecycleCrash {
+  /** Crashes in a row: a machine that ran a stable period since its last respawn starts over. */
+  count: number;
+  error: SubsystemError;
+  /** Epoch ms of the respawn; null once respawned. */
+  respawnAt: number | null;
+  /** Epoch ms of the last respawn. */
+  respawnedAt: number | null;
+}
+
+interface RootContext extends RootInput {
+  crashes: Record<string, LifecycleCrash>;
+  /** Set by STOP_ALL: a crashed machine is no longer respawned. */
+  stoppingAll: boolean;
+}
+
 type RootEvent =
   | { type: 'COMMAND'; name: string; command: SubsystemCommand }
+  | { type: 'RESPAWN'; name: string }
   | { type: 'KILL_SWITCH'; active: boolean }
   | { type: 'INJECT_FAULT'; name: string }
   | { type: 'STOP_ALL' };
 
 const COMMAND_EVENTS = { start: 'START', stop: 'STOP', restart: 'RESTART' } as const;
 const ERROR_EVENT_PREFIX = 'xstate.error.actor.';
+const respawnId = (name: string) => `respawn.${name}`;
 
 function spawnSubsystem(
   enqueue: { spawnChild: (...args: never[]) => void },
@@ -89,6 +130,7 @@ function spawnSubsystem(
   const logic = subsystemMachine.provide({
     actors: { run: r.run, ...(r.drain ? { drain: r.drain } : {}) },
   });
+  const restored = input.supervision?.load(r.name);
   (enqueue.spawnChild as (...args: unknown[]) => void)(logic, {
     id: r.name,
     systemId: r.name,
@@ -99,10 +141,24 @@ function spawnSubsystem(
       killSwitchActive: input.killSwitchActive,
       policy: input.policy,
       runInput: r.runInput,
+      hasDrain: r.drain !== undefined,
+      ...(restored ? { restored } : {}),
+      ...(input.supervision ? { journal: input.supervision } : {}),
+      logger: input.logger,
       random: input.random,
       now: input.now,
     },
   });
+}
+
+/** Its lifecycle machine crashed and has not been spawned again yet: there is no child to talk to. */
+function respawnPending(context: RootContext, name: string): boolean {
+  return context.crashes[name]?.respawnAt != null;
+}
+
+function withoutCrash(crashes: Record<string, LifecycleCrash>, name: string): Record<string, LifecycleCrash> {
+  const { [name]: _gone, ...rest } = crashes;
+  return rest;
 }
 
 /** The operator's last command wins over AUTO_START. */
@@ -114,12 +170,12 @@ function wantsToRun(input: RootInput, name: string): boolean {
 const rootMachine = setup({
   types: {
     input: {} as RootInput,
-    context: {} as RootInput,
+    context: {} as RootContext,
     events: {} as RootEvent,
   },
 }).createMachine({
   id: 'peer',
-  context: ({ input }) => input,
+  context: ({ input }) => ({ ...input, crashes: {}, stoppingAll: false }),
   entry: enqueueActions(({ context, enqueue }) => {
     for (const r of context.registrations) {
       if (r.enabled) spawnSubsystem(enqueue as never, context, r, wantsToRun(context, r.name));
@@ -127,38 +183,108 @@ const rootMachine = setup({
   }),
   on: {
     COMMAND: {
-      actions: enqueueActions(({ event, enqueue }) => {
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        const r = context.registrations.find((x) => x.name === event.name);
+        if (r && respawnPending(context, r.name)) {
+          // The operator does not wait out a crashed machine's backoff: it is spawned now, as asked.
+          enqueue.cancel(respawnId(r.name));
+          enqueue.assign({ crashes: withoutCrash(context.crashes, r.name) });
+          spawnSubsystem(enqueue as never, context, r, event.command !== 'stop');
+          return;
+        }
         enqueue.sendTo(event.name, { type: COMMAND_EVENTS[event.command] });
       }),
     },
     INJECT_FAULT: {
-      actions: enqueueActions(({ event, enqueue }) => enqueue.sendTo(event.name, { type: 'INJECT_FAULT' })),
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        if (!respawnPending(context, event.name)) enqueue.sendTo(event.name, { type: 'INJECT_FAULT' });
+      }),
     },
     KILL_SWITCH: {
       actions: enqueueActions(({ event, context, enqueue }) => {
+        // A machine waiting to be respawned reads the switch from the context when it is spawned.
         enqueue.assign({ killSwitchActive: event.active });
         for (const r of context.registrations) {
-          if (r.enabled) enqueue.sendTo(r.name, { type: event.active ? 'HALT' : 'RESUME' });
+          if (r.enabled && !respawnPending(context, r.name)) {
+            enqueue.sendTo(r.name, { type: event.active ? 'HALT' : 'RESUME' });
+          }
         }
       }),
     },
     STOP_ALL: {
       actions: enqueueActions(({ context, enqueue }) => {
-        for (const r of context.registrations) if (r.enabled) enqueue.sendTo(r.name, { type: 'STOP' });
+        enqueue.assign({ stoppingAll: true });
+        for (const r of context.registrations) {
+          if (!r.enabled) continue;
+          if (respawnPending(context, r.name)) enqueue.cancel(respawnId(r.name));
+          else enqueue.sendTo(r.name, { type: 'STOP' });
+        }
+      }),
+    },
+    RESPAWN: {
+      actions: enqueueActions(({ event, context, enqueue }) => {
+        const r = context.registrations.find((x) => x.name === event.name);
+        const crash = context.crashes[event.name];
+        if (!r || !crash || context.stoppingAll) return;
+        const now = (context.now ?? Date.now)();
+        context.logger.warn({ subsystem: r.name, crashes: crash.count }, 'respawning the lifecycle machine');
+        enqueue.assign({
+          crashes: { ...context.crashes, [r.name]: { ...crash, respawnAt: null, respawnedAt: now } },
+        });
+        spawnSubsystem(enqueue as never, context, r, wantsToRun(context, r.name));
       }),
     },
     '*': {
-      actions: enqueueActions(({ event, context, enqueue }) => {
+      actions: enqueueActions(({ event, context, enqueue, self }) => {
         if (!event.type.startsWith(ERROR_EVENT_PREFIX)) return;
         const name = event.type.slice(ERROR_EVENT_PREFIX.length);
         const r = context.registrations.find((x) => x.name === name);
-        context.logger.error(
-          { err: (event as { error?: unknown }).error, subsystem: name },
-          'lifecycle crashed',
-        );
-        if (!r) return;
+        const error = (event as { error?: unknown }).error;
+        if (!r) {
+          context.logger.error({ err: error, subsystem: name }, 'lifecycle crashed');
+          return;
+        }
+        // XState does not stop the children of a machine that crashed: the subsystem's run actor
+        // would keep its timers and sockets. Stop them, which runs the subsystem's cleanup. `stop()`
+        // refuses a child actor, so this calls the internal `_stop` that XState's own stopChild uses.
+        const crashed = (self.getSnapshot().children as Record<string, AnyActorRef | undefined>)[name];
+        enqueue(() => {
+          const orphans = crashed?.getSnapshot()?.children as Record<string, AnyActorRef | undefined>;
+          for (const orphan of Object.values(orphans ?? {})) {
+            (orphan as unknown as { _stop?: () => void } | undefined)?._stop?.();
+          }
+        });
         enqueue(stopChild(name));
-        spawnSubsystem(enqueue as never, context, r, wantsToRun(context, r.name));
+        if (context.stoppingAll) {
+          context.logger.error({ err: error, subsystem: name }, 'lifecycle crashed while stopping');
+          return;
+        }
+        const now = (context.now ?? Date.now)();
+        const previous = context.crashes[name];
+        const stable =
+          previous?.respawnedAt != null && now - previous.respawnedAt >= context.policy.stablePeriodMs;
+        const count = previous && !stable ? previous.count + 1 : 1;
+        const delayMs = backoffDelay(
+          count,
+          { baseMs: context.policy.restartBaseMs, maxMs: context.policy.restartMaxMs },
+          context.random,
+        );
+        context.logger.error(
+          { err: error, subsystem: name, crashes: count, respawnInMs: delayMs },
+          'lifecycle machine crashed; respawning it after a backoff',
+        );
+        enqueue.assign({
+          crashes: {
+            ...context.crashes,
+            [name]: {
+              count,
+              error: { ...describeError(error), at: new Date(now).toISOString() },
+              respawnAt: now + delayMs,
+              respawnedAt: previous?.respawnedAt ?? null,
+            },
+          },
+        });
+        enqueue.raise({ type: 'RESPAWN', name }, { delay: delayMs, id: respawnId(name) });
       }),
     },
   },
@@ -173,6 +299,7 @@ export class PeerActors {
   private readonly subscribed = new Set<AnyActorRef>();
   private started = false;
   private stopping: Promise<void> | undefined;
+  private unwatchCrashes: (() => void) | undefined;
 
   constructor(private readonly input: RootInput) {
     this.root = createActor(rootMachine, { input });
@@ -187,6 +314,21 @@ export class PeerActors {
   start(): void {
     if (this.started || this.stopping) return;
     this.started = true;
+    const { supervision, logger } = this.input;
+    if (supervision?.blame) {
+      const blame = supervision.blame.bind(supervision);
+      this.unwatchCrashes = watchSubsystemCrashes((subsystem, err) => {
+        logger.fatal(
+          { subsystem, err },
+          "an uncaught exception in this subsystem's code takes the worker down",
+        );
+        try {
+          blame(subsystem, err);
+        } catch (writeError) {
+          logger.error({ err: writeError }, 'could not journal which subsystem took the worker down');
+        }
+      });
+    }
     this.root.start();
     this.watchChildren();
   }
@@ -206,6 +348,7 @@ export class PeerActors {
     this.root.send({ type: 'STOP_ALL' });
     await this.until(() => !this.status().some((s) => s.state === 'stopping'), timeoutMs);
     this.root.stop();
+    this.unwatchCrashes?.();
   }
 
   /** Resolves when `done()` holds after some subsystem change, or after `timeoutMs` at the latest. */
@@ -246,9 +389,12 @@ export class PeerActors {
   }
 
   status(): SubsystemStatus[] {
-    const children = this.root.getSnapshot().children as Record<string, AnyActorRef | undefined>;
+    const root = this.root.getSnapshot();
+    const children = root.children as Record<string, AnyActorRef | undefined>;
     return this.input.registrations.map((r) => {
       const snap = children[r.name]?.getSnapshot() as SubsystemSnapshot | undefined;
+      const crash = root.context.crashes[r.name];
+      if (r.enabled && !snap && crash?.respawnAt != null) return respawningStatus(r, crash);
       if (!r.enabled || !snap) return disabledStatus(r);
       const c: SubsystemContext = snap.context;
       return {
@@ -295,6 +441,22 @@ export class PeerActors {
       }
     }
   }
+}
+
+/** A subsystem whose lifecycle machine crashed and waits to be spawned again. */
+function respawningStatus(r: SubsystemRegistration, crash: LifecycleCrash): SubsystemStatus {
+  return {
+    name: r.name,
+    enabled: true,
+    state: 'backoff',
+    operates: r.operates,
+    desired: 'running',
+    restarts: 0,
+    consecutiveFailures: crash.count,
+    lastError: crash.error,
+    since: crash.error.at,
+    nextRestartAt: crash.respawnAt === null ? null : new Date(crash.respawnAt).toISOString(),
+  };
 }
 
 function disabledStatus(r: SubsystemRegistration): SubsystemStatus {

@@ -16,7 +16,7 @@ const OUR_PREFIXES = [
 ];
 
 /** Names the supervisor sets for its worker, and other variables read outside the table. */
-const ALSO_KNOWN = new Set(['QB_ROLE', 'QB_WORKER_RESPAWNS', 'NODE_ENV', 'NODE_OPTIONS']);
+const ALSO_KNOWN = new Set(['QB_ROLE', 'QB_WORKER_RESPAWNS', 'QB_TOKEN_HINT', 'NODE_ENV', 'NODE_OPTIONS']);
 
 export function unknownVariableWarnings(
   known: readonly string[],

@@ -19,6 +19,7 @@ import { meshRoutes } from './routes/mesh.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { statusRoutes } from './routes/status.js';
 import { subsystemRoutes } from './routes/subsystems.js';
+import { tokenHintRoutes } from './routes/token-hint.js';
 
 /** What the mesh shows of itself (GET /mesh, /status.mesh). */
 export interface MeshView {
@@ -37,6 +38,8 @@ export interface AppDeps {
   logger: Logger;
   identity: Identity;
   apiToken: string;
+  /** Where the token can be read (never the token): see auth.ts tokenHint. */
+  tokenHint: string;
   actors: PeerActors;
   killSwitch: KillSwitchStore;
   health: HealthMonitor;
@@ -45,6 +48,8 @@ export interface AppDeps {
   mesh: () => MeshView;
   /** How often the process supervisor has respawned this worker. */
   workerRespawns: number;
+  /** Which process to signal: the supervisor (null without one) and the process running the peer. */
+  pids: { supervisor: number | null; worker: number };
   /** Crashes the worker process; present only with FAULT_INJECTION=true. */
   crashWorker?: () => void;
 }
@@ -70,6 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(meshRoutes, { deps });
   await app.register(metricsRoutes, { deps });
   await app.register(faultRoutes, { deps });
+  await app.register(tokenHintRoutes, { deps });
   await app.register(dashboardRoutes);
   return app;
 }

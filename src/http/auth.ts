@@ -18,8 +18,21 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** A fastify preHandler that refuses the request with 401 unless it carries the API token. */
-export function requireToken(apiToken: string) {
+/**
+ * Where this peer's token can be read, never the token itself: the file it was generated into, or
+ * API_TOKEN (in the file a launcher says it wrote it to, when one did). 401 answers and the
+ * dashboard's token dialog show it, so an operator is told where to look, not only what is wrong.
+ */
+export function tokenHint(generatedFile: string | undefined, launcherHint: string | undefined): string {
+  if (generatedFile) return `in the file ${generatedFile} (generated at first start)`;
+  return launcherHint ?? "API_TOKEN in the peer's environment";
+}
+
+/**
+ * A fastify onRequest hook that refuses the request with 401 unless it carries the API token; the
+ * answer says where the token is (`hint`, from {@link tokenHint}).
+ */
+export function requireToken(apiToken: string, hint: string) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const presented = bearerToken(request.headers.authorization);
     if (presented === undefined || !tokenMatches(presented, apiToken)) {
@@ -29,7 +42,7 @@ export function requireToken(apiToken: string) {
       );
       throw new QbError(
         'QB_ERR_UNAUTHORIZED',
-        'missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)',
+        `missing or wrong bearer token (Authorization: Bearer <token>); this peer's token is ${hint}`,
       );
     }
   };

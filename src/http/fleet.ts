@@ -6,7 +6,7 @@
 import type { SubsystemStatus } from '../actors/root.js';
 import type { Summary } from '../mesh/protocol.js';
 import type { MeshPeerView } from '../mesh/view.js';
-import type { KillSwitchState } from '../store/kill-switch.js';
+import { isNewer, type KillSwitchState } from '../store/kill-switch.js';
 
 export type CardState = 'connecting' | 'connected' | 'suspect' | 'down';
 
@@ -94,9 +94,7 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
       subsystems: s?.subsystems ?? [],
       queues: s?.queues ?? {},
       trading: s?.extra?.trading ?? null,
-      killSwitch: s
-        ? { active: s.killSwitch.active, reason: s.killSwitch.reason, epoch: s.killSwitch.epoch }
-        : null,
+      killSwitch: s ? cardKillSwitch(p.state, s.killSwitch, local.killSwitch) : null,
       refused: p.refused ? { code: p.refused.code, reason: p.refused.reason } : null,
     });
     if (p.peerId) links.push({ from: local.peerId, to: p.peerId, state: p.state });
@@ -107,6 +105,22 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
     }
   }
   return { self: local.peerId, peers, links: undirected(links) };
+}
+
+/**
+ * A linked peer's kill switch. A change floods to every linked peer at once and the newer state
+ * always wins, so a connected peer holds this peer's state as soon as it is newer than what the peer
+ * last reported; its own status only says so at its next sync (up to MESH_SYNC_INTERVAL later).
+ * Shown at once, every card agrees with the kill switch bar instead of showing the old epoch. A peer
+ * that is not connected keeps its last report: it adopts the change only when it links again.
+ */
+function cardKillSwitch(
+  state: CardState,
+  reported: KillSwitchState,
+  local: KillSwitchState,
+): NonNullable<PeerCard['killSwitch']> {
+  const shown = state === 'connected' && isNewer(local, reported) ? local : reported;
+  return { active: shown.active, reason: shown.reason, epoch: shown.epoch };
 }
 
 const SEVERITY: Record<CardState, number> = { connected: 0, connecting: 1, suspect: 2, down: 3 };

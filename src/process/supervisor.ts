@@ -9,6 +9,8 @@ import { backoffDelay } from '../actors/backoff.js';
 import { type Config, workerEnvironment } from '../config.js';
 import type { Logger } from '../logger.js';
 import { EXIT_CONFIG, EXIT_OK } from './exit-codes.js';
+import { onStopSignal } from './signals.js';
+import { isPeerIdMessage, setProcessTitle } from './title.js';
 
 /** After SIGTERM the worker gets this long before SIGKILL; the whole stop stays under 10 s. */
 const WORKER_KILL_AFTER_MS = 9_000;
@@ -73,6 +75,9 @@ export function runSupervisor(config: Readonly<Config>, logger: Logger, entry: s
       onWorkerEnd(startedAt, code, signal);
     };
     worker.once('exit', end);
+    worker.on('message', (message) => {
+      if (isPeerIdMessage(message)) setProcessTitle('supervisor', message.peerId);
+    });
     worker.on('error', (err) => {
       log.error({ err }, 'worker process error');
       // A spawn that failed (EAGAIN, ENOMEM) emits 'error' and no 'exit'.
@@ -97,8 +102,8 @@ export function runSupervisor(config: Readonly<Config>, logger: Logger, entry: s
     }, WORKER_KILL_AFTER_MS).unref();
   };
 
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  // A signal that came during start-up is handed over here, before any worker is forked.
+  onStopSignal(shutdown);
   // The supervisor must outlive any error of its own: log it and keep supervising.
   process.on('uncaughtException', (err) => log.error({ err }, 'supervisor error (kept running)'));
   process.on('unhandledRejection', (err) => log.error({ err }, 'supervisor rejection (kept running)'));

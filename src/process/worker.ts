@@ -9,6 +9,11 @@ import { isQbError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createPeer } from '../peer.js';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
+import { onStopSignal } from './signals.js';
+import { announcePeerId } from './title.js';
+
+/** Errors no restart can fix: the process exits EXIT_CONFIG, which no supervisor retries. */
+const REFUSALS: ReadonlySet<string> = new Set(['QB_ERR_CONFIG', 'QB_ERR_DATA_DIR', 'QB_ERR_DATA_DIR_LOCKED']);
 
 /** The whole graceful stop must fit in docker's and PM2's default 10 s grace period. */
 const STOP_DEADLINE_MS = 8_000;
@@ -47,8 +52,8 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     exit(EXIT_OK);
   };
 
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // A signal that came during start-up is handed over here: the peer then never starts.
+  onStopSignal((signal) => void shutdown(signal));
   process.on('disconnect', () => void shutdown('supervisor went away'));
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception; exiting for a fresh process');
@@ -61,9 +66,12 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
 
   try {
     await peer.start();
+    const peerId = peer.identity()?.peerId;
+    if (peerId) announcePeerId(config.internal.isWorker ? 'worker' : 'single', peerId);
   } catch (err) {
-    const fatalConfig = isQbError(err) && (err.code === 'QB_ERR_DATA_DIR' || err.code === 'QB_ERR_CONFIG');
-    log.fatal({ err }, fatalConfig ? 'cannot start: fix the configuration' : 'cannot start');
+    const fatalConfig = isQbError(err) && REFUSALS.has(err.code);
+    // A refusal's message says what to fix (DATA_DIR in use names the folder and the holder's pid).
+    log.fatal({ err }, fatalConfig ? `cannot start: ${(err as Error).message}` : 'cannot start');
     await peer.stop().catch(() => {});
     exit(fatalConfig ? EXIT_CONFIG : EXIT_FAILURE);
   }

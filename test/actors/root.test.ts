@@ -1,10 +1,10 @@
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { fromPromise } from 'xstate';
 import { backoffDelay } from '../../src/actors/backoff.js';
-import { PeerActors, type SubsystemRegistration } from '../../src/actors/root.js';
+import { PeerActors, type SubsystemRegistration, type SupervisionPort } from '../../src/actors/root.js';
 import type { SupervisorConfig } from '../../src/config.js';
 import { lifecycleContract } from '../helpers/lifecycle-contract.js';
-import { silentLogger } from '../helpers/logger.js';
+import { captureLogger, LEVEL, silentLogger } from '../helpers/logger.js';
 import { PROBE_TICK_MS, RunProbe } from '../helpers/run-probe.js';
 
 const POLICY: SupervisorConfig = {
@@ -30,16 +30,24 @@ interface Fixture {
  * Three subsystems: `trader` operates (the kill switch halts it), `watcher` does not, `disabled`
  * is turned off by configuration.
  */
-function fixture(options: { autoStart?: boolean; killSwitchActive?: boolean } = {}): Fixture {
+function fixture(
+  options: {
+    autoStart?: boolean;
+    killSwitchActive?: boolean;
+    logger?: ReturnType<typeof silentLogger>;
+    supervision?: SupervisionPort;
+  } = {},
+): Fixture {
   const probes = { trader: new RunProbe(), watcher: new RunProbe() };
   const registrations: SubsystemRegistration[] = [
     { name: 'trader', enabled: true, operates: true, run: probes.trader.logic },
     { name: 'watcher', enabled: true, operates: false, run: probes.watcher.logic },
     { name: 'disabled', enabled: false, operates: true, run: new RunProbe().logic },
   ];
-  const logger = silentLogger();
+  const logger = options.logger ?? silentLogger();
   const actors = new PeerActors({
     registrations,
+    ...(options.supervision ? { supervision: options.supervision } : {}),
     autoStart: options.autoStart ?? true,
     killSwitchActive: options.killSwitchActive ?? false,
     policy: POLICY,
@@ -234,6 +242,123 @@ describe('PeerActors under fake time', () => {
     await stopUnderFakeTime(f.actors);
     expect(f.probes.trader.live() + f.probes.watcher.live()).toBe(0);
     expect(f.probes.watcher.cleanups).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('PeerActors: logs and lifecycle crashes', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+  });
+
+  it('logs a subsystem failure at error level with its name, and its restart', () => {
+    const { logger, lines } = captureLogger();
+    const f = started({ logger });
+    f.actors.injectFault('watcher');
+    const failure = lines.find((l) => l.msg.startsWith('subsystem failed'));
+    expect(failure).toMatchObject({
+      level: LEVEL.error,
+      subsystem: 'watcher',
+      consecutiveFailures: 1,
+      err: { message: 'fault injected on request' },
+    });
+    vi.advanceTimersByTime(delay(1));
+    expect(lines.find((l) => l.msg === 'restarting subsystem after its backoff')).toMatchObject({
+      subsystem: 'watcher',
+    });
+  });
+
+  it('respawns a lifecycle machine that crashes at once with growing delays, not in a hot loop', async () => {
+    const { logger, lines } = captureLogger();
+    // The journal cannot write for trader (a full disk) for its first three lifecycles.
+    let spawns = 0;
+    let brokenWrites = 3;
+    const supervision: SupervisionPort = {
+      load: (name) => {
+        if (name === 'trader') spawns++;
+        return undefined;
+      },
+      save: (name) => {
+        if (name === 'trader' && brokenWrites > 0) {
+          brokenWrites--;
+          throw new Error('SQLITE_FULL: database or disk is full');
+        }
+      },
+    };
+    const f = started({ logger, supervision });
+    await flush();
+    expect(spawns).toBe(1);
+    for (let crash = 1; crash <= 3; crash++) {
+      expect(f.status('trader')).toMatchObject({
+        state: 'backoff',
+        consecutiveFailures: crash,
+        lastError: { message: 'SQLITE_FULL: database or disk is full' },
+        nextRestartAt: new Date(Date.now() + delay(crash)).toISOString(),
+      });
+      await vi.advanceTimersByTimeAsync(delay(crash) - 1);
+      expect(spawns, `no respawn before ${delay(crash)} ms`).toBe(crash);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(spawns).toBe(crash + 1);
+    }
+    expect(f.status('trader').state).toBe('running');
+    expect(f.status('watcher').state).toBe('running');
+    // The run actors of the crashed machines were cleaned up: one live, not four.
+    expect(f.probes.trader.live()).toBe(1);
+    const crashes = lines.filter((l) => l.msg.startsWith('lifecycle machine crashed'));
+    expect(crashes.map((l) => [l.level, l.subsystem, l.respawnInMs])).toEqual([
+      [LEVEL.error, 'trader', delay(1)],
+      [LEVEL.error, 'trader', delay(2)],
+      [LEVEL.error, 'trader', delay(3)],
+    ]);
+  });
+
+  it('takes operator commands and the kill switch while a crashed machine waits, without crashing the root', async () => {
+    const { logger, lines } = captureLogger();
+    let brokenWrites = 1;
+    const supervision: SupervisionPort = {
+      load: () => undefined,
+      save: (name) => {
+        if (name === 'trader' && brokenWrites > 0) {
+          brokenWrites--;
+          throw new Error('disk hiccup');
+        }
+      },
+    };
+    const f = started({ logger, supervision });
+    await flush();
+    expect(f.status('trader').state).toBe('backoff');
+    f.actors.injectFault('trader');
+    f.actors.setKillSwitch(true);
+    f.actors.setKillSwitch(false);
+    f.actors.command('trader', 'restart');
+    expect(f.status('trader').state).toBe('running');
+    expect(f.probes.trader.live()).toBe(1);
+    // The cancelled respawn never fires.
+    vi.advanceTimersByTime(HOUR_MS);
+    expect(f.probes.trader.live()).toBe(1);
+    expect(lines.filter((l) => l.msg === 'root actor failed')).toEqual([]);
+  });
+
+  it('does not respawn a crashed lifecycle machine once stopping', async () => {
+    let spawns = 0;
+    const supervision: SupervisionPort = {
+      load: (name) => {
+        if (name === 'trader') spawns++;
+        return undefined;
+      },
+      save: (name) => {
+        if (name === 'trader') throw new Error('disk gone');
+      },
+    };
+    const f = fixture({ supervision });
+    f.actors.start();
+    await flush();
+    await stopUnderFakeTime(f.actors);
+    vi.advanceTimersByTime(HOUR_MS);
+    expect(spawns).toBe(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,9 +1,16 @@
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type AnyActorLogic, createActor, fromPromise } from 'xstate';
 import { backoffDelay } from '../../src/actors/backoff.js';
-import { defineRun, type SubsystemInput, stateName, subsystemMachine } from '../../src/actors/subsystem.js';
+import {
+  defineRun,
+  type SubsystemInput,
+  type SupervisionRecord,
+  stateName,
+  subsystemMachine,
+} from '../../src/actors/subsystem.js';
 import type { SupervisorConfig } from '../../src/config.js';
 import { QbError } from '../../src/errors.js';
+import { captureLogger, LEVEL } from '../helpers/logger.js';
 import { PROBE_TICK_MS, RunProbe } from '../helpers/run-probe.js';
 
 const POLICY: SupervisorConfig = {
@@ -35,6 +42,7 @@ function startSubsystem(
       killSwitchActive: false,
       policy: POLICY,
       random,
+      hasDrain: actors.drain !== undefined,
       ...input,
     },
   });
@@ -433,5 +441,331 @@ describe('defineRun', () => {
     expect(stateName(actor.getSnapshot().value)).toBe('running');
     actor.stop();
     expect(cleanups).toBe(1);
+  });
+});
+
+describe('defineRun: guard', () => {
+  /** A subsystem whose timer callback throws on its `throwOnTick`-th tick, outside any actor code. */
+  function ticking(throwOnTick: number, how: 'throw' | 'reject') {
+    let ticks = 0;
+    let cleanups = 0;
+    const logic = defineRun<unknown>(({ ready, guard }) => {
+      ticks = 0;
+      const timer = setInterval(
+        guard(async () => {
+          ticks++;
+          if (ticks === throwOnTick) {
+            if (how === 'reject') await Promise.reject(new Error(`rejected on tick ${ticks}`));
+            else throw new Error(`thrown on tick ${ticks}`);
+          }
+        }),
+        100,
+      );
+      ready();
+      return () => {
+        cleanups++;
+        clearInterval(timer);
+      };
+    });
+    return { logic, ticks: () => ticks, cleanups: () => cleanups };
+  }
+
+  it.each([
+    ['throws', 'throw'],
+    ['returns a promise that rejects', 'reject'],
+  ] as const)(
+    'turns a timer callback that %s into a restart of the subsystem, not an uncaught error',
+    async (_what, how) => {
+      const sub = ticking(3, how);
+      const logic = subsystemMachine.provide({ actors: { run: sub.logic } });
+      const actor = createActor(logic, {
+        input: {
+          name: 'ticker',
+          operates: false,
+          autoStart: true,
+          killSwitchActive: false,
+          policy: POLICY,
+          random,
+        },
+      });
+      const escaped: unknown[] = [];
+      actor.subscribe({ error: (err) => escaped.push(err) });
+      actor.start();
+      onTestFinished(() => {
+        actor.stop();
+      });
+      // Without the guard the throw would escape from the timer (here: from advanceTimersByTime).
+      await vi.advanceTimersByTimeAsync(300);
+      expect(stateName(actor.getSnapshot().value)).toBe('backoff');
+      expect(actor.getSnapshot().context).toMatchObject({
+        consecutiveFailures: 1,
+        lastError: {
+          code: 'QB_ERR_INTERNAL',
+          message: `${how === 'throw' ? 'thrown' : 'rejected'} on tick 3`,
+        },
+      });
+      expect(sub.cleanups()).toBe(1);
+      await vi.advanceTimersByTimeAsync(delay(1));
+      expect(stateName(actor.getSnapshot().value)).toBe('running');
+      expect(actor.getSnapshot().context.restarts).toBe(1);
+      expect(escaped).toEqual([]);
+    },
+  );
+
+  it('makes a guarded callback inert once the subsystem is cleaned up', () => {
+    let late: (() => void) | undefined;
+    let calls = 0;
+    const logic = defineRun<unknown>(({ ready, guard }) => {
+      late = guard(() => {
+        calls++;
+        throw new Error('must not run after cleanup');
+      });
+      ready();
+      return () => {};
+    });
+    const actor = createActor(subsystemMachine.provide({ actors: { run: logic } }), {
+      input: { name: 'late', operates: false, autoStart: true, killSwitchActive: false, policy: POLICY },
+    });
+    actor.start();
+    actor.send({ type: 'STOP' });
+    expect(stateName(actor.getSnapshot().value)).toBe('stopped');
+    late?.();
+    expect(calls).toBe(0);
+    expect(stateName(actor.getSnapshot().value)).toBe('stopped');
+    actor.stop();
+  });
+});
+
+describe('subsystem lifecycle: logging', () => {
+  it('logs every failure at error level, each restart, the failed state and the recovery', () => {
+    const { logger, lines } = captureLogger();
+    const probe = new RunProbe();
+    probe.mode = 'fail';
+    const s = startSubsystem(probe, { logger });
+    vi.advanceTimersByTime(HOUR_MS);
+    expect(s.state()).toBe('failed');
+
+    const failures = lines.filter((l) => l.msg.startsWith('subsystem failed'));
+    expect(failures).toHaveLength(POLICY.maxConsecutiveFailures);
+    for (const [i, line] of failures.entries()) {
+      expect(line).toMatchObject({ level: LEVEL.error, subsystem: 'probe', consecutiveFailures: i + 1 });
+      expect(line.err?.message).toBe(`run failed on start ${i + 1}`);
+    }
+    expect(failures[0]).toMatchObject({ restartInMs: delay(1) });
+    expect(failures.at(-1)?.msg).toMatch(/stays failed until an operator restarts it/);
+    const restarts = lines.filter((l) => l.msg === 'restarting subsystem after its backoff');
+    expect(restarts).toHaveLength(POLICY.maxConsecutiveFailures - 1);
+    expect(restarts[0]).toMatchObject({ level: LEVEL.warn, subsystem: 'probe', attempt: 2 });
+    const failed = lines.filter((l) => l.msg.startsWith('subsystem is failed'));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ level: LEVEL.error, subsystem: 'probe' });
+
+    probe.mode = 'ready';
+    s.send({ type: 'RESTART' });
+    probe.failCurrent(new Error('once more'));
+    vi.advanceTimersByTime(delay(1));
+    expect(s.state()).toBe('running');
+    expect(lines.at(-1)).toMatchObject({
+      level: LEVEL.info,
+      msg: 'subsystem recovered: running again',
+      subsystem: 'probe',
+      consecutiveFailures: 1,
+    });
+    vi.advanceTimersByTime(POLICY.stablePeriodMs);
+    expect(lines.at(-1)).toMatchObject({ level: LEVEL.info, msg: expect.stringMatching(/stable period/) });
+  });
+
+  it('logs a failed or stuck drain at error level', async () => {
+    const { logger, lines } = captureLogger();
+    const failing = fromPromise<void, unknown>(async () => {
+      throw new Error('close failed');
+    });
+    const s = startSubsystem(new RunProbe(), { logger }, { drain: failing });
+    s.send({ type: 'STOP' });
+    await flush();
+    expect(s.state()).toBe('stopped');
+    expect(lines.find((l) => l.msg.includes('drain'))).toMatchObject({
+      level: LEVEL.error,
+      subsystem: 'probe',
+      err: { message: 'close failed' },
+    });
+  });
+});
+
+describe('subsystem lifecycle: teardown through drain', () => {
+  /** A drain that waits for the test to finish it, and records when it ran. */
+  function manualDrain(order: string[]) {
+    let finish: () => void = () => {};
+    let drains = 0;
+    const logic = fromPromise<void, unknown>(() => {
+      drains++;
+      order.push('drain');
+      return new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    });
+    return { logic, finish: () => finish(), drains: () => drains };
+  }
+
+  it('drains a failed subsystem before its backoff, and restarts it only after the drain', async () => {
+    const order: string[] = [];
+    const drain = manualDrain(order);
+    const probe = new RunProbe();
+    const s = startSubsystem(probe, {}, { drain: drain.logic });
+    order.push('start');
+    probe.failCurrent(new Error('socket reset'));
+    await flush();
+    expect(s.state()).toBe('stopping');
+    expect(s.ctx()).toMatchObject({ consecutiveFailures: 1, lastError: { message: 'socket reset' } });
+    expect(probe.live()).toBe(0);
+    expect(drain.drains()).toBe(1);
+
+    // However long the drain takes, no new run starts meanwhile.
+    await vi.advanceTimersByTimeAsync(5 * delay(1));
+    expect(s.state()).toBe('stopping');
+    expect(probe.starts).toBe(1);
+
+    drain.finish();
+    await flush();
+    expect(s.state()).toBe('backoff');
+    expect(s.ctx().nextRestartAt).toBe(Date.now() + delay(1));
+    await vi.advanceTimersByTimeAsync(delay(1));
+    expect(s.state()).toBe('running');
+    expect(probe.starts).toBe(2);
+    expect(order).toEqual(['start', 'drain']);
+  });
+
+  it('drains on RESTART before the new run starts, without counting a failure', async () => {
+    const order: string[] = [];
+    const drain = manualDrain(order);
+    const probe = new RunProbe();
+    const s = startSubsystem(probe, {}, { drain: drain.logic });
+    s.send({ type: 'RESTART' });
+    await flush();
+    expect(s.state()).toBe('stopping');
+    expect(probe.starts).toBe(1);
+    expect(probe.live()).toBe(0);
+    drain.finish();
+    await flush();
+    expect(s.state()).toBe('running');
+    expect(probe.starts).toBe(2);
+    expect(drain.drains()).toBe(1);
+    expect(s.ctx()).toMatchObject({ consecutiveFailures: 0, restarts: 0 });
+  });
+
+  it('holds the 10th failure in stopping until drained, then failed', async () => {
+    const drain = manualDrain([]);
+    const probe = new RunProbe();
+    probe.mode = 'fail';
+    const s = startSubsystem(probe, {}, { drain: drain.logic });
+    for (let failures = 1; failures < POLICY.maxConsecutiveFailures; failures++) {
+      drain.finish();
+      await vi.advanceTimersByTimeAsync(delay(failures));
+    }
+    expect(s.state()).toBe('stopping');
+    drain.finish();
+    await flush();
+    expect(s.state()).toBe('failed');
+    expect(drain.drains()).toBe(POLICY.maxConsecutiveFailures);
+  });
+
+  it('lets an operator STOP during the drain of a failure end in stopped, not in a backoff', async () => {
+    const drain = manualDrain([]);
+    const probe = new RunProbe();
+    const s = startSubsystem(probe, {}, { drain: drain.logic });
+    probe.failCurrent();
+    await flush();
+    s.send({ type: 'STOP' });
+    drain.finish();
+    await flush();
+    expect(s.state()).toBe('stopped');
+    vi.advanceTimersByTime(HOUR_MS);
+    expect(probe.starts).toBe(1);
+  });
+
+  it('under the kill switch, halts an operating subsystem whose failure was draining', async () => {
+    const drain = manualDrain([]);
+    const probe = new RunProbe();
+    const s = startSubsystem(probe, { operates: true }, { drain: drain.logic });
+    probe.failCurrent();
+    await flush();
+    s.send({ type: 'HALT' });
+    drain.finish();
+    await flush();
+    expect(s.state()).toBe('halted');
+    vi.advanceTimersByTime(HOUR_MS);
+    expect(probe.starts).toBe(1);
+  });
+});
+
+describe('subsystem lifecycle: journal', () => {
+  function journal() {
+    const saved: SupervisionRecord[] = [];
+    return { saved, port: { save: (_name: string, r: SupervisionRecord) => void saved.push(r) } };
+  }
+
+  it('journals the subsystem live before any callback of its run can run, and every failure count', async () => {
+    const j = journal();
+    let liveWhenCalledBack: boolean | undefined;
+    const logic = defineRun<unknown>(({ guard }) => {
+      const timer = setTimeout(
+        guard(() => {
+          liveWhenCalledBack = j.saved.at(-1)?.live;
+          throw new Error('first callback fails');
+        }),
+        0,
+      );
+      return () => clearTimeout(timer);
+    });
+    const actor = createActor(subsystemMachine.provide({ actors: { run: logic } }), {
+      input: {
+        name: 'j',
+        operates: false,
+        autoStart: true,
+        killSwitchActive: false,
+        policy: POLICY,
+        random,
+        journal: j.port,
+      },
+    });
+    actor.start();
+    onTestFinished(() => {
+      actor.stop();
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(liveWhenCalledBack).toBe(true);
+    expect(j.saved.at(-1)).toMatchObject({
+      live: false,
+      consecutiveFailures: 1,
+      lastError: { message: 'first callback fails' },
+    });
+  });
+
+  it('starts with the failures an earlier process left, and held failed when they reach the limit', () => {
+    const { logger, lines } = captureLogger();
+    const probe = new RunProbe();
+    const restored = {
+      live: false,
+      consecutiveFailures: POLICY.maxConsecutiveFailures,
+      lastError: { code: 'QB_ERR_WORKER_DIED', message: 'died', at: new Date().toISOString() },
+      diedWhileLive: true,
+    };
+    const s = startSubsystem(probe, { restored, logger });
+    expect(s.state()).toBe('failed');
+    expect(probe.starts).toBe(0);
+    expect(s.ctx().lastError?.code).toBe('QB_ERR_WORKER_DIED');
+    expect(lines.find((l) => l.msg.includes('previous worker process died'))).toMatchObject({
+      level: LEVEL.error,
+      subsystem: 'probe',
+    });
+    s.send({ type: 'RESTART' });
+    expect(s.state()).toBe('running');
+    expect(s.ctx().consecutiveFailures).toBe(0);
+
+    const fewer = startSubsystem(new RunProbe(), { restored: { ...restored, consecutiveFailures: 4 } });
+    expect(fewer.state()).toBe('running');
+    fewer.send({ type: 'INJECT_FAULT' });
+    expect(fewer.ctx().consecutiveFailures).toBe(5);
+    expect(fewer.ctx().nextDelayMs).toBe(delay(5));
   });
 });

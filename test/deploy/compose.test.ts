@@ -186,3 +186,23 @@ describe.skipIf(composeMissing !== undefined)('docker-compose config', () => {
     });
   }
 });
+
+describe('the README deploy table', () => {
+  it('makes .env.peers before every compose command whose services read it', () => {
+    // `docker compose up` fails with "env file .env.peers not found" on a fresh checkout otherwise.
+    const rows = readFileSync(join(ROOT, 'README.md'), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('|') && line.includes('docker compose -f'));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      const file = /docker compose -f (\S+)/.exec(row)?.[1] as string;
+      const readsEnvPeers = Object.values(load(file).services).some((s) =>
+        envFiles(s).includes('.env.peers'),
+      );
+      if (!readsEnvPeers) continue;
+      const copy = row.indexOf('cp .env.peers.example .env.peers');
+      expect(copy, row).toBeGreaterThan(-1);
+      expect(copy, row).toBeLessThan(row.indexOf('docker compose -f'));
+    }
+  });
+});

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildTestApp, TEST_TOKEN } from '../helpers/app.js';
 
@@ -47,9 +49,46 @@ describe('HTTP app: authentication', () => {
     expect(res.statusCode).toBe(202);
   });
 
+  it.each([
+    ['API_TOKEN', {}, "API_TOKEN in the peer's environment"],
+    [
+      'a launcher hint (QB_TOKEN_HINT)',
+      { QB_TOKEN_HINT: 'API_TOKEN in /srv/qb/cluster.env' },
+      'API_TOKEN in /srv/qb/cluster.env',
+    ],
+  ] as const)('says where the token is in a 401 and in GET /token-hint: %s', async (_what, env, hint) => {
+    const t = await buildTestApp({ env });
+    const res = await t.app.inject({ method: 'POST', url: '/subsystems/health/restart' });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.message).toBe(
+      `missing or wrong bearer token (Authorization: Bearer <token>); this peer's token is ${hint}`,
+    );
+    expect(res.body).not.toContain(TEST_TOKEN);
+    const where = await t.app.inject({ url: '/token-hint' });
+    expect(where.statusCode).toBe(200);
+    expect(where.json()).toEqual({ header: 'Authorization: Bearer <token>', tokenHint: hint });
+  });
+
+  it('names the real path of a generated token file, without revealing the token', async () => {
+    const t = await buildTestApp({ env: { API_TOKEN: '' } });
+    const file = join(t.dataDir, 'api-token');
+    const token = readFileSync(file, 'utf8').trim();
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/kill-switch',
+      payload: { activate: true, reason: 'x' },
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.message).toContain(`this peer's token is in the file ${file}`);
+    expect(res.body).not.toContain(token);
+    const where = await t.app.inject({ url: '/token-hint' });
+    expect(where.json().tokenHint).toBe(`in the file ${file} (generated at first start)`);
+    expect(where.body).not.toContain(token);
+  });
+
   it('needs no token to read', async () => {
     const t = await buildTestApp();
-    for (const url of ['/health', '/status', '/kill-switch', '/metrics']) {
+    for (const url of ['/health', '/status', '/kill-switch', '/metrics', '/token-hint']) {
       expect((await t.app.inject({ url })).statusCode, url).toBe(200);
     }
   });

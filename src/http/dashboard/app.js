@@ -3,6 +3,8 @@
 import { connectLive } from './live-client.js';
 
 const TOKEN_KEY = 'quantum-bot.api-token';
+/** Where this peer's token can be read (GET /token-hint), shown in the dialog and after a 401. */
+let tokenHint = null;
 const state = { self: null, peers: new Map(), links: [], killSwitch: null, events: [] };
 const $ = (id) => document.getElementById(id);
 
@@ -55,13 +57,20 @@ function tradingLine(t) {
 
 function peerCard(p) {
   const isSelf = p.peerId === state.self;
+  // What a peer that is not connected reported is only its last known state: shown greyed, never
+  // as a green "running" that nobody can vouch for.
+  const stale = !isSelf && p.state !== 'connected' && p.subsystems.length > 0;
   const subs = el(
     'ul',
-    { class: 'subs' },
+    { class: 'subs', 'data-stale': stale ? 'true' : null },
+    stale ? el('li', { class: 'stale-label', title: `as of ${ago(p.lastSeen)}` }, 'last known:') : null,
     p.subsystems.map((s) =>
       el(
         'li',
-        { 'data-sub-state': s.state, title: `${s.name}: ${s.state}, ${s.restarts} restart(s)` },
+        {
+          'data-sub-state': s.state,
+          title: `${s.name}: ${s.state}, ${s.restarts} restart(s)${stale ? `; last known, ${ago(p.lastSeen)}` : ''}`,
+        },
         `${s.name}: ${s.state}${s.restarts ? ` ↻${s.restarts}` : ''}`,
         isSelf && (s.state === 'failed' || s.state === 'backoff' || s.state === 'stopped')
           ? el(
@@ -104,7 +113,7 @@ function peerCard(p) {
       el('dt', {}, 'kill switch'),
       el(
         'dd',
-        {},
+        { 'data-card-kill-switch': p.killSwitch ? String(p.killSwitch.epoch) : null },
         p.killSwitch ? (p.killSwitch.active ? `ACTIVE (epoch ${p.killSwitch.epoch})` : 'inactive') : '—',
       ),
     ),
@@ -239,10 +248,17 @@ function setFeedStatus(status, detail) {
   pill.dataset.status = status;
   pill.textContent = status === 'unauthorized' ? 'feed needs the token' : status;
   if (status === 'unauthorized')
-    showMessage(`The live feed refused the token${detail ? `: ${detail}` : ''}.`);
+    showMessage(
+      `The live feed refused the token${detail ? `: ${detail}` : ''}.${tokenHint ? ` This peer's token is ${tokenHint}.` : ''}`,
+    );
 }
 
 // --- controls ----------------------------------------------------------------------------------
+
+function hideMessage() {
+  clearTimeout(showMessage.timer);
+  $('message').hidden = true;
+}
 
 function showMessage(text, kind = 'error') {
   const box = $('message');
@@ -276,6 +292,9 @@ function askToken() {
 
 /** Calls a mutating endpoint with the session's token, asking for it once (and again if wrong). */
 async function authorizedPost(path, body) {
+  // A message about an earlier step (such as "Give a reason") no longer applies once the action
+  // goes ahead; one about this action (a refused token) is shown from here on.
+  hideMessage();
   let token = sessionStorage.getItem(TOKEN_KEY);
   for (let tries = 0; tries < 2; tries++) {
     if (!token) {
@@ -290,7 +309,10 @@ async function authorizedPost(path, body) {
     if (res.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
       token = null;
-      showMessage('Wrong API token: the peer refused it (401). Enter the token of this peer.');
+      const refusal = await res.json().catch(() => ({}));
+      showMessage(
+        `Wrong API token: the peer refused it (401). ${tokenHint ? `This peer's token is ${tokenHint}.` : (refusal?.error?.message ?? '')}`,
+      );
       continue;
     }
     sessionStorage.setItem(TOKEN_KEY, token);
@@ -327,6 +349,16 @@ $('ks-form').addEventListener('submit', (e) => {
   e.preventDefault();
   setKillSwitch(e.submitter?.value === 'activate');
 });
+
+// Where the token is: a file path or a variable, never the token (the endpoint needs no token).
+fetch('/token-hint')
+  .then((res) => (res.ok ? res.json() : null))
+  .then((body) => {
+    if (typeof body?.tokenHint !== 'string') return;
+    tokenHint = body.tokenHint;
+    $('token-hint').textContent = `This peer's token is ${tokenHint}.`;
+  })
+  .catch(() => {});
 
 // Relative times age without any new message.
 setInterval(() => {

@@ -19,7 +19,7 @@ export const faultRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify
       );
     }
   };
-  const guard = [enabled, requireToken(deps.apiToken)];
+  const guard = [enabled, requireToken(deps.apiToken, deps.tokenHint)];
 
   app.post(
     '/faults/subsystems/:name/throw',

@@ -19,7 +19,7 @@ export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fa
 
   app.post(
     '/kill-switch',
-    { schema: { body: KillSwitchBody }, onRequest: requireToken(deps.apiToken) },
+    { schema: { body: KillSwitchBody }, onRequest: requireToken(deps.apiToken, deps.tokenHint) },
     async (request) => {
       const { activate, reason } = request.body;
       const state = deps.killSwitch.set(activate, reason, deps.identity.peerId);

@@ -23,6 +23,7 @@ export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
       subsystems,
       prompt: deps.prompt,
       workerRespawns: deps.workerRespawns,
+      pids: deps.pids,
     };
   });
 };

@@ -15,7 +15,7 @@ export const subsystemRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fas
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.post(
     '/subsystems/:name/:action',
-    { schema: { params: Params }, onRequest: requireToken(deps.apiToken) },
+    { schema: { params: Params }, onRequest: requireToken(deps.apiToken, deps.tokenHint) },
     async (request, reply) => {
       const { name, action } = request.params;
       if (!deps.actors.has(name))

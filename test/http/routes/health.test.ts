@@ -41,21 +41,47 @@ describe('GET /ready', () => {
     await vi.waitFor(async () => {
       const res = await ready(t);
       expect(res.statusCode).toBe(200);
-      expect(res.json()).toEqual({ ready: true, reasons: [] });
+      expect(res.json()).toEqual({ ready: true, reasons: [], halted: null });
     });
 
     expect((await t.authed({ method: 'POST', url: '/subsystems/health/stop' })).statusCode).toBe(202);
     await vi.waitFor(async () => {
       const res = await ready(t);
       expect(res.statusCode).toBe(503);
-      expect(res.json()).toEqual({ ready: false, reasons: ['health is stopped'] });
+      expect(res.json()).toEqual({ ready: false, reasons: ['health is stopped'], halted: null });
     });
 
     await t.authed({ method: 'POST', url: '/subsystems/health/start' });
     await vi.waitFor(async () => expect((await ready(t)).statusCode).toBe(200));
   });
 
-  it('gives the kill switch and the last error as reasons', async () => {
+  it('stays 200 while the kill switch halts subsystems, and says why in `halted`', async () => {
+    // A 503 here would take a halted peer out of a Kubernetes headless service's DNS records, which
+    // DNS discovery resolves: the fleet would split exactly while the kill switch is on.
+    const t = await buildTestApp({
+      extraRegistrations: [{ name: 'trader', enabled: true, operates: true, run: new RunProbe().logic }],
+    });
+    await vi.waitFor(async () => expect((await ready(t)).statusCode).toBe(200));
+    await t.authed({ method: 'POST', url: '/kill-switch', payload: { activate: true, reason: 'audit' } });
+    await vi.waitFor(() => expect(t.subsystem('trader').state).toBe('halted'));
+    const res = await ready(t);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      ready: true,
+      reasons: [],
+      halted: {
+        subsystems: ['trader'],
+        reason: `halted by the kill switch (${t.deps.identity.peerId}: audit)`,
+        since: expect.any(String),
+        epoch: 1,
+      },
+    });
+
+    await t.authed({ method: 'POST', url: '/kill-switch', payload: { activate: false, reason: 'done' } });
+    await vi.waitFor(async () => expect((await ready(t)).json().halted).toBeNull());
+  });
+
+  it('is 503 with the last error of a failed subsystem, the kill switch aside', async () => {
     const broken = new RunProbe();
     broken.mode = 'fail';
     const t = await buildTestApp({
@@ -70,10 +96,8 @@ describe('GET /ready', () => {
       async () => {
         const res = await ready(t);
         expect(res.statusCode).toBe(503);
-        expect(res.json().reasons).toEqual([
-          'trader is halted by the kill switch',
-          'broken failed: run failed on start 10',
-        ]);
+        expect(res.json().reasons).toEqual(['broken failed: run failed on start 10']);
+        expect(res.json().halted.subsystems).toEqual(['trader']);
       },
       { timeout: 5_000 },
     );
