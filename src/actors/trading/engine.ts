@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../logger.js';
+import type { GuardVerdict } from './account-guard.js';
 import { type Broker, OrderRejected } from './broker.js';
 import { classifyExchangeError, scrubSecrets } from './exchange-errors.js';
 import { equity, InsufficientFunds, unrealisedPnl, winRate } from './ledger.js';
@@ -23,7 +24,11 @@ import { type MarketSnapshot, type MarketSource, UnknownSymbol } from './source.
 import type { TradingStore } from './store.js';
 import type { Strategy } from './strategy.js';
 
-export type EngineState = 'stopped' | 'starting' | 'running' | 'reconnecting' | 'blocked';
+/**
+ * - standby: another linked peer trades this account; this one reads the market and places nothing
+ * - blocked: an unknown symbol or a refused key; an operator must act
+ */
+export type EngineState = 'stopped' | 'starting' | 'running' | 'reconnecting' | 'standby' | 'blocked';
 
 export interface EngineOptions {
   /** Opens the market source; called at every start (ccxt is loaded only here, and only for ccxt). */
@@ -39,6 +44,8 @@ export interface EngineOptions {
   logger: Logger;
   /** Strings that must never appear in a message we show (exchange keys). */
   secrets?: readonly (string | undefined)[];
+  /** May this peer trade the account now (one trader per account)? Absent: always. */
+  accountGuard?: () => GuardVerdict;
 }
 
 /** Backoff after exchange failures: 1 s doubling to 30 s. */
@@ -159,9 +166,35 @@ export class TradingEngine {
       }
       await this.broker.onBook(data.book);
       this.marks[symbol] = data.ticker.last;
-      await this.decide(symbol, data, now);
+      if (await this.mayTrade()) await this.decide(symbol, data, now);
     }
     this.broker.mark(this.marks);
+  }
+
+  /** One trader per account: stands down (cancelling its own open orders) while another peer holds it. */
+  private async mayTrade(): Promise<boolean> {
+    const verdict = this.o.accountGuard?.();
+    if (!verdict || verdict.mayTrade) {
+      if (this.state === 'standby') {
+        this.o.logger.warn('no other linked peer trades this account now: trading resumes');
+        this.state = 'running';
+        this.reason = null;
+      }
+      return true;
+    }
+    if (this.state !== 'standby') {
+      const h = verdict.holder;
+      this.state = 'standby';
+      this.reason = `account ${this.o.store.account} is traded by peer ${h?.peerId} (since ${new Date(h?.since ?? 0).toISOString()}): this peer stands down`;
+      this.o.logger.error(
+        { holder: h?.peerId, account: this.o.store.account },
+        `ONE TRADER PER ACCOUNT: ${this.reason}`,
+      );
+      const cancelled = await (this.broker as Broker).cancelAll('another peer trades this account');
+      if (cancelled > 0)
+        this.o.logger.warn({ cancelled }, 'cancelled this peer’s open orders on standing down');
+    }
+    return false;
   }
 
   /** Operator reset of a latched protection. */

@@ -256,3 +256,44 @@ describe('trading engine against bad data and a failing exchange', () => {
     expect(again.store.recentOrders(10)).toHaveLength(1);
   });
 });
+
+describe('trading engine: one trader per account', () => {
+  it('stands down while another peer holds the account, says why, and resumes when it is gone', async () => {
+    let other = true;
+    const dataDir = tempDir();
+    const db = openDb(dataDir);
+    for (const m of TRADING_MIGRATIONS) db.exec(m.sql);
+    const store = new TradingStore(db, 'paper:sim:abc');
+    const now = () => Date.now();
+    const engine = new TradingEngine({
+      openSource: async () => new SimSource(now, { seed: 1 }),
+      broker: (markets) => new PaperBroker(store, markets, 'USDT', 100_000, { maxSlippage: 0.01 }, now),
+      store,
+      strategy: wants(0.05),
+      limits: DEFAULT_LIMITS,
+      symbols: ['BTC/USDT'],
+      killSwitchActive: () => false,
+      now,
+      logger: silentLogger(),
+      accountGuard: () =>
+        other
+          ? {
+              mayTrade: false,
+              holder: { peerId: 'peer-early', account: 'paper:sim:abc', since: 1 },
+              contenders: [],
+            }
+          : { mayTrade: true, holder: null, contenders: [] },
+    });
+    await engine.start();
+    await engine.tick();
+    expect(engine.view()).toMatchObject({
+      state: 'standby',
+      reason: expect.stringContaining('traded by peer peer-early'),
+    });
+    expect(store.recentOrders(10)).toHaveLength(0);
+    other = false;
+    await engine.tick();
+    expect(engine.view().state).toBe('running');
+    expect(store.recentOrders(10)).toHaveLength(1);
+  });
+});
