@@ -12,7 +12,7 @@ import type { GuardVerdict } from './account-guard.js';
 import { type Broker, OrderRejected } from './broker.js';
 import { classifyExchangeError, scrubSecrets } from './exchange-errors.js';
 import { equity, InsufficientFunds, unrealisedPnl, winRate } from './ledger.js';
-import { bookProblem, candleProblem, type MarketInfo, tickerProblem } from './market.js';
+import { bookProblem, type Candle, candleProblem, type MarketInfo, tickerProblem } from './market.js';
 import {
   type AccountView,
   checkOrder,
@@ -62,6 +62,8 @@ export class TradingEngine {
   private needsReconcile = false;
   private markets: ReadonlyMap<string, MarketInfo> = new Map();
   private readonly marks: Record<string, number> = {};
+  /** The last closed candles seen per symbol, for the dashboard's chart. */
+  private readonly lastCandles = new Map<string, readonly Candle[]>();
   private consecutiveFailures = 0;
   private retryAt = 0;
   /** Set by a rate-limit answer: ticks before this time are skipped. */
@@ -166,6 +168,7 @@ export class TradingEngine {
       }
       await this.broker.onBook(data.book);
       this.marks[symbol] = data.ticker.last;
+      this.lastCandles.set(symbol, data.candles);
       if (await this.mayTrade()) await this.decide(symbol, data, now);
     }
     this.broker.mark(this.marks);
@@ -195,6 +198,11 @@ export class TradingEngine {
         this.o.logger.warn({ cancelled }, 'cancelled this peer’s open orders on standing down');
     }
     return false;
+  }
+
+  /** The last closed candles of `symbol` (empty before the first tick). */
+  candles(symbol: string): readonly Candle[] {
+    return this.lastCandles.get(symbol) ?? [];
   }
 
   /** Operator reset of a latched protection. */

@@ -34,10 +34,12 @@ const Limit = Type.Object(
   { additionalProperties: false },
 );
 
-export function tradingRoutes(deps: TradingRouteDeps): FastifyPluginAsync<{ apiToken: string }> {
-  return async (fastify, { apiToken }) => {
+export function tradingRoutes(
+  deps: TradingRouteDeps,
+): FastifyPluginAsync<{ apiToken: string; tokenHint?: string }> {
+  return async (fastify, { apiToken, tokenHint }) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-    const auth = requireToken(apiToken);
+    const auth = requireToken(apiToken, tokenHint ?? "API_TOKEN in the peer's environment");
 
     app.get('/trading', { onRequest: auth }, async () => ({ mode: deps.config.mode, ...deps.engine.view() }));
 
@@ -48,6 +50,23 @@ export function tradingRoutes(deps: TradingRouteDeps): FastifyPluginAsync<{ apiT
     app.get('/trading/equity', { onRequest: auth, schema: { querystring: Limit } }, async (request) => ({
       equity: deps.store.equityCurve(Math.min(10_080, Number(request.query.limit ?? 1_440))),
     }));
+
+    app.get(
+      '/trading/candles',
+      {
+        onRequest: auth,
+        schema: {
+          querystring: Type.Object(
+            { symbol: Type.String({ minLength: 1, maxLength: 40 }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => ({
+        symbol: request.query.symbol,
+        candles: deps.engine.candles(request.query.symbol),
+      }),
+    );
 
     app.post(
       '/trading/protections/:name/reset',
