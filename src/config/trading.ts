@@ -1,4 +1,6 @@
 /** Trading: paper or live, which exchange and markets, the strategy, and the protections' limits. */
+import { readFileSync } from 'node:fs';
+import { parseOhlcvCsv } from '../actors/trading/ohlcv-csv.js';
 import { CCXT_EXCHANGES } from './ccxt-exchanges.js';
 import { optional, type ValuesOf, withDefault } from './define.js';
 import { decimal, integer, interval, list, oneOf, peerIdText, percent, text, url } from './parsers.js';
@@ -20,6 +22,26 @@ const exchangeId = (raw: string, name: string): string => {
   throw new Error(
     `${name}="${raw}" is neither "sim" nor an exchange ccxt knows${near.length ? `; did you mean ${near.join(', ')}?` : ''}`,
   );
+};
+
+/**
+ * A readable OHLCV CSV, checked at start so a malformed file is refused with its file, line and
+ * column (the one import of feature code here: the pure parser, which imports nothing else).
+ */
+const ohlcvCsv = (raw: string, name: string): string => {
+  const file = raw.trim();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`${name}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  try {
+    parseOhlcvCsv(text, file);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+  return file;
 };
 
 export const TRADING_VARS = {
@@ -48,7 +70,7 @@ export const TRADING_VARS = {
   tickIntervalMs: withDefault('TRADING_TICK_INTERVAL', '1000', interval(), 'ms between trading ticks'),
   replayCsv: optional(
     'TRADING_REPLAY_CSV',
-    text,
+    ohlcvCsv,
     'OHLCV CSV (time,open,high,low,close,volume) replayed as the market instead of the exchange',
   ),
   paperAccount: withDefault(

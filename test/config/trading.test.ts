@@ -71,3 +71,25 @@ describe('trading configuration', () => {
     );
   });
 });
+
+describe('TRADING_REPLAY_CSV', () => {
+  it('is refused at start with the file, line and column of the first problem', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const dir = tempDir();
+    const good = join(dir, 'good.csv');
+    writeFileSync(good, 'time,open,high,low,close,volume\n1000,10,11,9,10.5,3\n2000,10.5,12,10,11,4\n');
+    expect(loadConfig({ TRADING_REPLAY_CSV: good }, dir).trading.replayCsv).toBe(good);
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, 'time,open,high,low,close,volume\n1000,10,11,9,10.5,3\n2000,10.5,abc,10,11,4\n');
+    expect(problems({ TRADING_REPLAY_CSV: bad })).toEqual([
+      `TRADING_REPLAY_CSV: ${bad}:3:11: high "abc" is not a number`,
+    ]);
+    const short = join(dir, 'short.csv');
+    writeFileSync(short, '1000,10,11,9\n');
+    expect(problems({ TRADING_REPLAY_CSV: short })[0]).toMatch(/short\.csv:1:5: expected 6 columns/);
+    expect(problems({ TRADING_REPLAY_CSV: join(dir, 'missing.csv') })[0]).toMatch(
+      /cannot read .*missing\.csv/,
+    );
+  });
+});
