@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { docsOf, type EnvVarSpec, readTable, type Var, type VarTable } from './config/define.js';
 import { readEnvFile } from './config/env-file.js';
-import { HTTP_VARS, type HttpConfig } from './config/http.js';
+import { HTTP_ACCESS_VARS, HTTP_VARS, type HttpAccessConfig, type HttpConfig } from './config/http.js';
 import { checkMesh, MESH_VARS, type MeshConfig } from './config/mesh.js';
 import { RUNTIME_VARS, type RuntimeConfig } from './config/runtime.js';
 import { unknownVariableWarnings } from './config/suggest.js';
@@ -44,6 +44,8 @@ export interface ConfigNotices {
 
 export type Config = HttpConfig &
   RuntimeConfig & {
+    /** Browser-facing checks (src/http/origin.ts). */
+    http: HttpAccessConfig;
     mesh: MeshConfig;
     trading: TradingConfig;
     freelance: FreelanceConfig;
@@ -63,6 +65,7 @@ type Env = Record<string, string | undefined>;
 /** Every slice's table, in documentation order. */
 const TABLES: readonly VarTable[] = [
   HTTP_VARS,
+  HTTP_ACCESS_VARS,
   RUNTIME_VARS,
   MESH_VARS,
   TRADING_VARS,
@@ -125,6 +128,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   const runtime = readTable(RUNTIME_VARS, read);
   const config: Config = {
     ...readTable(HTTP_VARS, read),
+    http: readTable(HTTP_ACCESS_VARS, read),
     ...runtime,
     dataDir: resolve(cwd, runtime.dataDir ?? './data'),
     logDir: resolve(cwd, runtime.logDir ?? './logs'),

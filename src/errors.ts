@@ -59,6 +59,25 @@ export const ERRORS = {
     description: 'a request or message is too large',
   },
   QB_ERR_RATE_LIMITED: { status: 429, description: 'too many requests' },
+  QB_ERR_HOST_NOT_ALLOWED: {
+    status: 421,
+    description: 'the Host header names no allowed host (HTTP_ALLOWED_HOSTS); a guard against DNS rebinding',
+  },
+  QB_ERR_ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    description: 'a browser page of another origin tried to open /live (HTTP_ALLOWED_ORIGINS)',
+  },
+  QB_ERR_QUEUE_LEASE_LOST: {
+    status: 409,
+    description:
+      'a queue lease expired or was taken over; its holder can no longer complete or fail the item',
+  },
+  QB_ERR_QUEUE_ITEM_STATE: {
+    status: 409,
+    description:
+      'the queue item is in a state that does not allow this (retry needs dead/failed/cancelled, cancel needs queued/failed)',
+  },
+  QB_ERR_QUEUE_CLOSED: { status: 503, description: 'the queue backend is closed (the peer is stopping)' },
   QB_ERR_INTERNAL: {
     status: 500,
     closeCode: 1011,

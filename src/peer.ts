@@ -10,7 +10,7 @@ import { HealthMonitor } from './actors/health.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
-import { type AppDeps, buildApp, type MeshView } from './http/app.js';
+import { type AppDeps, buildApp, type MeshView, policyOf } from './http/app.js';
 import { tokenHint } from './http/auth.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
@@ -19,8 +19,10 @@ import type { Logger } from './logger.js';
 import { Keyring } from './mesh/auth.js';
 import { createDiscoveries } from './mesh/discovery/index.js';
 import { MeshNode } from './mesh/node.js';
-import { MESH_PATH, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
+import { MESH_PATH, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
+import { openQueue } from './queue/index.js';
+import { QueueSummary } from './queue/summary.js';
 import { acquireDataDirLock, type DataDirLock } from './store/data-dir-lock.js';
 import { type Db, openDb } from './store/db.js';
 import { ensureWritableDir } from './store/dirs.js';
@@ -51,8 +53,8 @@ export interface PeerAssembly {
   app: FastifyInstance;
   /** The bound port once listening. */
   port(): number | undefined;
-  /** Frees what assembly opened (db, monitors); stop actors and app first. */
-  close(): void;
+  /** Frees what assembly opened (queue, db, monitors); stop actors and app first. */
+  close(): Promise<void>;
 }
 
 export async function assemblePeer(
@@ -70,6 +72,9 @@ export async function assemblePeer(
   else if (token.file) log.info({ file: token.file }, 'API token loaded from file');
 
   const db = openDb(config.dataDir);
+  // SQLite in DATA_DIR (its own connection, synchronous=FULL), or the fleet's PostgreSQL.
+  const queue = await openQueue(config);
+  const queueSummary = new QueueSummary(queue);
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
   let openSockets = 0;
@@ -107,7 +112,7 @@ export async function assemblePeer(
         state: s.state,
         restarts: s.restarts,
       })),
-      queues: {},
+      queues: queueSummary.current(),
       links: (meshNode?.peers() ?? []).flatMap((p) =>
         p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
       ),
@@ -151,6 +156,7 @@ export async function assemblePeer(
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
     pids: { supervisor: config.internal.isWorker ? process.ppid : null, worker: process.pid },
+    queue,
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
   app = await buildApp(deps);
@@ -181,13 +187,17 @@ export async function assemblePeer(
     apiToken: token.token,
     logger: log.child({ component: 'live' }),
   });
-  routeUpgrades(app.server, {
-    [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
-    [MESH_PATH]: (req, socket, head) => {
-      if (node) node.handleUpgrade(req, socket, head);
-      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  routeUpgrades(
+    app.server,
+    {
+      [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
+      [MESH_PATH]: (req, socket, head) => {
+        if (node) node.handleUpgrade(req, socket, head);
+        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
     },
-  });
+    { policy: policyOf(config), exempt: [MESH_PATH] },
+  );
 
   return {
     identity,
@@ -201,8 +211,9 @@ export async function assemblePeer(
     deps,
     app,
     port,
-    close: () => {
+    close: async () => {
       health.close();
+      await queue.close();
       db.close();
     },
   };
@@ -231,6 +242,7 @@ function createMeshNode(
         peerId: identity.peerId,
         cluster: config.mesh.cluster,
         protocolVersion: PROTOCOL_VERSION,
+        protocolVersionMin: MIN_PROTOCOL_VERSION,
       }),
     killSwitch,
     summary,
@@ -302,7 +314,7 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
         peer.liveFeed.stop();
         await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
         await peer.app.close();
-        peer.close();
+        await peer.close();
       }
       dirLock?.release();
     })();

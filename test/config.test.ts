@@ -157,6 +157,16 @@ describe('loadConfig refusals: one ConfigError listing every problem', () => {
     expect(keysOnly.problems).toEqual([expect.stringContaining('LIVE_TRADING_CONFIRM=yes')]);
   });
 
+  it('reads DATABASE_URL as a postgres URL and refuses anything else without echoing it', () => {
+    expect(load().databaseUrl).toBeUndefined();
+    expect(load({ DATABASE_URL: 'postgres://bot:pw@db:5432/fleet' }).databaseUrl).toBe(
+      'postgres://bot:pw@db:5432/fleet',
+    );
+    const err = refusal({ DATABASE_URL: 'mysql://bot:hunter2secret@db/fleet' });
+    expect(err.problems).toEqual(['DATABASE_URL must be a postgres:// or postgresql:// URL']);
+    expect(err.message).not.toContain('hunter2secret');
+  });
+
   it('accepts TRADING_MODE=live with keys, a ccxt exchange and the confirmation', () => {
     const c = load({
       TRADING_MODE: 'live',

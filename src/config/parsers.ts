@@ -152,3 +152,14 @@ export const percent: Parser<number> = (raw, name) => {
   }
   return n / 100;
 };
+
+export const postgresUrl: Parser<string> = (raw, name) => {
+  try {
+    const u = new URL(raw.trim());
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('not postgres');
+    return raw.trim();
+  } catch {
+    // The value may hold a password: never echo it.
+    throw new Error(`${name} must be a postgres:// or postgresql:// URL`);
+  }
+};

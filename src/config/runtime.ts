@@ -1,6 +1,6 @@
 /** The process: where it keeps its files, how it logs, which subsystems it runs, the guide's switches. */
 import { optional, type ValuesOf, withDefault } from './define.js';
-import { bool, interval, oneOf, peerIdText, text } from './parsers.js';
+import { bool, interval, oneOf, peerIdText, postgresUrl, text } from './parsers.js';
 
 export const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 30_000;
 export const DEFAULT_RECONNECT_INTERVAL_MS = 5_000;
@@ -10,6 +10,13 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export const RUNTIME_VARS = {
   /** Resolved against the working directory by loadConfig. */
   dataDir: withDefault('DATA_DIR', './data', text, 'SQLite database, peer id and generated API token'),
+  /** PostgreSQL shared by the fleet; undefined: queues live in SQLite in dataDir. */
+  databaseUrl: optional(
+    'DATABASE_URL',
+    postgresUrl,
+    'PostgreSQL shared by the fleet (queues: any peer claims any item); unset: SQLite in DATA_DIR',
+    { secret: true },
+  ),
   /** Resolved against the working directory by loadConfig. */
   logDir: withDefault(
     'LOG_DIR',

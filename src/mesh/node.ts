@@ -7,9 +7,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
 import type { KillSwitchState } from '../store/kill-switch.js';
+import { newRefusalCounters, type Refusal } from './admission.js';
 import { type Keyring, NonceCache } from './auth.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
@@ -34,7 +34,10 @@ import {
   dialHandshake,
   type HandshakeError,
   type Link,
+  type MeshServer,
+  newWireCounters,
   type SelfInfo,
+  type WireCounters,
 } from './transport.js';
 import { type MeshPeerView, meshPeerViews } from './view.js';
 
@@ -72,6 +75,10 @@ export interface MeshCounters {
   messagesOut: Record<string, number>;
   handshakeFailures: Record<string, number>;
   reconnects: number;
+  /** What links ignored from newer peers (unknown types and values). */
+  wire: WireCounters;
+  /** Upgrades refused before any handshake (admission limits), by reason. */
+  refusedUpgrades: Record<Refusal, number>;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -91,7 +98,7 @@ export class MeshNode {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly log: Logger;
-  private server: WebSocketServer | undefined;
+  private server: MeshServer | undefined;
   private discovery: DiscoveryGroup = combined([]);
   /** Discovery problems already logged at warn level, by source and kind: each is warned once. */
   private readonly warnedDiscovery = new Set<string>();
@@ -109,7 +116,14 @@ export class MeshNode {
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   /** Refusals already logged, by address and code: each is logged once. */
   private readonly loggedRefusals = new Set<string>();
-  readonly counters: MeshCounters = { messagesIn: {}, messagesOut: {}, handshakeFailures: {}, reconnects: 0 };
+  readonly counters: MeshCounters = {
+    messagesIn: {},
+    messagesOut: {},
+    handshakeFailures: {},
+    reconnects: 0,
+    wire: newWireCounters(),
+    refusedUpgrades: newRefusalCounters(),
+  };
 
   constructor(private readonly opts: MeshNodeOptions) {
     this.now = opts.now ?? Date.now;
@@ -126,7 +140,7 @@ export class MeshNode {
     if (this.running) return;
     this.running = true;
     await this.stopped;
-    this.server = createMeshServer();
+    this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.broadcast(killSwitchMessage(state)),
     );
@@ -239,6 +253,7 @@ export class MeshNode {
       keyring: this.opts.keyring,
       nonces: this.nonces,
       killSwitch: () => toWire(this.opts.killSwitch.get()),
+      counters: this.counters.wire,
     };
   }
 

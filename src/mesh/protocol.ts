@@ -1,22 +1,41 @@
 /**
- * The mesh wire protocol: version, message types, one schema per message, encode/decode, close
- * codes. Every message is one JSON text frame. ONLY APPEND: add message types and optional fields;
- * never change or remove what a released version sends, bump PROTOCOL_VERSION for anything else.
+ * The mesh wire protocol: version range, message types, one schema per message, encode/decode,
+ * close codes, size limits. Every message is one JSON document. ONLY APPEND: add message types and
+ * optional fields; never change or remove what a released version sends, raise PROTOCOL_VERSION
+ * for anything else and keep MIN_PROTOCOL_VERSION as long as the old behaviour is still spoken.
  *
- * Handshake (dialer D, acceptor A; proofs are HMAC-SHA256, see auth.ts):
- *   D -> A  hello     {v, cluster, peerId, bootId, nonce, listenPort, killSwitch}
- *   A -> D  challenge {v, cluster, peerId, bootId, nonce, killSwitch, proof: A's proof}
+ * Handshake, in plaintext text frames (dialer D, acceptor A; proofs are HMAC-SHA256 over the hash
+ * of the canonical hello and challenge, see auth.ts):
+ *   D -> A  hello     {v, vMin, cluster, peerId, bootId, nonce, listenPort, killSwitch}
+ *   A -> D  challenge {v, vMin, cluster, peerId, bootId, nonce, killSwitch, proof: A's proof}
  *   D -> A  auth      {proof: D's proof}
- *   A -> D  ready     {}
- * then either side: status, killswitch, ping, pong, bye.
+ *   A -> D  ready     {}                      (the first sealed frame)
+ * then, sealed (seal.ts) in binary frames, either side: status, killswitch, ping, pong, bye.
+ * `v` is the highest version a peer speaks, `vMin` the lowest (absent: v); both link on the highest
+ * version both speak. After the handshake, unknown message types and unknown enum values are
+ * counted and ignored (a newer peer may send them), so a fleet upgrades one peer at a time.
  */
 import { type Static, type TSchema, Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 
-/** Bump on any incompatible change; peers with another version are refused (close 4406). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The highest protocol version this code speaks. 2: sealed frames and the transcript-bound
+ * handshake; version 1 (plaintext frames) is no longer spoken, since accepting it would let an
+ * on-path attacker downgrade a link to plaintext.
+ */
+export const PROTOCOL_VERSION = 2;
+/** The lowest version this code still speaks; peers with no common version are refused (4406). */
+export const MIN_PROTOCOL_VERSION = 2;
 /** Frames above this are refused by ws itself (close 1009). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Before the handshake completes, a frame above this closes the socket (1009) before it is parsed:
+ * a hello with the longest kill-switch reason is under 3 KiB; the rest is room for appended fields.
+ */
+export const MAX_HANDSHAKE_FRAME_BYTES = 8 * 1024;
+/** Budget of `extra` (subsystem summaries) in a status: per subsystem and in total, as JSON bytes. */
+export const MAX_EXTRA_ENTRY_BYTES = 16 * 1024;
+export const MAX_EXTRA_BYTES = 64 * 1024;
 /** The whole handshake must finish within this, or the socket is closed (4408). */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 export const MESH_PATH = '/mesh';
@@ -47,6 +66,8 @@ export const CLOSE = {
   REPLAYED: 4412,
   /** Heartbeats missed: the peer is considered down. */
   TIMEOUT: 4413,
+  /** A frame after the handshake did not open: tampered, replayed, reordered, or not sealed. */
+  UNSEALED: 4414,
 } as const;
 
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
@@ -58,6 +79,9 @@ export const REFUSAL_CODES: ReadonlySet<number> = new Set([
   CLOSE.BAD_VERSION,
   CLOSE.REPLAYED,
 ]);
+
+/** The states a link can be in, as a status summary reports them (the schema lists the same). */
+export const LINK_STATES: readonly string[] = ['connecting', 'connected', 'suspect', 'down'];
 
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' });
 const Nonce = Type.String({ minLength: 32, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
@@ -113,6 +137,7 @@ const messageSchemas = {
   hello: Type.Object({
     type: Type.Literal('hello'),
     v: Type.Integer(),
+    vMin: Type.Optional(Type.Integer()),
     cluster: Id,
     peerId: Id,
     bootId: Id,
@@ -123,6 +148,7 @@ const messageSchemas = {
   challenge: Type.Object({
     type: Type.Literal('challenge'),
     v: Type.Integer(),
+    vMin: Type.Optional(Type.Integer()),
     cluster: Id,
     peerId: Id,
     bootId: Id,
@@ -171,10 +197,107 @@ export function encode(msg: Message): string {
 }
 
 /**
- * Parses and validates one frame.
+ * Parses and validates one handshake frame, strictly: an unknown type is a protocol violation here
+ * (after the handshake, decodeTolerant applies).
  * @throws ProtocolError with the close code for the violation.
  */
 export function decode(data: string | Buffer, byteLength = Buffer.byteLength(data)): Message {
+  const parsed = parseObject(data, byteLength);
+  const type = parsed.type;
+  if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
+    throw new ProtocolError(CLOSE.BAD_MESSAGE, `unknown message type ${JSON.stringify(type)?.slice(0, 40)}`);
+  }
+  return validate(type as MessageType, parsed);
+}
+
+/** The versions one peer speaks, inclusive. */
+export interface VersionRange {
+  min: number;
+  max: number;
+}
+
+export const SUPPORTED_VERSIONS: VersionRange = { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+
+/** The range a hello or challenge announces (`vMin` absent: a peer that speaks only `v`). */
+export function announcedRange(m: { v: number; vMin?: number | undefined }): VersionRange {
+  return { min: Math.min(m.vMin ?? m.v, m.v), max: m.v };
+}
+
+/** The highest version both ranges hold, or undefined when they do not overlap. Pure, symmetric. */
+export function negotiateVersion(a: VersionRange, b: VersionRange): number | undefined {
+  const v = Math.min(a.max, b.max);
+  return v >= Math.max(a.min, b.min) ? v : undefined;
+}
+
+/** What one frame after the handshake turned out to be. */
+export type Decoded =
+  | { kind: 'message'; msg: Message; ignored: number }
+  | { kind: 'unknown-type'; type: string };
+
+/**
+ * Parses and validates one frame after the handshake, tolerating what a newer peer may send: a
+ * message of an unknown type is returned as such (the caller counts and ignores it), a link state
+ * this version does not know is dropped from the summary, and subsystem data over its budget is
+ * dropped; `ignored` counts what was dropped. Unknown fields pass (schemas are open).
+ * @throws ProtocolError for what no version of the protocol sends (not JSON, no type, a bad field).
+ */
+export function decodeTolerant(data: string | Buffer, byteLength = Buffer.byteLength(data)): Decoded {
+  const parsed = parseObject(data, byteLength);
+  const type = parsed.type;
+  if (typeof type !== 'string' || type.length === 0 || type.length > 32) {
+    throw new ProtocolError(CLOSE.BAD_MESSAGE, 'message has no type');
+  }
+  if (!Object.hasOwn(validators, type)) return { kind: 'unknown-type', type };
+  let ignored = 0;
+  if (type === 'status') ignored = tolerateSummary((parsed as { summary?: unknown }).summary);
+  return { kind: 'message', msg: validate(type as MessageType, parsed), ignored };
+}
+
+/** Drops unknown link states and over-budget `extra` in place. @returns how many were dropped. */
+function tolerateSummary(summary: unknown): number {
+  if (typeof summary !== 'object' || summary === null) return 0;
+  const s = summary as { links?: unknown; extra?: unknown };
+  let dropped = 0;
+  if (Array.isArray(s.links)) {
+    const known = s.links.filter(
+      (l) => typeof (l as { state?: unknown })?.state !== 'string' || LINK_STATES.includes(l.state),
+    );
+    dropped += s.links.length - known.length;
+    s.links = known;
+  }
+  if (typeof s.extra === 'object' && s.extra !== null && !Array.isArray(s.extra)) {
+    const fitted = fitExtra(s.extra as Record<string, unknown>);
+    dropped += fitted.dropped;
+    s.extra = fitted.extra;
+  }
+  return dropped;
+}
+
+/**
+ * Keeps subsystem data within its budget: an entry over MAX_EXTRA_ENTRY_BYTES is dropped, and
+ * entries are kept in order while the total stays within MAX_EXTRA_BYTES. One subsystem's bloated
+ * summary thus costs only its own entry, never the status message or the link.
+ */
+export function fitExtra(extra: Record<string, unknown>): {
+  extra: Record<string, unknown>;
+  dropped: number;
+} {
+  const kept: Record<string, unknown> = {};
+  let total = 2;
+  let dropped = 0;
+  for (const [name, value] of Object.entries(extra)) {
+    const bytes = Buffer.byteLength(JSON.stringify(value) ?? '') + Buffer.byteLength(name) + 4;
+    if (bytes > MAX_EXTRA_ENTRY_BYTES || total + bytes > MAX_EXTRA_BYTES) {
+      dropped++;
+      continue;
+    }
+    total += bytes;
+    kept[name] = value;
+  }
+  return { extra: kept, dropped };
+}
+
+function parseObject(data: string | Buffer, byteLength: number): Record<string, unknown> {
   if (byteLength > MAX_MESSAGE_BYTES)
     throw new ProtocolError(CLOSE.TOO_LARGE, `message of ${byteLength} bytes`);
   let parsed: unknown;
@@ -186,11 +309,11 @@ export function decode(data: string | Buffer, byteLength = Buffer.byteLength(dat
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ProtocolError(CLOSE.BAD_MESSAGE, 'message is not an object');
   }
-  const type = (parsed as { type?: unknown }).type;
-  if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
-    throw new ProtocolError(CLOSE.BAD_MESSAGE, `unknown message type ${JSON.stringify(type)?.slice(0, 40)}`);
-  }
-  const validator = validators[type as MessageType];
+  return parsed as Record<string, unknown>;
+}
+
+function validate(type: MessageType, parsed: unknown): Message {
+  const validator = validators[type];
   if (!validator.Check(parsed)) {
     const first = validator.Errors(parsed)[0];
     const where = first ? `${first.instancePath || '/'} ${first.message}` : 'schema';

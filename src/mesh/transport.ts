@@ -1,25 +1,48 @@
 /**
  * WebSocket I/O of the mesh: the acceptor side (an upgrade on our own HTTP server at /mesh) and the
- * dialer side, each running its half of the handshake of protocol.ts, and the Link both produce.
- * A handshake either resolves to an authenticated Link or rejects with a HandshakeError carrying the
- * close code; it never throws into the process.
+ * dialer side, each running its half of the handshake of protocol.ts, and the sealed Link both
+ * produce. A handshake either resolves to an authenticated Link or rejects with a HandshakeError
+ * carrying the close code; it never throws into the process.
+ *
+ * Before authentication a socket is bounded: mesh-server.ts admits it (admission.ts) or refuses it
+ * with HTTP 503, and counts what it sends; here every handshake frame over
+ * MAX_HANDSHAKE_FRAME_BYTES closes it (1009) before parsing, and the whole handshake has
+ * HANDSHAKE_TIMEOUT_MS. After authentication every frame is sealed (link.ts, seal.ts); the node
+ * above sees plaintext messages.
  */
 import type { IncomingMessage } from 'node:http';
-import WebSocket, { WebSocketServer } from 'ws';
-import { type HandshakeBinding, type Keyring, type NonceCache, newNonce } from './auth.js';
+import WebSocket from 'ws';
+import { type Keyring, type NonceCache, newNonce, transcriptHash } from './auth.js';
+import { closeSocket, Link, type Session, type WireCounters } from './link.js';
+import { MAX_PREAUTH_BYTES, normaliseIp, takePreAuth } from './mesh-server.js';
 import {
+  announcedRange,
   CLOSE,
   decode,
   encode,
   HANDSHAKE_TIMEOUT_MS,
   type KillSwitchWireState,
+  MAX_HANDSHAKE_FRAME_BYTES,
   MAX_MESSAGE_BYTES,
   MESH_PATH,
   type Message,
   message,
-  PROTOCOL_VERSION,
+  negotiateVersion,
   ProtocolError,
+  SUPPORTED_VERSIONS,
+  type VersionRange,
 } from './protocol.js';
+import { deriveSessionKeys, SealedChannel } from './seal.js';
+
+// The link layer's names, for the node and the tests that import them from here.
+export { type Direction, Link, newWireCounters, type Session, type WireCounters } from './link.js';
+export {
+  createMeshServer,
+  MAX_PREAUTH_BYTES,
+  MeshServer,
+  type MeshServerOptions,
+  normaliseIp,
+} from './mesh-server.js';
 
 export interface SelfInfo {
   peerId: string;
@@ -34,6 +57,10 @@ export interface HandshakeOptions {
   nonces: NonceCache;
   killSwitch: () => KillSwitchWireState;
   timeoutMs?: number;
+  /** Protocol versions spoken; default SUPPORTED_VERSIONS (tests play an older or newer peer). */
+  versions?: VersionRange;
+  /** Where links count what they ignored; default a fresh object per link. */
+  counters?: WireCounters;
 }
 
 export class HandshakeError extends Error {
@@ -48,116 +75,22 @@ export class HandshakeError extends Error {
   }
 }
 
-export type Direction = 'in' | 'out';
-
-/** An authenticated connection to one peer. Messages are buffered until `attach`. */
-export class Link {
-  private onMessage: ((msg: Message) => void) | undefined;
-  private onClose: ((code: number, reason: string) => void) | undefined;
-  private buffered: Message[] = [];
-  private closed = false;
-  closeCode: number | undefined;
-  bytesOut = 0;
-
-  constructor(
-    readonly ws: WebSocket,
-    readonly peerId: string,
-    readonly bootId: string,
-    readonly direction: Direction,
-    /** host:port where the peer listens (dialed address, or its address + announced port). */
-    readonly address: string,
-    readonly remoteKillSwitch: KillSwitchWireState,
-  ) {
-    ws.on('message', (data, isBinary) => {
-      if (this.closed) return;
-      if (isBinary) return this.close(CLOSE.BAD_MESSAGE, 'binary frames are not part of the protocol');
-      let msg: Message;
-      try {
-        msg = decode(data as Buffer);
-      } catch (err) {
-        const code = err instanceof ProtocolError ? err.closeCode : CLOSE.BAD_MESSAGE;
-        return this.close(code, (err as Error).message.slice(0, 120));
-      }
-      if (this.onMessage) this.onMessage(msg);
-      else this.buffered.push(msg);
-    });
-    ws.on('close', (code, reason) => this.finish(code, reason.toString()));
-    ws.on('error', () => {
-      // 'close' follows every 'error' in ws; the close handler reports it.
-    });
-  }
-
-  attach(onMessage: (msg: Message) => void, onClose: (code: number, reason: string) => void): void {
-    this.onMessage = onMessage;
-    this.onClose = onClose;
-    for (const msg of this.buffered.splice(0)) onMessage(msg);
-    if (this.closed) onClose(this.closeCode ?? 1006, 'closed before attach');
-  }
-
-  send(msg: Message): boolean {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
-    const text = encode(msg);
-    this.bytesOut += text.length;
-    this.ws.send(text);
-    return true;
-  }
-
-  /** Closes with a code; falls back to terminate() if the other side never answers the close. */
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    closeSocket(this.ws, code, reason);
-    this.finish(code, reason);
-  }
-
-  /** Drops the TCP connection at once (a peer that stopped answering). */
-  terminate(code: number, reason: string): void {
-    if (this.closed) return;
-    this.ws.terminate();
-    this.finish(code, reason);
-  }
-
-  get isOpen(): boolean {
-    return !this.closed;
-  }
-
-  private finish(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeCode = code;
-    this.onClose?.(code, reason);
-  }
-}
-
-const CLOSE_GRACE_MS = 2_000;
-
-function closeSocket(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason.slice(0, 120));
-  } catch {
-    ws.terminate();
-    return;
-  }
-  const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-  timer.unref();
-  ws.once('close', () => clearTimeout(timer));
-}
-
-/** The WebSocket server of the mesh; it shares the HTTP server through `handleUpgrade`. */
-export function createMeshServer(): WebSocketServer {
-  return new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_MESSAGE_BYTES,
-    perMessageDeflate: false,
-    clientTracking: true,
-  });
-}
-
-/** Reads frames of a socket that is still in its handshake, one at a time. */
-function nextMessages(ws: WebSocket, onMessage: (msg: Message) => void, fail: (err: HandshakeError) => void) {
+/**
+ * Reads the frames of a socket that is still in its handshake, one at a time; a frame over
+ * MAX_HANDSHAKE_FRAME_BYTES fails the handshake with 1009 before it is parsed.
+ */
+function handshakeFrames(
+  ws: WebSocket,
+  onFrame: (data: Buffer, isBinary: boolean) => void,
+  fail: (err: HandshakeError) => void,
+) {
   const listener = (data: WebSocket.RawData, isBinary: boolean) => {
-    if (isBinary) return fail(new HandshakeError(CLOSE.BAD_MESSAGE, 'binary frame in handshake'));
+    const frame = data as Buffer;
+    if (frame.length > MAX_HANDSHAKE_FRAME_BYTES) {
+      return fail(new HandshakeError(CLOSE.TOO_LARGE, `handshake frame of ${frame.length} bytes`));
+    }
     try {
-      onMessage(decode(data as Buffer));
+      onFrame(frame, isBinary);
     } catch (err) {
       if (err instanceof ProtocolError) fail(new HandshakeError(err.closeCode, err.message));
       else if (err instanceof HandshakeError) fail(err);
@@ -168,27 +101,44 @@ function nextMessages(ws: WebSocket, onMessage: (msg: Message) => void, fail: (e
   return () => ws.off('message', listener);
 }
 
+/** A plaintext handshake message; binary frames are not part of the handshake. */
+function textMessage(data: Buffer, isBinary: boolean): Message {
+  if (isBinary) throw new HandshakeError(CLOSE.BAD_MESSAGE, 'binary frame in handshake');
+  return decode(data);
+}
+
+/** The other side's announcement checked against ours. @returns the version to speak. */
 function checkPeer(
-  hello: { v: number; cluster: string; peerId: string },
+  hello: { v: number; vMin?: number | undefined; cluster: string; peerId: string },
   self: SelfInfo,
-): HandshakeError | undefined {
-  if (hello.v !== PROTOCOL_VERSION) {
-    return new HandshakeError(
+  versions: VersionRange,
+): number {
+  const theirs = announcedRange(hello);
+  const version = negotiateVersion(versions, theirs);
+  if (version === undefined) {
+    throw new HandshakeError(
       CLOSE.BAD_VERSION,
-      `protocol version ${hello.v}, expected ${PROTOCOL_VERSION}`,
+      `protocol versions ${theirs.min}-${theirs.max}, this peer speaks ${versions.min}-${versions.max}`,
       hello.peerId,
     );
   }
   if (hello.cluster !== self.cluster) {
-    return new HandshakeError(
+    throw new HandshakeError(
       CLOSE.WRONG_CLUSTER,
       `cluster "${hello.cluster}", expected "${self.cluster}"`,
       hello.peerId,
     );
   }
-  if (hello.peerId === self.peerId)
-    return new HandshakeError(CLOSE.SELF, 'connected to itself', hello.peerId);
-  return undefined;
+  if (hello.peerId === self.peerId) throw new HandshakeError(CLOSE.SELF, 'connected to itself', hello.peerId);
+  return version;
+}
+
+/**
+ * A message as its receiver will parse it: ws sends strings as UTF-8, which replaces lone
+ * surrogates, and the transcript must hash what both sides see.
+ */
+function asReceived(msg: Message): object {
+  return JSON.parse(Buffer.from(encode(msg)).toString('utf8'));
 }
 
 /** Runs one side's handshake on `ws` with the shared timeout, close and error handling. */
@@ -200,17 +150,20 @@ function runHandshake(
   return new Promise<Link>((resolve, reject) => {
     let done = false;
     let stopReading = () => {};
+    const admitted = takePreAuth(ws);
     const finish = (err: HandshakeError | undefined, link?: Link) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       stopReading();
       ws.off('close', onClose);
+      if (admitted) {
+        admitted.stopCounting();
+        admitted.ticket.settle(err === undefined);
+      }
       if (err) {
-        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
-          if (ws.readyState === WebSocket.OPEN) closeSocket(ws, err.closeCode, err.message);
-          else ws.terminate();
-        }
+        if (ws.readyState === WebSocket.OPEN) closeSocket(ws, err.closeCode, err.message);
+        else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
         reject(err);
       } else resolve(link as Link);
     };
@@ -222,6 +175,14 @@ function runHandshake(
       finish(new HandshakeError(code, reason.toString() || `closed during handshake (${code})`));
     ws.on('close', onClose);
     ws.on('error', (err) => finish(new HandshakeError(1006, err.message)));
+    if (admitted) {
+      const overflow = () =>
+        finish(
+          new HandshakeError(CLOSE.TOO_LARGE, `more than ${MAX_PREAUTH_BYTES} bytes before authentication`),
+        );
+      if (admitted.overflowed) overflow();
+      else admitted.onOverflow = overflow;
+    }
     stopReading = body(
       (link) => finish(undefined, link),
       (err) => finish(err),
@@ -229,129 +190,137 @@ function runHandshake(
   });
 }
 
-/** The acceptor's half: hello -> challenge -> auth -> ready. */
+/** The acceptor's half: hello -> challenge -> auth -> ready (sealed). */
 export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: HandshakeOptions): Promise<Link> {
   const nonce = newNonce();
   const remoteIp = normaliseIp(req.socket.remoteAddress ?? 'unknown');
+  const versions = opts.versions ?? SUPPORTED_VERSIONS;
   return runHandshake(ws, opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS, (resolve, fail) => {
-    let binding: HandshakeBinding | undefined;
     let hello: Extract<Message, { type: 'hello' }> | undefined;
-    return nextMessages(
+    let transcript: Buffer | undefined;
+    let version = 0;
+    return handshakeFrames(
       ws,
-      (msg) => {
+      (data, isBinary) => {
+        const msg = textMessage(data, isBinary);
         if (!hello) {
           if (msg.type !== 'hello')
             throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected hello, got ${msg.type}`);
-          const problem = checkPeer(msg, opts.self);
-          if (problem) throw problem;
+          version = checkPeer(msg, opts.self, versions);
           if (!opts.nonces.remember(msg.nonce)) {
             throw new HandshakeError(CLOSE.REPLAYED, 'nonce seen before', msg.peerId);
           }
           hello = msg;
-          binding = {
+          const challenge = message('challenge', {
+            v: versions.max,
+            vMin: versions.min,
             cluster: opts.self.cluster,
-            dialerId: msg.peerId,
-            dialerBoot: msg.bootId,
-            dialerNonce: msg.nonce,
-            acceptorId: opts.self.peerId,
-            acceptorBoot: opts.self.bootId,
-            acceptorNonce: nonce,
-          };
-          ws.send(
-            encode(
-              message('challenge', {
-                v: PROTOCOL_VERSION,
-                cluster: opts.self.cluster,
-                peerId: opts.self.peerId,
-                bootId: opts.self.bootId,
-                nonce,
-                killSwitch: opts.killSwitch(),
-                proof: opts.keyring.prove('acceptor', binding),
-              }),
-            ),
-          );
+            peerId: opts.self.peerId,
+            bootId: opts.self.bootId,
+            nonce,
+            killSwitch: opts.killSwitch(),
+            proof: '',
+          });
+          // The proof covers the challenge (its proof aside) as the dialer will parse it.
+          transcript = transcriptHash(hello, asReceived(challenge));
+          ws.send(encode({ ...challenge, proof: opts.keyring.prove('acceptor', transcript) }));
           return;
         }
         if (msg.type !== 'auth')
           throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected auth, got ${msg.type}`);
-        if (!opts.keyring.verify('dialer', binding as HandshakeBinding, msg.proof)) {
+        const secret = opts.keyring.verify('dialer', transcript as Buffer, msg.proof);
+        if (secret === undefined) {
           throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', hello.peerId);
         }
-        ws.send(encode(message('ready', {})));
+        const keys = deriveSessionKeys(opts.keyring.secret(secret), transcript as Buffer);
+        const session: Session = {
+          version,
+          out: new SealedChannel(keys.acceptorToDialer),
+          in: new SealedChannel(keys.dialerToAcceptor),
+        };
         const address = joinHostPort(remoteIp, hello.listenPort);
-        resolve(new Link(ws, hello.peerId, hello.bootId, 'in', address, hello.killSwitch));
+        const link = new Link(
+          ws,
+          hello.peerId,
+          hello.bootId,
+          'in',
+          address,
+          hello.killSwitch,
+          session,
+          opts.counters,
+        );
+        // The first sealed frame: the dialer learns that both sides derived the same keys.
+        link.send(message('ready', {}));
+        resolve(link);
       },
       fail,
     );
   });
 }
-
-/** The dialer's half: connect, hello -> challenge -> auth -> ready. */
+/** The dialer's half: connect, hello -> challenge -> auth -> ready (sealed). */
 export function dialHandshake(address: string, opts: HandshakeOptions): Promise<Link> {
   const timeoutMs = opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  const versions = opts.versions ?? SUPPORTED_VERSIONS;
   const ws = new WebSocket(`ws://${address}${MESH_PATH}`, {
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
     handshakeTimeout: timeoutMs,
     followRedirects: false,
   });
-  const nonce = newNonce();
+  const hello = message('hello', {
+    v: versions.max,
+    vMin: versions.min,
+    cluster: opts.self.cluster,
+    peerId: opts.self.peerId,
+    bootId: opts.self.bootId,
+    nonce: newNonce(),
+    listenPort: opts.self.listenPort,
+    killSwitch: opts.killSwitch(),
+  });
   return runHandshake(ws, timeoutMs, (resolve, fail) => {
     let challenge: Extract<Message, { type: 'challenge' }> | undefined;
-    ws.once('open', () =>
-      ws.send(
-        encode(
-          message('hello', {
-            v: PROTOCOL_VERSION,
-            cluster: opts.self.cluster,
-            peerId: opts.self.peerId,
-            bootId: opts.self.bootId,
-            nonce,
-            listenPort: opts.self.listenPort,
-            killSwitch: opts.killSwitch(),
-          }),
-        ),
-      ),
-    );
+    let session: Session | undefined;
+    ws.once('open', () => ws.send(encode(hello)));
     ws.once('unexpected-response', (_req, res) =>
       fail(new HandshakeError(1006, `HTTP ${res.statusCode} instead of a WebSocket upgrade`)),
     );
-    return nextMessages(
+    return handshakeFrames(
       ws,
-      (msg) => {
+      (data, isBinary) => {
         if (!challenge) {
+          const msg = textMessage(data, isBinary);
           if (msg.type !== 'challenge')
             throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected challenge, got ${msg.type}`);
-          const problem = checkPeer(msg, opts.self);
-          if (problem) throw problem;
-          challenge = msg;
-          const binding: HandshakeBinding = {
-            cluster: opts.self.cluster,
-            dialerId: opts.self.peerId,
-            dialerBoot: opts.self.bootId,
-            dialerNonce: nonce,
-            acceptorId: msg.peerId,
-            acceptorBoot: msg.bootId,
-            acceptorNonce: msg.nonce,
-          };
-          if (!opts.keyring.verify('acceptor', binding, msg.proof)) {
+          const version = checkPeer(msg, opts.self, versions);
+          const transcript = transcriptHash(asReceived(hello), msg);
+          const secret = opts.keyring.verify('acceptor', transcript, msg.proof);
+          if (secret === undefined) {
             throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', msg.peerId);
           }
-          ws.send(encode(message('auth', { proof: opts.keyring.prove('dialer', binding) })));
+          challenge = msg;
+          // Answer with the secret that verified: both sides then derive keys from the same one.
+          const keys = deriveSessionKeys(opts.keyring.secret(secret), transcript);
+          session = {
+            version,
+            out: new SealedChannel(keys.dialerToAcceptor),
+            in: new SealedChannel(keys.acceptorToDialer),
+          };
+          ws.send(encode(message('auth', { proof: opts.keyring.prove('dialer', transcript, secret) })));
           return;
         }
+        const plain = isBinary ? session?.in.open(data) : undefined;
+        if (!plain) throw new HandshakeError(CLOSE.UNSEALED, 'ready did not open', challenge.peerId);
+        const msg = decode(plain);
         if (msg.type !== 'ready')
           throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected ready, got ${msg.type}`);
-        resolve(new Link(ws, challenge.peerId, challenge.bootId, 'out', address, challenge.killSwitch));
+        const c = challenge;
+        resolve(
+          new Link(ws, c.peerId, c.bootId, 'out', address, c.killSwitch, session as Session, opts.counters),
+        );
       },
       fail,
     );
   });
-}
-
-/** "::ffff:127.0.0.1" -> "127.0.0.1": IPv4 peers seen on a dual-stack socket. */
-export function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }
 
 export function joinHostPort(host: string, port: number): string {

@@ -45,26 +45,29 @@ export function openDb(dataDir: string | ':memory:'): Db {
     file = join(dataDir, DB_FILE);
   }
   const db = new Database(file);
+  // First: every later statement (even switching to WAL) may meet another process's lock.
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   // NORMAL in WAL mode survives a process kill (only an OS crash can lose the last commits).
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
   migrate(db);
   return db;
 }
 
 function migrate(db: Db): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(
-      `database schema version ${current} is newer than this build knows (${MIGRATIONS.length}); refusing to downgrade`,
-    );
-  }
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
+  // One immediate transaction that reads the version too: another process opening the same fresh
+  // file waits for the write lock, then finds the schema up to date instead of migrating it again.
+  db.transaction(() => {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `database schema version ${current} is newer than this build knows (${MIGRATIONS.length}); refusing to downgrade`,
+      );
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) {
       db.exec(MIGRATIONS[version] as string);
       db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
+    }
+  }).immediate();
 }

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
+  announcedRange,
   CLOSE,
   decode,
+  decodeTolerant,
   encode,
+  fitExtra,
+  MAX_EXTRA_BYTES,
   MAX_MESSAGE_BYTES,
   message,
+  negotiateVersion,
   PROTOCOL_VERSION,
   ProtocolError,
 } from '../../src/mesh/protocol.js';
@@ -100,5 +105,29 @@ describe('protocol', () => {
     expect(decode(JSON.stringify({ ...hello, v: PROTOCOL_VERSION + 1 }))).toMatchObject({
       v: PROTOCOL_VERSION + 1,
     });
+  });
+
+  it('links on the highest version both ranges hold, and on none when they do not overlap', () => {
+    expect(negotiateVersion({ min: 2, max: 3 }, { min: 2, max: 2 })).toBe(2);
+    expect(negotiateVersion({ min: 2, max: 2 }, { min: 2, max: 3 })).toBe(2);
+    expect(negotiateVersion({ min: 2, max: 4 }, { min: 3, max: 5 })).toBe(4);
+    expect(negotiateVersion({ min: 2, max: 2 }, { min: 3, max: 4 })).toBeUndefined();
+    expect(announcedRange({ v: 3 })).toEqual({ min: 3, max: 3 });
+    expect(announcedRange({ v: 3, vMin: 2 })).toEqual({ min: 2, max: 3 });
+  });
+
+  it('after the handshake: returns an unknown type for counting instead of throwing', () => {
+    expect(decodeTolerant('{"type":"gossip","x":1}')).toEqual({ kind: 'unknown-type', type: 'gossip' });
+    expect(closeCodeOf(() => decodeTolerant('{"x":1}'))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decodeTolerant('[1]'))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decodeTolerant('{"type":"ping","id":-1,"t":0}'))).toBe(CLOSE.BAD_MESSAGE);
+    const ok = decodeTolerant('{"type":"ping","id":1,"t":0,"added":"in N+1"}');
+    expect(ok).toMatchObject({ kind: 'message', ignored: 0, msg: { type: 'ping', id: 1 } });
+  });
+
+  it('keeps one subsystem within its budget without dropping the others', () => {
+    const { extra, dropped } = fitExtra({ a: 1, big: 'x'.repeat(MAX_EXTRA_BYTES), b: { c: 2 } });
+    expect(extra).toEqual({ a: 1, b: { c: 2 } });
+    expect(dropped).toBe(1);
   });
 });

@@ -3,7 +3,7 @@ import type { AppDeps } from '../app.js';
 
 /** GET /mesh: this peer and every peer it knows, with state, address, last seen, RTT, status. */
 export const meshRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
-  app.get('/mesh', async () => {
+  app.get('/mesh', { config: { access: 'fleet' } }, async () => {
     const { enabled, reason, self, peers, reconnectAttempts } = deps.mesh();
     return { self: { ...self, enabled, ...(reason ? { reason } : {}) }, peers, reconnectAttempts };
   });

@@ -61,6 +61,22 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
     },
   });
   registerMeshMetrics(register, deps);
+  const queue = deps.queue;
+  if (queue) {
+    new Gauge({
+      name: 'qb_queue_items',
+      help: 'Queue items by queue and state (shared by the fleet with DATABASE_URL)',
+      labelNames: ['queue', 'state'],
+      registers: [register],
+      async collect() {
+        this.reset();
+        const depths = await queue.depths().catch(() => ({}));
+        for (const [name, byState] of Object.entries(depths)) {
+          for (const [state, n] of Object.entries(byState)) this.set({ queue: name, state }, n);
+        }
+      },
+    });
+  }
   return register;
 }
 
@@ -103,6 +119,27 @@ function registerMeshMetrics(register: Registry, deps: AppDeps): void {
     'Failed mesh handshakes, by reason',
     'reason',
     (c) => c.handshakeFailures,
+  );
+  // A newer peer's additions, ignored rather than fatal (rolling upgrades): worth seeing on a graph.
+  perKey(
+    'qb_mesh_unknown_messages_total',
+    'Mesh messages of a type this version does not know, ignored, by type',
+    'type',
+    (c) => c.wire?.unknownTypes ?? {},
+  );
+  perKey(
+    'qb_mesh_ignored_values_total',
+    'Unknown enum values and over-budget subsystem data dropped',
+    'kind',
+    (c) => ({
+      value: c.wire?.ignoredValues ?? 0,
+    }),
+  );
+  perKey(
+    'qb_mesh_upgrades_refused_total',
+    'Mesh upgrades refused before any handshake (pending caps, failing address), by reason',
+    'reason',
+    (c) => c.refusedUpgrades ?? {},
   );
   new Counter({
     name: 'qb_mesh_reconnects_total',

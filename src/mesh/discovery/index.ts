@@ -19,6 +19,8 @@ export interface DiscoveriesOptions {
   peerId: string;
   cluster: string;
   protocolVersion: number;
+  /** The lowest protocol version this peer speaks; default protocolVersion. */
+  protocolVersionMin?: number;
   /** The port this peer serves the mesh on; announced by mDNS, and the default port for DNS records. */
   port: number;
   /** MESH_PEERS (host:port). Empty is fine: the first peer of a cluster has no one to dial. */
@@ -62,6 +64,9 @@ export function createDiscoveries(options: DiscoveriesOptions): Discovery[] {
           peerId: options.peerId,
           cluster: options.cluster,
           protocolVersion: options.protocolVersion,
+          ...(options.protocolVersionMin === undefined
+            ? {}
+            : { protocolVersionMin: options.protocolVersionMin }),
           port: options.port,
           ...(options.mdnsInterface === undefined ? {} : { interface: options.mdnsInterface }),
           ...(options.mdnsRequeryMs === undefined ? {} : { requeryMs: options.mdnsRequeryMs }),

@@ -14,11 +14,18 @@ export const MDNS_SERVICE_TYPE = 'quantum-bot';
 export const TXT_PEER_ID = 'peerId';
 export const TXT_CLUSTER = 'cluster';
 export const TXT_VERSION = 'v';
+/** The lowest protocol version the peer speaks; absent (older peers): only `v`. */
+export const TXT_VERSION_MIN = 'vMin';
+/** A record's version range is scanned at most this wide: a forged TXT cannot make a long loop. */
+const MAX_RANGE_SCAN = 64;
 
 export interface MdnsIdentity {
   peerId: string;
   cluster: string;
+  /** The highest protocol version spoken. */
   protocolVersion: number;
+  /** The lowest protocol version spoken; default protocolVersion. */
+  protocolVersionMin?: number;
 }
 
 /** The fields of a bonjour-service `Service` from a browser that this module reads. */
@@ -42,6 +49,7 @@ export function buildTxt(self: MdnsIdentity): Record<string, string> {
     [TXT_PEER_ID]: self.peerId,
     [TXT_CLUSTER]: self.cluster,
     [TXT_VERSION]: String(self.protocolVersion),
+    ...(self.protocolVersionMin === undefined ? {} : { [TXT_VERSION_MIN]: String(self.protocolVersionMin) }),
   };
 }
 
@@ -57,7 +65,7 @@ export type Verdict = { sighting: Sighting } | { ignored: IgnoreReason };
 
 export interface Judge {
   self: MdnsIdentity;
-  /** Whether a peer announcing protocol version `remote` can be linked. */
+  /** Whether this peer speaks protocol version `remote`; a record is linkable when one of its range is. */
   isCompatibleVersion(remote: number): boolean;
 }
 
@@ -67,11 +75,13 @@ export function judgeService(service: FoundService, judge: Judge): Verdict {
   const peerId = text(txt[TXT_PEER_ID]);
   const cluster = text(txt[TXT_CLUSTER]);
   const version = Number(text(txt[TXT_VERSION]));
+  const minText = text(txt[TXT_VERSION_MIN]);
+  const versionMin = minText === undefined ? version : Number(minText);
   // A record without our TXT (an older or foreign publisher of the type) cannot be placed in a cluster.
   if (peerId === undefined || cluster === undefined) return { ignored: 'no-txt' };
   if (peerId === judge.self.peerId) return { ignored: 'self' };
   if (cluster !== judge.self.cluster) return { ignored: 'other-cluster' };
-  if (!Number.isInteger(version) || !judge.isCompatibleVersion(version)) {
+  if (!speaksCommonVersion(versionMin, version, judge)) {
     return { ignored: 'incompatible-version' };
   }
   const port = service.port;
@@ -91,6 +101,14 @@ export function pickHost(service: FoundService): string | undefined {
   if (referer !== undefined && isIP(referer) !== 0) return referer;
   const addresses = (service.addresses ?? []).filter((a) => isIP(a) !== 0);
   return addresses.find((a) => isIPv4(a)) ?? addresses[0];
+}
+
+/** Whether some version of [min, max] (a record's range) is one this peer speaks. */
+function speaksCommonVersion(min: number, max: number, judge: Judge): boolean {
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min > max) return false;
+  for (let v = max; v >= Math.max(min, max - MAX_RANGE_SCAN); v--)
+    if (judge.isCompatibleVersion(v)) return true;
+  return false;
 }
 
 function text(value: unknown): string | undefined {

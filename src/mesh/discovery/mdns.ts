@@ -24,6 +24,8 @@ export interface MdnsDiscoveryOptions {
   peerId: string;
   cluster: string;
   protocolVersion: number;
+  /** The lowest protocol version spoken (announced in TXT `vMin`); default protocolVersion. */
+  protocolVersionMin?: number;
   /** The port peers dial (the HTTP/mesh server's). */
   port: number;
   /** Address of the interface to announce and listen on (MDNS_INTERFACE). Default: all. */
@@ -32,7 +34,7 @@ export interface MdnsDiscoveryOptions {
   requeryMs?: number;
   /** ms stop() waits for the goodbye packets to be sent, and then for the socket to close. Default 1000. */
   unpublishTimeoutMs?: number;
-  /** Default: the same version only. */
+  /** Default: the versions from protocolVersionMin to protocolVersion. */
   isCompatibleVersion?: (remote: number) => boolean;
   bonjourFactory?: BonjourFactory;
 }
@@ -47,8 +49,16 @@ export function createMdnsDiscovery(options: MdnsDiscoveryOptions): Discovery {
     unpublishTimeoutMs = DEFAULT_MDNS_UNPUBLISH_TIMEOUT_MS,
     bonjourFactory = createBonjour,
   } = options;
-  const isCompatibleVersion = options.isCompatibleVersion ?? ((remote: number) => remote === protocolVersion);
-  const self = { peerId, cluster, protocolVersion };
+  const protocolVersionMin = options.protocolVersionMin ?? protocolVersion;
+  const isCompatibleVersion =
+    options.isCompatibleVersion ??
+    ((remote: number) => remote >= protocolVersionMin && remote <= protocolVersion);
+  const self = {
+    peerId,
+    cluster,
+    protocolVersion,
+    ...(options.protocolVersionMin === undefined ? {} : { protocolVersionMin }),
+  };
   if (!(requeryMs > 0) || !(unpublishTimeoutMs > 0)) {
     throw new QbError('QB_ERR_CONFIG', 'mdns discovery requeryMs and unpublishTimeoutMs must be > 0');
   }

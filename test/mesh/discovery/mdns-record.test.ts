@@ -49,6 +49,30 @@ describe('mDNS record', () => {
     expect(judgeService(found({}, { v: '4' }), lenient)).toEqual({ ignored: 'incompatible-version' });
   });
 
+  it('announces a version range and links a record whose range overlaps ours (rolling upgrades)', () => {
+    expect(buildTxt({ ...self, protocolVersionMin: 1 })).toEqual({
+      peerId: 'peer-a',
+      cluster: 'alpha',
+      v: '1',
+      vMin: '1',
+    });
+    // A peer one version ahead that still speaks ours.
+    expect(judgeService(found({}, { v: '2', vMin: '1' }), judge)).toHaveProperty('sighting');
+    // One that dropped ours, and nonsense ranges.
+    expect(judgeService(found({}, { v: '3', vMin: '2' }), judge)).toEqual({
+      ignored: 'incompatible-version',
+    });
+    expect(judgeService(found({}, { v: '1', vMin: '2' }), judge)).toEqual({
+      ignored: 'incompatible-version',
+    });
+    expect(judgeService(found({}, { v: '9', vMin: 'x' }), judge)).toEqual({
+      ignored: 'incompatible-version',
+    });
+    expect(judgeService(found({}, { v: String(2 ** 40), vMin: '0' }), judge)).toEqual({
+      ignored: 'incompatible-version',
+    });
+  });
+
   it('ignores a record with no usable port or address', () => {
     expect(judgeService(found({ port: 0 }), judge)).toEqual({ ignored: 'bad-port' });
     expect(judgeService(found({ port: undefined }), judge)).toEqual({ ignored: 'bad-port' });

@@ -1,0 +1,161 @@
+/**
+ * A mesh link after its handshake: an authenticated WebSocket to one peer whose every frame is
+ * sealed (seal.ts) and whose messages reach the node as plaintext. What a newer peer adds (unknown
+ * message types, enum values, subsystem data over budget) is counted and ignored, never fatal.
+ */
+import WebSocket from 'ws';
+import {
+  CLOSE,
+  decodeTolerant,
+  encode,
+  fitExtra,
+  type KillSwitchWireState,
+  MAX_MESSAGE_BYTES,
+  type Message,
+  message,
+  ProtocolError,
+} from './protocol.js';
+import { SEAL_OVERHEAD, type SealedChannel } from './seal.js';
+
+/** What the link layer dropped rather than closing the link for: a newer peer's additions. */
+export interface WireCounters {
+  /** Messages of a type this version does not know, by type. */
+  unknownTypes: Record<string, number>;
+  /** Unknown enum values and over-budget subsystem data dropped from messages. */
+  ignoredValues: number;
+}
+
+export function newWireCounters(): WireCounters {
+  return { unknownTypes: {}, ignoredValues: 0 };
+}
+
+export type Direction = 'in' | 'out';
+
+/** The sealed session of a link: one channel per direction and the version both speak. */
+export interface Session {
+  version: number;
+  out: SealedChannel;
+  in: SealedChannel;
+}
+
+/** An authenticated, sealed connection to one peer. Messages are buffered until `attach`. */
+export class Link {
+  private onMessage: ((msg: Message) => void) | undefined;
+  private onClose: ((code: number, reason: string) => void) | undefined;
+  private buffered: Message[] = [];
+  private closed = false;
+  closeCode: number | undefined;
+  bytesOut = 0;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly peerId: string,
+    readonly bootId: string,
+    readonly direction: Direction,
+    /** host:port where the peer listens (dialed address, or its address + announced port). */
+    readonly address: string,
+    readonly remoteKillSwitch: KillSwitchWireState,
+    private readonly session: Session,
+    counters: WireCounters = newWireCounters(),
+  ) {
+    ws.on('message', (data, isBinary) => {
+      if (this.closed) return;
+      const frame = data as Buffer;
+      const plain = isBinary ? session.in.open(frame) : undefined;
+      if (!plain) return this.close(CLOSE.UNSEALED, 'a frame did not open (tampered, replayed or unsealed)');
+      let decoded: ReturnType<typeof decodeTolerant>;
+      try {
+        decoded = decodeTolerant(plain);
+      } catch (err) {
+        const code = err instanceof ProtocolError ? err.closeCode : CLOSE.BAD_MESSAGE;
+        return this.close(code, (err as Error).message.slice(0, 120));
+      }
+      if (decoded.kind === 'unknown-type') {
+        // A newer peer's message: counted and ignored, so one peer can upgrade ahead of the fleet.
+        counters.unknownTypes[decoded.type] = (counters.unknownTypes[decoded.type] ?? 0) + 1;
+        return;
+      }
+      counters.ignoredValues += decoded.ignored;
+      if (this.onMessage) this.onMessage(decoded.msg);
+      else this.buffered.push(decoded.msg);
+    });
+    ws.on('close', (code, reason) => this.finish(code, reason.toString()));
+    ws.on('error', () => {
+      // 'close' follows every 'error' in ws; the close handler reports it.
+    });
+  }
+
+  /** The protocol version both sides speak on this link. */
+  get version(): number {
+    return this.session.version;
+  }
+
+  attach(onMessage: (msg: Message) => void, onClose: (code: number, reason: string) => void): void {
+    this.onMessage = onMessage;
+    this.onClose = onClose;
+    for (const msg of this.buffered.splice(0)) onMessage(msg);
+    if (this.closed) onClose(this.closeCode ?? 1006, 'closed before attach');
+  }
+
+  send(msg: Message): boolean {
+    return this.sendBytes(Buffer.from(encode(withinBudget(msg))));
+  }
+
+  /**
+   * Seals and sends bytes as one frame, whatever they hold. For send() and for tests that play a
+   * newer or a broken peer; nothing else builds frames.
+   */
+  sendBytes(plain: Buffer): boolean {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (plain.length + SEAL_OVERHEAD > MAX_MESSAGE_BYTES) return false;
+    this.bytesOut += plain.length + SEAL_OVERHEAD;
+    this.ws.send(this.session.out.seal(plain), { binary: true });
+    return true;
+  }
+
+  /** Closes with a code; falls back to terminate() if the other side never answers the close. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    closeSocket(this.ws, code, reason);
+    this.finish(code, reason);
+  }
+
+  /** Drops the TCP connection at once (a peer that stopped answering). */
+  terminate(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ws.terminate();
+    this.finish(code, reason);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  private finish(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeCode = code;
+    this.onClose?.(code, reason);
+  }
+}
+
+/** A status whose subsystem data is over its budget goes out without the entries that do not fit. */
+function withinBudget(msg: Message): Message {
+  if (msg.type !== 'status' || !msg.summary.extra) return msg;
+  const { extra, dropped } = fitExtra(msg.summary.extra);
+  return dropped === 0 ? msg : message('status', { summary: { ...msg.summary, extra } });
+}
+
+const CLOSE_GRACE_MS = 2_000;
+
+export function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason.slice(0, 120));
+  } catch {
+    ws.terminate();
+    return;
+  }
+  const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+  timer.unref();
+  ws.once('close', () => clearTimeout(timer));
+}

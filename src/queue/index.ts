@@ -1,0 +1,21 @@
+/**
+ * Opens the peer's queue: PostgreSQL shared by the fleet when DATABASE_URL is set, otherwise
+ * SQLite in DATA_DIR (synchronous=FULL). Subsystems receive the Queue and never know which.
+ */
+import { openPostgresQueue } from './postgres.js';
+import { openSqliteQueue } from './sqlite.js';
+import type { Queue, QueueOptions } from './types.js';
+
+export type * from './types.js';
+export { DEFAULT_QUEUE_SETTINGS, QUEUE_ITEM_STATES, systemClock } from './types.js';
+export { createWorker } from './worker.js';
+
+export interface QueueStoreConfig {
+  dataDir: string;
+  databaseUrl: string | undefined;
+}
+
+export async function openQueue(config: QueueStoreConfig, options: QueueOptions = {}): Promise<Queue> {
+  if (config.databaseUrl) return openPostgresQueue({ ...options, connectionString: config.databaseUrl });
+  return openSqliteQueue(config.dataDir, options);
+}
