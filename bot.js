@@ -5,6 +5,9 @@
 // Keep this file to syntax that any Node.js since 14 parses: its first job is to refuse an
 // unsupported Node with one clear line, before anything is loaded that could crash obscurely.
 import { existsSync } from 'node:fs';
+import module from 'node:module';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 const NEEDED_MAJOR = 24;
 const EXIT_CONFIG = 78; // EX_CONFIG: the supervisor and PM2 docs treat it as "do not restart"
@@ -22,8 +25,22 @@ if (!existsSync(main)) {
   console.error('quantum-bot is not built: run `npm install` (or `npm run build`) first.');
   process.exit(1);
 }
+// Node's on-disk compile cache (V8 code cache of every module loaded after this call): a start with
+// a warm cache skips most of the compiling. It lives in the user's cache folder, shared by every
+// peer of this user on the machine and keyed by Node version and file contents, so an upgrade
+// invalidates it; NODE_COMPILE_CACHE=dir overrides the place, NODE_DISABLE_COMPILE_CACHE=1 turns
+// it off. A folder that cannot be written only means a cold start, never an error.
+try {
+  module.enableCompileCache?.(join(homedir(), '.cache', 'quantum-bot', 'compile-cache'));
+} catch {
+  // No home folder: start without the cache.
+}
+
 // Claim SIGTERM/SIGINT before the program loads: a stop request during start-up is kept for the
 // role that runs (src/process/signals.ts), instead of killing the process half-started.
 const signals = await import(new URL('./dist/process/signals.js', import.meta.url).href);
 signals.catchStopSignals();
 await import(main.href);
+// Node writes the cache when the process exits; a worker that runs for months, or dies by SIGKILL,
+// would never write it. Once started (the worker's peer listens, the supervisor has forked), write it.
+module.flushCompileCache?.();

@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 /**
  * Measures one peer (`node bot.js`, continuous mode, defaults) and prints:
- *   1. time from spawning `node bot.js` to the first 200 from GET /health (median of 5 cold starts,
- *      each with a fresh DATA_DIR: identity, token and SQLite are created as on a first boot);
+ *   1. time from spawning `node bot.js` to the first 200 from GET /health, and to the first 200 from
+ *      GET /status (the whole app up), median of 5 starts, each with a fresh DATA_DIR (identity,
+ *      token and SQLite are created as on a first boot): cold (an empty compile cache: a fresh HOME
+ *      each time) and warm (one HOME whose cache an unmeasured start filled first);
  *   2. time from SIGKILL of the worker to GET /health answering 200 again (median of 5, each the
- *      first crash of a fresh peer, so the respawn backoff is its first step: 125-250 ms);
+ *      first crash of a fresh peer, so the respawn backoff is its first step: 125-250 ms; warm cache);
  *   3. idle RSS (supervisor + worker, VmRSS of /proc/<pid>/status) and CPU % (utime + stime of
- *      /proc/<pid>/stat, delta over the window; 100 % = one core) over a window, 60 s by default.
+ *      /proc/<pid>/stat, delta over the window; 100 % = one core) over a window, 60 s by default;
+ *   4. GET /health and GET /status throughput against a bare fastify hello-world in the same run
+ *      (autocannon, 3 s each, scripts/lib/http-bench.mjs), as ratios.
  *
  * Usage: node scripts/measure-peer.mjs [idle-seconds]      (npm run bench:peer)
  * Needs the build (npm run build) and Linux /proc. It binds only 127.0.0.1 (a free port), uses temp
@@ -18,6 +22,7 @@ import { get } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { compareHttp, formatComparison, startHelloWorld } from './lib/http-bench.mjs';
 import {
   BOT_JS,
   childPids,
@@ -80,22 +85,23 @@ function probe(url) {
   });
 }
 
-async function untilHealthy(url, bot, timeoutMs = 60_000) {
+async function untilHealthy(url, bot, timeoutMs = 60_000, path = '/health') {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (bot.exit) throw new Error(`node bot.js exited (${JSON.stringify(bot.exit)}):\n${bot.output()}`);
-    if ((await probe(`${url}/health`)) === 200) return performance.now();
+    if ((await probe(`${url}${path}`)) === 200) return performance.now();
     await sleep(POLL_MS);
   }
-  throw new Error(`${url}/health did not answer within ${timeoutMs} ms:\n${bot.output()}`);
+  throw new Error(`${url}${path} did not answer within ${timeoutMs} ms:\n${bot.output()}`);
 }
 
-async function startBot() {
+/** @param {string} [home] HOME (where the compile cache lives); the run's own temp dir by default. */
+async function startBot(home) {
   const root = mkdtempSync(join(tmpdir(), 'qb-bench-'));
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: root,
+    HOME: home ?? root,
     HOST,
     PORT: String(port),
     DATA_DIR: join(root, 'data'),
@@ -163,13 +169,38 @@ async function main() {
       .join(' ')}, ${new Date().toISOString()}`,
   );
 
-  const startups = [];
+  /** One start: ms to the first /health 200 and to the first /status 200; the bot is stopped. */
+  const timeStart = async (home) => {
+    const bot = await startBot(home);
+    const healthy = await untilHealthy(bot.url, bot);
+    const up = await untilHealthy(bot.url, bot, 60_000, '/status');
+    await stopBot(bot);
+    return { health: healthy - bot.t0, status: up - bot.t0 };
+  };
+  const cold = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const home = mkdtempSync(join(tmpdir(), 'qb-bench-home-'));
+    cold.push(await timeStart(home));
+    rmSync(home, { recursive: true, force: true });
+    console.log(
+      `  cold start ${run}: /health 200 ${ms(cold.at(-1).health)}, /status 200 ${ms(cold.at(-1).status)}`,
+    );
+  }
+  const warmHome = mkdtempSync(join(tmpdir(), 'qb-bench-home-'));
+  await timeStart(warmHome); // fills the compile cache
+  const warm = [];
+  for (let run = 1; run <= RUNS; run++) {
+    warm.push(await timeStart(warmHome));
+    console.log(
+      `  warm start ${run}: /health 200 ${ms(warm.at(-1).health)}, /status 200 ${ms(warm.at(-1).status)}`,
+    );
+  }
+
   const recoveries = [];
   const backoffs = [];
   for (let run = 1; run <= RUNS; run++) {
-    const bot = await startBot();
-    const healthy = await untilHealthy(bot.url, bot);
-    startups.push(healthy - bot.t0);
+    const bot = await startBot(warmHome);
+    await untilHealthy(bot.url, bot);
 
     const first = await worker(bot);
     const killedAt = performance.now();
@@ -184,14 +215,24 @@ async function main() {
 
     const exit = await stopBot(bot);
     console.log(
-      `  run ${run}: start -> /health 200 ${ms(startups.at(-1))}; worker SIGKILL -> /health 200 ${ms(
-        recoveries.at(-1),
-      )} (respawn backoff ${backoffs.at(-1)} ms); SIGTERM exit ${exit.code}`,
+      `  respawn ${run}: worker SIGKILL -> /health 200 ${ms(recoveries.at(-1))} (respawn backoff ${backoffs.at(
+        -1,
+      )} ms); SIGTERM exit ${exit.code}`,
     );
   }
 
-  console.log(`\n(1) node bot.js -> first 200 from /health: median ${ms(median(startups))} of ${RUNS}`);
-  console.log(`    all: ${startups.map(ms).join(', ')}`);
+  for (const [name, runs] of [
+    ['cold', cold],
+    ['warm', warm],
+  ]) {
+    console.log(
+      `\n(1) node bot.js -> first 200, ${name} compile cache, median of ${RUNS}: /health ${ms(
+        median(runs.map((r) => r.health)),
+      )}, /status ${ms(median(runs.map((r) => r.status)))}`,
+    );
+    console.log(`    /health all: ${runs.map((r) => ms(r.health)).join(', ')}`);
+    console.log(`    /status all: ${runs.map((r) => ms(r.status)).join(', ')}`);
+  }
   console.log(
     `(2) worker SIGKILL -> /health 200 again: median ${ms(median(recoveries))} of ${RUNS}` +
       ` (of which respawn backoff median ${median(backoffs)} ms)`,
@@ -199,7 +240,7 @@ async function main() {
   console.log(`    all: ${recoveries.map(ms).join(', ')}`);
 
   // Idle: a fresh peer with defaults, nobody calling it.
-  const bot = await startBot();
+  const bot = await startBot(warmHome);
   await untilHealthy(bot.url, bot);
   const w = await worker(bot);
   await sleep(IDLE_WARMUP_MS);
@@ -234,7 +275,25 @@ async function main() {
       cpuPercent('supervisor') + cpuPercent('worker')
     ).toFixed(2)} %`,
   );
+
+  // Throughput of the same peer against a bare fastify hello-world, measured in the same run.
+  const hello = await startHelloWorld();
+  try {
+    const rows = await compareHttp(
+      [
+        { name: 'hello-world', url: hello.url, pid: hello.pid },
+        { name: '/health', url: `${bot.url}/health`, pid: w },
+        { name: '/status', url: `${bot.url}/status`, pid: w },
+      ],
+      { durationS: 3, rounds: 1 },
+    );
+    console.log('(4) HTTP throughput (autocannon, 10 connections, 3 s each):');
+    for (const line of formatComparison(rows, 'hello-world')) console.log(line);
+  } finally {
+    await hello.stop();
+  }
   await stopBot(bot);
+  rmSync(warmHome, { recursive: true, force: true });
 }
 
 main().catch((err) => {

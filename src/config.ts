@@ -23,7 +23,14 @@ import {
   type WorkerConfig,
 } from './config/supervision.js';
 import { checkTrading, TRADING_VARS, type TradingConfig } from './config/trading.js';
-import { AI_VARS, type AiConfig, FREELANCE_VARS, type FreelanceConfig } from './config/work.js';
+import {
+  AI_VARS,
+  type AiConfig,
+  checkWork,
+  DEFAULT_FREELANCE_MAX_JOB_BYTES,
+  FREELANCE_VARS,
+  type FreelanceConfig,
+} from './config/work.js';
 import { QbError } from './errors.js';
 
 export type { EnvVarSpec } from './config/define.js';
@@ -34,6 +41,7 @@ export type { LogLevel } from './config/runtime.js';
 export type { SupervisorConfig } from './config/supervision.js';
 export { MAX_CONSECUTIVE_FAILURES } from './config/supervision.js';
 export type { TradingMode } from './config/trading.js';
+export type { AiConfig, FreelanceConfig } from './config/work.js';
 
 /** What loading the configuration noticed, for the start-up log. */
 export interface ConfigNotices {
@@ -134,7 +142,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
     logDir: resolve(cwd, runtime.logDir ?? './logs'),
     mesh: readTable(MESH_VARS, read),
     trading: readTable(TRADING_VARS, read),
-    freelance: readTable(FREELANCE_VARS, read),
+    freelance: { ...readTable(FREELANCE_VARS, read), maxJobBytes: DEFAULT_FREELANCE_MAX_JOB_BYTES },
     ai: readTable(AI_VARS, read),
     supervisor: { ...readTable(SUPERVISOR_VARS, read), maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES },
     worker: readTable(WORKER_VARS, read),
@@ -149,6 +157,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Readonl
   checkMesh(config.mesh, problems);
   checkTrading(config.trading, problems);
   checkSupervision(config.supervisor, problems);
+  checkWork(config.freelance, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   warnings.push(
     ...unknownVariableWarnings(

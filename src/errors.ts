@@ -78,6 +78,15 @@ export const ERRORS = {
       'the queue item is in a state that does not allow this (retry needs dead/failed/cancelled, cancel needs queued/failed)',
   },
   QB_ERR_QUEUE_CLOSED: { status: 503, description: 'the queue backend is closed (the peer is stopping)' },
+  QB_ERR_STARTING: {
+    status: 503,
+    description: 'the peer is still starting and cannot hold this request; retry after a second',
+  },
+  QB_ERR_JOB_STATE: {
+    status: 409,
+    description:
+      'the freelance job is not in a state that allows this decision (approve/reject need awaiting-approval)',
+  },
   QB_ERR_INTERNAL: {
     status: 500,
     closeCode: 1011,

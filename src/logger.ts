@@ -4,9 +4,10 @@
  * `{ err }` so the serializer keeps type, message and stack.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { type DestinationStream, type Logger, multistream, pino, type StreamEntry } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogLevel } from './config.js';
 
 export type { Logger } from 'pino';
@@ -51,7 +52,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const usePretty = options.pretty ?? process.stdout.isTTY === true;
   const out: DestinationStream =
     options.stream ??
-    (usePretty ? pretty({ colorize: true, sync: true }) : pino.destination({ fd: 1, sync: false }));
+    (usePretty ? loadPretty()({ colorize: true, sync: true }) : pino.destination({ fd: 1, sync: false }));
   const streams: StreamEntry[] = [
     { level: options.level === 'silent' ? 'fatal' : options.level, stream: out },
   ];
@@ -71,4 +72,12 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     multistream(streams),
   );
+}
+
+/**
+ * pino-pretty (30 modules) only on a terminal: services log JSON, and every process of a peer
+ * (supervisor and worker) would otherwise load it on the way to its first /health.
+ */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 }

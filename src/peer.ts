@@ -6,29 +6,32 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { HealthMonitor } from './actors/health.js';
+import { HealthMonitor } from './actors/health-monitor.js';
 import { subsystemRegistrations } from './actors/registry.js';
 import { PeerActors, type SubsystemRegistration } from './actors/root.js';
 import type { Config } from './config.js';
+import { buildFeatures, type FeatureSet } from './features/compose.js';
+import type { FeatureDefinition } from './features/feature.js';
+import { defaultFeatures } from './features/index.js';
 import { type AppDeps, buildApp, type MeshView, policyOf } from './http/app.js';
 import { tokenHint } from './http/auth.js';
+import type { BootGate } from './http/boot-gate.js';
 import { buildFleet } from './http/fleet.js';
 import { LIVE_PATH, LiveFeed } from './http/live.js';
-import { routeUpgrades } from './http/upgrade.js';
+import { upgradeRouter } from './http/upgrade.js';
 import type { Logger } from './logger.js';
-import { Keyring } from './mesh/auth.js';
-import { createDiscoveries } from './mesh/discovery/index.js';
-import { MeshNode } from './mesh/node.js';
-import { MESH_PATH, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, type Summary } from './mesh/protocol.js';
+import type { MeshNode } from './mesh/node.js';
+import type { Summary } from './mesh/protocol.js';
 import { autonomousPrompt } from './prompt.js';
-import { openQueue } from './queue/index.js';
+import { openQueue, type Queue } from './queue/index.js';
 import { QueueSummary } from './queue/summary.js';
+import { type PreparedDataDir, prepareDataDir } from './store/data-dir.js';
 import { acquireDataDirLock, type DataDirLock } from './store/data-dir-lock.js';
 import { type Db, openDb } from './store/db.js';
 import { ensureWritableDir } from './store/dirs.js';
-import { type Identity, loadApiToken, loadIdentity } from './store/identity.js';
+import type { Identity } from './store/identity.js';
 import { IntentStore } from './store/intents.js';
-import { KillSwitchStore } from './store/kill-switch.js';
+import { KillSwitchStore, killSwitchView } from './store/kill-switch.js';
 import { SupervisionStore } from './store/supervision.js';
 import { VERSION } from './version.js';
 
@@ -37,6 +40,15 @@ export interface PeerOptions {
   crashWorker?: () => void;
   /** Subsystems beyond the registry's (tests). */
   extraRegistrations?: SubsystemRegistration[];
+  /**
+   * A server already listening on config.port that answers /health while the rest loads (the
+   * worker's); the app takes it over when ready. Without it, start() listens itself.
+   */
+  gate?: BootGate;
+  /** DATA_DIR already prepared (the worker does it before its port listens). */
+  prepared?: PreparedDataDir;
+  /** Replaces the build's features (tests: a fake AI provider). */
+  features?: FeatureDefinition[];
 }
 
 /** Everything a peer is made of, built but not started. */
@@ -48,6 +60,8 @@ export interface PeerAssembly {
   health: HealthMonitor;
   meshNode: MeshNode | undefined;
   actors: PeerActors;
+  features: FeatureSet;
+  queue: Queue;
   liveFeed: LiveFeed;
   deps: AppDeps;
   app: FastifyInstance;
@@ -62,10 +76,7 @@ export async function assemblePeer(
   logger: Logger,
   options: PeerOptions = {},
 ): Promise<PeerAssembly> {
-  ensureWritableDir(config.dataDir, 'DATA_DIR');
-  ensureWritableDir(config.logDir, 'LOG_DIR');
-  const identity = loadIdentity(config.dataDir, config.peerId);
-  const token = loadApiToken(config.dataDir, config.apiToken);
+  const { identity, token } = options.prepared ?? prepareDataDir(config);
   const log = logger.child({ peerId: identity.peerId });
   if (token.generated)
     log.warn({ file: token.file }, 'generated an API token (mode 0600); read it from this file');
@@ -78,6 +89,7 @@ export async function assemblePeer(
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
   let openSockets = 0;
+  const gate = options.gate;
   let boundPort: number | undefined;
   // Cached once bound: server.address() is a syscall, and the fleet view asks several times a second.
   const port = () => {
@@ -87,47 +99,64 @@ export async function assemblePeer(
   };
   const listenPort = () => port() ?? config.port;
   let meshNode: MeshNode | undefined;
-  const health = new HealthMonitor({
-    countConnections: () => ({ http: openSockets, mesh: meshNode?.linkCount ?? 0 }),
+  const health = gate?.health ?? new HealthMonitor();
+  health.countConnectionsWith(() => ({
+    http: gate ? gate.openSockets : openSockets,
+    mesh: meshNode?.linkCount ?? 0,
+  }));
+
+  const features = buildFeatures(options.features ?? defaultFeatures(), {
+    config,
+    db,
+    queue,
+    logger: log,
+    peerId: identity.peerId,
+    bootId: identity.bootId,
+    prompt: () => prompt,
+    linkedSummaries: () =>
+      (meshNode?.peers() ?? []).flatMap((p) =>
+        p.state === 'connected' && p.peerId && p.status
+          ? [{ peerId: p.peerId, extra: p.status.extra as Record<string, unknown> | undefined }]
+          : [],
+      ),
+    killSwitchActive: () => killSwitch.get().active,
   });
+  /** The autonomous prompt, once the registrations are known (below). */
+  let prompt = '';
 
   let actors: PeerActors | undefined;
   const summary = (): Summary => {
-    const ks = killSwitch.get();
+    const fromFeatures = features.summary();
     return {
       peerId: identity.peerId,
       bootId: identity.bootId,
       version: VERSION,
       uptime: Math.round(process.uptime()),
       apiPort: listenPort(),
-      killSwitch: {
-        active: ks.active,
-        reason: ks.reason,
-        since: ks.since,
-        origin: ks.origin,
-        epoch: ks.epoch,
-      },
+      killSwitch: killSwitchView(killSwitch.get()),
       subsystems: (actors?.status() ?? []).map((s) => ({
         name: s.name,
         state: s.state,
         restarts: s.restarts,
       })),
-      queues: queueSummary.current(),
-      links: (meshNode?.peers() ?? []).flatMap((p) =>
-        p.peerId ? [{ peerId: p.peerId, state: p.state }] : [],
-      ),
+      // Every queue's backlog, plus any figures a feature adds beside its queues.
+      queues: { ...queueSummary.current(), ...fromFeatures.queues },
+      extra: fromFeatures.extra,
+      links: meshNode?.linkStates() ?? [],
     };
   };
 
-  meshNode = config.mesh.secrets.length
-    ? createMeshNode(config, identity, log, killSwitch, listenPort, summary)
-    : undefined;
+  // The mesh (its protocol schemas alone are ~700 modules of TypeBox) is loaded only when used.
+  const mesh = config.mesh.secrets.length ? await loadMesh() : undefined;
+  meshNode = mesh?.create(config, identity, log, killSwitch, listenPort, summary);
   if (!meshNode) log.warn('MESH_SECRET is not set: this peer runs alone and starts no discovery');
 
   const registrations = [
     ...subsystemRegistrations({ config, logger: log, healthMonitor: health, meshNode }),
+    ...features.registrations(),
     ...(options.extraRegistrations ?? []),
   ];
+  prompt = autonomousPrompt(config, registrations);
   actors = new PeerActors({
     registrations,
     autoStart: config.autoStart,
@@ -152,18 +181,22 @@ export async function assemblePeer(
     actors,
     killSwitch,
     health,
-    prompt: autonomousPrompt(config, registrations),
+    features,
+    prompt,
     mesh: meshView(config, identity, meshNode),
     workerRespawns: config.internal.workerRespawns,
     pids: { supervisor: config.internal.isWorker ? process.ppid : null, worker: process.pid },
     queue,
     ...(config.faultInjection && options.crashWorker ? { crashWorker: options.crashWorker } : {}),
   };
-  app = await buildApp(deps);
-  app.server.on('connection', (socket) => {
-    openSockets++;
-    socket.once('close', () => openSockets--);
-  });
+  app = await buildApp(deps, gate ? { serverFactory: gate.serverFactory } : {});
+  // The gate has counted from its first connection; a server of our own starts counting now.
+  if (!gate) {
+    app.server.on('connection', (socket) => {
+      openSockets++;
+      socket.once('close', () => openSockets--);
+    });
+  }
 
   const node = meshNode;
   const liveFeed = new LiveFeed({
@@ -187,17 +220,19 @@ export async function assemblePeer(
     apiToken: token.token,
     logger: log.child({ component: 'live' }),
   });
-  routeUpgrades(
-    app.server,
+  // Without a mesh, /mesh is an unknown path: the router answers 404.
+  // Host and Origin are checked on every upgrade but the mesh's, which peers dial by service name
+  // and which authenticates by HMAC.
+  const upgrades = upgradeRouter(
     {
       [LIVE_PATH]: (req, socket, head) => liveFeed.handleUpgrade(req, socket, head),
-      [MESH_PATH]: (req, socket, head) => {
-        if (node) node.handleUpgrade(req, socket, head);
-        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      },
+      ...(node && mesh ? { [mesh.path]: node.handleUpgrade.bind(node) } : {}),
     },
-    { policy: policyOf(config), exempt: [MESH_PATH] },
+    { policy: policyOf(config), exempt: mesh ? [mesh.path] : [] },
   );
+  // Behind the gate, upgrades wait with it: a listener of our own would see them twice.
+  if (gate) gate.upgradesTo(upgrades);
+  else app.server.on('upgrade', upgrades);
 
   return {
     identity,
@@ -207,11 +242,14 @@ export async function assemblePeer(
     health,
     meshNode,
     actors,
+    features,
+    queue,
     liveFeed,
     deps,
     app,
     port,
     close: async () => {
+      features.close();
       health.close();
       await queue.close();
       db.close();
@@ -219,41 +257,58 @@ export async function assemblePeer(
   };
 }
 
-function createMeshNode(
-  config: Readonly<Config>,
-  identity: Identity,
-  log: Logger,
-  killSwitch: KillSwitchStore,
-  listenPort: () => number,
-  summary: () => Summary,
-): MeshNode {
-  return new MeshNode({
-    self: { peerId: identity.peerId, bootId: identity.bootId, cluster: config.mesh.cluster },
-    listenPort,
-    keyring: new Keyring(config.mesh.secrets),
-    // Built at each mesh start: mDNS must announce the port actually bound (PORT=0 in tests).
-    discoveries: () =>
-      createDiscoveries({
-        discovery: config.mesh.discovery,
-        peers: config.mesh.peers,
-        ...(config.mesh.dnsName ? { dnsName: config.mesh.dnsName } : {}),
-        ...(config.mesh.mdnsInterface ? { mdnsInterface: config.mesh.mdnsInterface } : {}),
-        port: listenPort(),
-        peerId: identity.peerId,
-        cluster: config.mesh.cluster,
-        protocolVersion: PROTOCOL_VERSION,
-        protocolVersionMin: MIN_PROTOCOL_VERSION,
-      }),
-    killSwitch,
-    summary,
-    timers: {
-      heartbeatIntervalMs: config.mesh.heartbeatIntervalMs,
-      syncIntervalMs: config.mesh.syncIntervalMs,
-      reconnectIntervalMs: config.reconnectIntervalMs,
-    },
-    autoReconnect: config.autoReconnect,
-    logger: log.child({ component: 'mesh' }),
-  });
+/** The mesh's modules, imported on first use. */
+async function loadMesh() {
+  const [
+    { Keyring },
+    { createDiscoveries },
+    { MeshNode },
+    { MESH_PATH, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION },
+  ] = await Promise.all([
+    import('./mesh/auth.js'),
+    import('./mesh/discovery/index.js'),
+    import('./mesh/node.js'),
+    import('./mesh/protocol.js'),
+  ]);
+
+  function create(
+    config: Readonly<Config>,
+    identity: Identity,
+    log: Logger,
+    killSwitch: KillSwitchStore,
+    listenPort: () => number,
+    summary: () => Summary,
+  ): MeshNode {
+    return new MeshNode({
+      self: { peerId: identity.peerId, bootId: identity.bootId, cluster: config.mesh.cluster },
+      listenPort,
+      keyring: new Keyring(config.mesh.secrets),
+      // Built at each mesh start: mDNS must announce the port actually bound (PORT=0 in tests).
+      discoveries: () =>
+        createDiscoveries({
+          discovery: config.mesh.discovery,
+          peers: config.mesh.peers,
+          ...(config.mesh.dnsName ? { dnsName: config.mesh.dnsName } : {}),
+          ...(config.mesh.mdnsInterface ? { mdnsInterface: config.mesh.mdnsInterface } : {}),
+          port: listenPort(),
+          peerId: identity.peerId,
+          cluster: config.mesh.cluster,
+          protocolVersion: PROTOCOL_VERSION,
+          protocolVersionMin: MIN_PROTOCOL_VERSION,
+        }),
+      killSwitch,
+      summary,
+      timers: {
+        heartbeatIntervalMs: config.mesh.heartbeatIntervalMs,
+        syncIntervalMs: config.mesh.syncIntervalMs,
+        reconnectIntervalMs: config.reconnectIntervalMs,
+      },
+      autoReconnect: config.autoReconnect,
+      logger: log.child({ component: 'mesh' }),
+    });
+  }
+
+  return { create, path: MESH_PATH };
 }
 
 export interface Peer {
@@ -291,9 +346,19 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
       { orphanWaitMs: ORPHAN_STOP_WAIT_MS },
     );
     peer = await assemblePeer(config, logger, options);
-    await peer.app.listen({ port: config.port, host: config.host });
-    peer.actors.start();
-    peer.liveFeed.start();
+    if (options.gate) {
+      await peer.app.ready();
+      peer.actors.start();
+      peer.liveFeed.start();
+      // The requests the gate held are served once the subsystems had a turn to report ready, as a
+      // request right after a plain listen would find them.
+      await new Promise((resolve) => setImmediate(resolve));
+      options.gate.open();
+    } else {
+      await peer.app.listen({ port: config.port, host: config.host });
+      peer.actors.start();
+      peer.liveFeed.start();
+    }
     peer.log.info({ prompt: peer.deps.prompt }, 'autonomous prompt');
     peer.log.info(
       {
@@ -314,6 +379,8 @@ export function createPeer(config: Readonly<Config>, logger: Logger, options: Pe
         peer.liveFeed.stop();
         await peer.actors.stop(ACTOR_STOP_TIMEOUT_MS);
         await peer.app.close();
+        // fastify leaves alone a server it did not listen itself.
+        await options.gate?.close();
         await peer.close();
       }
       dirLock?.release();

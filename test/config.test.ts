@@ -68,8 +68,34 @@ describe('loadConfig defaults (DESIGN.md section 4)', () => {
       maxDataAgeMs: 30_000,
       maxExchangeFailures: 5,
     });
-    expect(c.freelance.autoExecute).toBe(false);
-    expect(c.ai).toEqual({ baseUrl: undefined, apiKey: undefined, model: undefined });
+    expect(c.freelance).toEqual({
+      autoExecute: false,
+      feeds: [],
+      pollIntervalMs: 300_000,
+      feedTimeoutMs: 15_000,
+      webhookUrl: undefined,
+      webhookSecret: undefined,
+      keywords: [],
+      excludeWords: [],
+      minBudget: undefined,
+      maxExecutionsPerHour: 10,
+      webhookMaxAttempts: 8,
+      maxJobBytes: 32 * 1024,
+    });
+    expect(c.ai).toEqual({
+      baseUrl: undefined,
+      apiKey: undefined,
+      model: undefined,
+      concurrency: 2,
+      timeoutMs: 60_000,
+      maxRequestsPerHour: 600,
+      maxTokensPerHour: 500_000,
+      maxAttempts: 6,
+      retryBaseMs: 1_000,
+      breakerFailures: 5,
+      breakerHalfOpenMs: 30_000,
+      maxPromptBytes: 32 * 1024,
+    });
     expect(c.faultInjection).toBe(false);
   });
 

@@ -1,11 +1,17 @@
 /**
  * The fastify app of a peer. It never listens by itself: peer.ts listens, tests use `inject()`.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import type { HealthMonitor } from '../actors/health.js';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+  LogController,
+} from 'fastify';
+import type { HealthMonitor } from '../actors/health-monitor.js';
 import type { PeerActors } from '../actors/root.js';
 import type { Config } from '../config.js';
 import { QbError } from '../errors.js';
+import type { FeatureSet } from '../features/compose.js';
 import type { Logger } from '../logger.js';
 import type { MeshCounters } from '../mesh/node.js';
 import type { MeshPeerView } from '../mesh/view.js';
@@ -48,6 +54,8 @@ export interface AppDeps {
   actors: PeerActors;
   killSwitch: KillSwitchStore;
   health: HealthMonitor;
+  /** Feature routes, /status fields and metrics (AI, freelance...); see features/feature.ts. */
+  features?: FeatureSet;
   /** The autonomous-mode prompt logged at start. */
   prompt: string;
   mesh: () => MeshView;
@@ -78,8 +86,14 @@ declare module 'fastify' {
 /** Request bodies above this are refused with 413. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export interface BuildAppOptions {
+  /** A server that already listens (the boot gate); without it the caller listens with `app.listen`. */
+  serverFactory?: FastifyServerFactory;
+}
+
+export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
     loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // Health checks arrive every few seconds; per-request lines would drown the log.
     logController: new LogController({ disableRequestLogging: true }),
@@ -100,6 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(faultRoutes, { deps });
   await app.register(tokenHintRoutes, { deps });
   await app.register(dashboardRoutes);
+  await deps.features?.registerRoutes(app, deps.apiToken, deps.tokenHint);
   return app;
 }
 

@@ -18,6 +18,12 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
+/** Does the request carry the API token? For reads that show more to a caller who has it. */
+export function hasToken(request: FastifyRequest, apiToken: string): boolean {
+  const presented = bearerToken(request.headers.authorization);
+  return presented !== undefined && tokenMatches(presented, apiToken);
+}
+
 /**
  * Where this peer's token can be read, never the token itself: the file it was generated into, or
  * API_TOKEN (in the file a launcher says it wrote it to, when one did). 401 answers and the

@@ -6,7 +6,7 @@
 import type { SubsystemStatus } from '../actors/root.js';
 import type { Summary } from '../mesh/protocol.js';
 import type { MeshPeerView } from '../mesh/view.js';
-import { isNewer, type KillSwitchState } from '../store/kill-switch.js';
+import { isNewer, type KillSwitchState, killSwitchView } from '../store/kill-switch.js';
 
 export type CardState = 'connecting' | 'connected' | 'suspect' | 'down';
 
@@ -28,8 +28,15 @@ export interface PeerCard {
   queues: Record<string, number>;
   /** The trading subsystem's summary (mode, exchange, PnL), once it exists. */
   trading: unknown;
-  killSwitch: { active: boolean; reason: string; epoch: number } | null;
+  /** The AI subsystem's summary: state, breaker, pause reason, spend against the caps. */
+  ai?: unknown;
+  /** The freelance subsystem's summary: jobs awaiting approval, failing feeds. */
+  freelance?: unknown;
+  /** killSwitchView of the peer's state (its own, or the one its summary reported). */
+  killSwitch: KillSwitchState | null;
   refused: { code: number; reason: string } | null;
+  /** Two live processes use this peer id (PEER_ID conflict): the dashboard shows a badge. */
+  duplicateId?: { bootIds: string[]; refusals: number } | null;
 }
 
 export interface FleetLink {
@@ -69,12 +76,11 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
     subsystems: local.subsystems.map((s) => ({ name: s.name, state: s.state, restarts: s.restarts })),
     queues: local.summary?.queues ?? {},
     trading: local.summary?.extra?.trading ?? null,
-    killSwitch: {
-      active: local.killSwitch.active,
-      reason: local.killSwitch.reason,
-      epoch: local.killSwitch.epoch,
-    },
+    ai: local.summary?.extra?.ai ?? null,
+    freelance: local.summary?.extra?.freelance ?? null,
+    killSwitch: killSwitchView(local.killSwitch),
     refused: null,
+    duplicateId: null,
   };
   const peers: PeerCard[] = [self];
   const links: FleetLink[] = [];
@@ -94,8 +100,13 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
       subsystems: s?.subsystems ?? [],
       queues: s?.queues ?? {},
       trading: s?.extra?.trading ?? null,
+      ai: s?.extra?.ai ?? null,
+      freelance: s?.extra?.freelance ?? null,
       killSwitch: s ? cardKillSwitch(p.state, s.killSwitch, local.killSwitch) : null,
       refused: p.refused ? { code: p.refused.code, reason: p.refused.reason } : null,
+      duplicateId: p.duplicateId
+        ? { bootIds: p.duplicateId.bootIds, refusals: p.duplicateId.refusals }
+        : null,
     });
     if (p.peerId) links.push({ from: local.peerId, to: p.peerId, state: p.state });
     // What the other peer says of its own links completes the picture (only while we hear it).
@@ -120,7 +131,7 @@ function cardKillSwitch(
   local: KillSwitchState,
 ): NonNullable<PeerCard['killSwitch']> {
   const shown = state === 'connected' && isNewer(local, reported) ? local : reported;
-  return { active: shown.active, reason: shown.reason, epoch: shown.epoch };
+  return killSwitchView(shown);
 }
 
 const SEVERITY: Record<CardState, number> = { connected: 0, connecting: 1, suspect: 2, down: 3 };

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Logger } from '../logger.js';
-import type { KillSwitchState } from '../store/kill-switch.js';
+import { type KillSwitchState, killSwitchView } from '../store/kill-switch.js';
 import { tokenMatches } from './auth.js';
 import type { Fleet, FleetLink, PeerCard } from './fleet.js';
 
@@ -161,7 +161,7 @@ export class LiveFeed {
         peerId: state.origin || null,
         message: `kill switch ${state.active ? 'ACTIVATED' : 'deactivated'} by ${state.origin}: ${state.reason}`,
       });
-      this.broadcast({ type: 'killswitch', at, killSwitch: state });
+      this.broadcast({ type: 'killswitch', at, killSwitch: killSwitchView(state) });
       // Cards carry the kill switch too; refresh them now rather than at the next tick.
       this.tick();
     });
@@ -219,7 +219,7 @@ export class LiveFeed {
       self: fleet.self,
       peers: fleet.peers,
       links: fleet.links,
-      killSwitch: this.opts.killSwitch(),
+      killSwitch: killSwitchView(this.opts.killSwitch()),
       events: this.recentEvents(),
     });
   }

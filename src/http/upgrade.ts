@@ -17,12 +17,9 @@ export interface UpgradeGuard {
   exempt: readonly string[];
 }
 
-export function routeUpgrades(
-  server: Server,
-  routes: Record<string, UpgradeHandler>,
-  guard?: UpgradeGuard,
-): void {
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+/** One handler for every upgrade, dispatching by path, after the Host and Origin checks. */
+export function upgradeRouter(routes: Record<string, UpgradeHandler>, guard?: UpgradeGuard): UpgradeHandler {
+  return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const path = new URL(req.url ?? '/', 'http://upgrade.invalid').pathname;
     const handler = Object.hasOwn(routes, path) ? routes[path] : undefined;
@@ -37,7 +34,15 @@ export function routeUpgrades(
       }
     }
     handler(req, socket, head);
-  });
+  };
+}
+
+export function routeUpgrades(
+  server: Server,
+  routes: Record<string, UpgradeHandler>,
+  guard?: UpgradeGuard,
+): void {
+  server.on('upgrade', upgradeRouter(routes, guard));
 }
 
 function refuse(socket: Duplex, code: ErrorCode): void {

@@ -84,33 +84,3 @@ export class Keyring {
 function hmac(secret: Buffer, role: Role, transcript: Buffer): string {
   return createHmac('sha256', secret).update(`qb-mesh-v2|${role}|`).update(transcript).digest('hex');
 }
-
-/**
- * Remembers nonces seen recently, so a recorded hello cannot be played back. Bounded in size and
- * time: a nonce older than `ttlMs` cannot complete a handshake anyway (the timeout is far shorter).
- */
-export class NonceCache {
-  private readonly seen = new Map<string, number>();
-
-  constructor(
-    private readonly ttlMs = 60_000,
-    private readonly max = 10_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** @returns false when the nonce was seen before (a replay). */
-  remember(nonce: string): boolean {
-    const now = this.now();
-    this.evict(now);
-    if (this.seen.has(nonce)) return false;
-    this.seen.set(nonce, now);
-    return true;
-  }
-
-  private evict(now: number): void {
-    for (const [nonce, at] of this.seen) {
-      if (now - at <= this.ttlMs && this.seen.size < this.max) break;
-      this.seen.delete(nonce);
-    }
-  }
-}

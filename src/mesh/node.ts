@@ -8,11 +8,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
-import type { KillSwitchState } from '../store/kill-switch.js';
+import { isPlausible, type KillSwitchState, killSwitchView } from '../store/kill-switch.js';
 import { newRefusalCounters, type Refusal } from './admission.js';
-import { type Keyring, NonceCache } from './auth.js';
+import { arbitrate } from './arbiter.js';
+import type { Keyring } from './auth.js';
+import { BootHistory } from './boot-history.js';
+import { type MeshClock, systemClock } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
+import { FailureDetector } from './failure-detector.js';
+import { isValidPeerId } from './peer-id.js';
 import {
   DEFAULT_DIAL_POLICY,
   type DialPolicy,
@@ -23,9 +28,11 @@ import {
 import {
   CLOSE,
   type KillSwitchWireState,
+  MAX_SUMMARY_LINKS,
   type Message,
   message,
   REFUSAL_CODES,
+  repairsOf,
   type Summary,
 } from './protocol.js';
 import {
@@ -67,7 +74,8 @@ export interface MeshNodeOptions {
   logger: Logger;
   dialPolicy?: DialPolicy;
   random?: () => number;
-  now?: () => number;
+  /** Monotonic time for every deadline, wall time for display; default: performance.now. */
+  clock?: MeshClock;
 }
 
 export interface MeshCounters {
@@ -79,6 +87,14 @@ export interface MeshCounters {
   wire: WireCounters;
   /** Upgrades refused before any handshake (admission limits), by reason. */
   refusedUpgrades: Record<Refusal, number>;
+  /** Optional fields dropped or trimmed from received messages, by field: counted, link kept. */
+  repairedFields: Record<string, number>;
+  /** Discovery sightings whose claimed peer id was not a valid id (the claim is dropped). */
+  badClaimedIds: number;
+  /** Kill-switch states refused for an implausible epoch (see MAX_EPOCH_JUMP). */
+  implausibleKillSwitch: number;
+  /** Links refused because another live process holds the same peer id (either side). */
+  duplicatePeerIds: number;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -86,16 +102,17 @@ export const CLOSE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(CLOSE).map(([name, code]) => [code, name.toLowerCase()]),
 );
 
-/** Missed heartbeat intervals before `suspect`, and before `down`. */
-const SUSPECT_AFTER_INTERVALS = 2.5;
-const DOWN_AFTER_INTERVALS = 4;
+/** Outbound handshakes at once; more due targets wait for one to settle. */
+export const MAX_DIALS_IN_FLIGHT = 16;
 
 export class MeshNode {
   private readonly table: PeerTable;
   private readonly links = new Map<string, Link>();
+  /** A second link we dialed to a linked peer, held until the peer (the acceptor) closes one. */
+  private readonly spares = new Map<string, Link>();
   private readonly pending = new Set<{ abort(): void }>();
-  private readonly nonces = new NonceCache();
   private readonly now: () => number;
+  private readonly clock: MeshClock;
   private readonly random: () => number;
   private readonly log: Logger;
   private server: MeshServer | undefined;
@@ -109,7 +126,16 @@ export class MeshNode {
   private dialTimer: NodeJS.Timeout | undefined;
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
-  private lastTick = 0;
+  /**
+   * Bumped by every stop: a dial or start begun in an earlier generation finds it changed when it
+   * settles and leaves the table alone (stop already released its target).
+   */
+  private generation = 0;
+  /** Outbound handshakes of this generation not yet settled (at most MAX_DIALS_IN_FLIGHT). */
+  private dialsInFlight = 0;
+  private readonly detector: FailureDetector;
+  /** The discovery start of the current generation; stop waits for it before withdrawing. */
+  private discoveryStarting: Promise<void> = Promise.resolve();
   /** Resolves when the last stop has withdrawn discovery; start waits for it. */
   private stopped: Promise<void> = Promise.resolve();
   private pingId = 0;
@@ -123,10 +149,17 @@ export class MeshNode {
     reconnects: 0,
     wire: newWireCounters(),
     refusedUpgrades: newRefusalCounters(),
+    repairedFields: {},
+    badClaimedIds: 0,
+    implausibleKillSwitch: 0,
+    duplicatePeerIds: 0,
   };
+  private readonly boots = new BootHistory();
 
   constructor(private readonly opts: MeshNodeOptions) {
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
+    this.now = () => this.clock.now();
+    this.detector = new FailureDetector(opts.timers.heartbeatIntervalMs, this.now());
     this.random = opts.random ?? Math.random;
     this.table = new PeerTable(opts.dialPolicy ?? DEFAULT_DIAL_POLICY, this.random);
     this.log = opts.logger;
@@ -139,12 +172,15 @@ export class MeshNode {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    const generation = this.generation;
     await this.stopped;
+    // stop() ran while we waited: it owns the teardown, and nothing may be set up after it.
+    if (generation !== this.generation) return;
     this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.broadcast(killSwitchMessage(state)),
     );
-    this.lastTick = this.now();
+    this.detector.reset(this.now());
     const { heartbeatIntervalMs, reconnectIntervalMs } = this.opts.timers;
     this.timers.push(
       setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
@@ -152,11 +188,14 @@ export class MeshNode {
     this.timers.push(setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs));
     this.scheduleSync();
     // A provider that cannot start (mDNS port taken, DNS unreachable) is reported; the others run.
-    this.discovery = combined(this.opts.discoveries());
-    await this.discovery.start({
+    const group = combined(this.opts.discoveries());
+    this.discovery = group;
+    this.discoveryStarting = group.start({
       onSighting: (s) => this.safely('sighting', () => this.sighted(s)),
       onError: (err, source) => this.discoveryError(err, source),
     });
+    await this.discoveryStarting;
+    if (generation !== this.generation) return;
     this.log.info(
       { discovery: this.discovery.discoveries.map((d) => d.source), cluster: this.opts.self.cluster },
       'mesh started',
@@ -170,6 +209,11 @@ export class MeshNode {
   stop(): Promise<void> {
     if (!this.running) return this.stopped;
     this.running = false;
+    this.generation++;
+    this.dialsInFlight = 0;
+    // Dials in flight settle into a later generation and are ignored: free their targets now, or
+    // due() would skip them for ever after the next start.
+    this.table.dialsAbandoned();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (this.syncTimer) clearTimeout(this.syncTimer);
@@ -183,14 +227,22 @@ export class MeshNode {
       link.close(CLOSE.GOING_AWAY, 'peer stopping');
     }
     this.links.clear();
+    for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
+    this.spares.clear();
     for (const ws of this.server?.clients ?? []) ws.terminate();
     this.server?.close();
     this.server = undefined;
     const now = this.now();
     for (const peer of this.table.peers.values()) this.table.setState(peer.peerId, 'down', now);
-    this.stopped = this.discovery.stop().then(() => {
-      this.log.info('mesh stopped');
-    });
+    // A discovery start still under way (mDNS publishing) finishes before it is withdrawn, so an
+    // announcement is never sent after its goodbye.
+    const group = this.discovery;
+    this.stopped = this.discoveryStarting
+      .catch(() => {})
+      .then(() => group.stop())
+      .then(() => {
+        this.log.info('mesh stopped');
+      });
     return this.stopped;
   }
 
@@ -217,12 +269,12 @@ export class MeshNode {
       handshake.then(
         (link) => {
           this.pending.delete(abort);
-          this.linkUp(link, undefined);
+          this.guardLink(link, 'link up', () => this.linkUp(link, undefined));
         },
         (err: HandshakeError) => {
           this.pending.delete(abort);
           const address = `${req.socket.remoteAddress ?? 'unknown'}`;
-          this.handshakeFailed(err, address, 'in');
+          this.safely('handshake failed', () => this.handshakeFailed(err, address, 'in'));
         },
       );
     });
@@ -230,7 +282,21 @@ export class MeshNode {
 
   /** Every peer this node knows, as GET /mesh shows them. */
   peers(): MeshPeerView[] {
-    return meshPeerViews(this.table);
+    return meshPeerViews(this.table, (t) => this.clock.wall(t));
+  }
+
+  /**
+   * This node's own links, for the `links` of its status summary: linked peers only (never an
+   * address or an id discovery merely claimed), at most MAX_SUMMARY_LINKS.
+   */
+  linkStates(): Array<{ peerId: string; state: PeerState }> {
+    const out: Array<{ peerId: string; state: PeerState }> = [];
+    for (const peerId of this.links.keys()) {
+      const state = this.table.peers.get(peerId)?.state;
+      if (state === 'connected' || state === 'suspect') out.push({ peerId, state });
+      if (out.length >= MAX_SUMMARY_LINKS) break;
+    }
+    return out;
   }
 
   get totalReconnectAttempts(): number {
@@ -251,7 +317,6 @@ export class MeshNode {
     return {
       self: { ...this.opts.self, listenPort: this.opts.listenPort() },
       keyring: this.opts.keyring,
-      nonces: this.nonces,
       killSwitch: () => toWire(this.opts.killSwitch.get()),
       counters: this.counters.wire,
     };
@@ -260,13 +325,24 @@ export class MeshNode {
   private sighted(s: Sighting): void {
     if (!this.running) return;
     if (s.peerId === this.opts.self.peerId) return;
-    this.table.sighted(s.address, s.source, this.now(), s.peerId);
+    let claimed = s.peerId;
+    if (claimed !== undefined && !isValidPeerId(claimed)) {
+      // A hint only, and unauthenticated: keep the address, drop the claim.
+      this.counters.badClaimedIds++;
+      claimed = undefined;
+    }
+    this.table.sighted(s.address, s.source, this.now(), claimed);
     this.dialDue();
   }
 
   private dialDue(): void {
     if (!this.running) return;
-    for (const target of this.table.due(this.now())) if (this.mayDial(target)) this.dial(target.address);
+    for (const target of this.table.due(this.now())) {
+      // Bounded: one announcer naming hundreds of addresses must not open hundreds of sockets in one
+      // tick (that blocked the event loop for seconds); the rest are dialed as these settle.
+      if (this.dialsInFlight >= MAX_DIALS_IN_FLIGHT) break;
+      if (this.mayDial(target)) this.dial(target.address);
+    }
     this.armDialTimer();
   }
 
@@ -291,37 +367,43 @@ export class MeshNode {
     if (!target) return;
     this.table.dialStarted(target);
     this.counters.reconnects++;
-    let aborted = false;
-    const handshake = dialHandshake(address, this.handshakeOptions());
-    const abort = {
-      abort: () => {
-        aborted = true;
-      },
+    this.dialsInFlight++;
+    const generation = this.generation;
+    const stale = () => generation !== this.generation || !this.running;
+    const settled = () => {
+      if (generation === this.generation) this.dialsInFlight--;
     };
+    const handshake = dialHandshake(address, this.handshakeOptions());
+    // Nothing to cancel here: the handshake settles by itself (its own timeout at worst), and the
+    // generation check below discards it.
+    const abort = { abort: () => {} };
     this.pending.add(abort);
     handshake.then(
       (link) => {
         this.pending.delete(abort);
-        if (aborted || !this.running) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
-        this.linkUp(link, address);
+        settled();
+        if (stale()) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
+        this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
-      (err: HandshakeError) => {
-        this.pending.delete(abort);
-        if (!this.running) return;
-        if (err.closeCode === CLOSE.SELF) {
-          this.table.dialedSelf(target);
-          return;
-        }
-        const refused = REFUSAL_CODES.has(err.closeCode);
-        this.table.dialFailed(
-          target,
-          this.now(),
-          err.message,
-          refused ? { code: err.closeCode, reason: err.message } : undefined,
-        );
-        if (refused) this.handshakeFailed(err, address, 'out');
-        this.armDialTimer();
-      },
+      (err: HandshakeError) =>
+        this.safely('dial failed', () => {
+          this.pending.delete(abort);
+          settled();
+          if (stale()) return;
+          if (err.closeCode === CLOSE.SELF) {
+            this.table.dialedSelf(target);
+            return;
+          }
+          const refused = REFUSAL_CODES.has(err.closeCode);
+          this.table.dialFailed(
+            target,
+            this.now(),
+            err.message,
+            refused ? { code: err.closeCode, reason: err.message } : undefined,
+          );
+          if (refused) this.handshakeFailed(err, address, 'out');
+          this.armDialTimer();
+        }),
     );
   }
 
@@ -346,20 +428,34 @@ export class MeshNode {
       return;
     }
     const existing = this.links.get(link.peerId);
+    if (
+      existing?.isOpen &&
+      existing.bootId !== link.bootId &&
+      this.boots.isRetired(link.peerId, link.bootId)
+    ) {
+      this.refuseDuplicate(link, existing, dialedAddress);
+      return;
+    }
+    const known = this.table.peers.get(link.peerId);
+    if (known && known.bootId !== link.bootId) this.boots.retire(link.peerId, known.bootId);
     if (existing?.isOpen) {
-      if (existing.bootId !== link.bootId) {
-        // The peer restarted: its old link belongs to a dead process.
-        existing.close(CLOSE.REPLACED, 'replaced by a link of a newer boot');
-      } else {
-        // Simultaneous dial: both sides keep the link dialed by the greater peerId.
-        const dialer = (l: Link) => (l.direction === 'out' ? this.opts.self.peerId : l.peerId);
-        if (dialer(link) <= dialer(existing)) {
-          link.close(CLOSE.DUPLICATE, 'a link to this peer exists');
-          if (dialedAddress) this.linkedTarget(dialedAddress, link);
-          return;
-        }
-        existing.close(CLOSE.DUPLICATE, 'a link to this peer exists');
+      const verdict = arbitrate(this.opts.self.peerId, existing, link);
+      if (verdict.action === 'refuse') {
+        link.close(verdict.code, verdict.reason);
+        if (dialedAddress) this.linkedTarget(dialedAddress, link);
+        return;
       }
+      if (verdict.action === 'spare') {
+        this.spares.get(link.peerId)?.close(CLOSE.DUPLICATE, 'a link to this peer exists');
+        this.spares.set(link.peerId, link);
+        link.attach(
+          () => {},
+          () => this.safely('close', () => this.onClose(link, 1000, 'spare closed')),
+        );
+        if (dialedAddress) this.linkedTarget(dialedAddress, link);
+        return;
+      }
+      existing.close(verdict.code, verdict.reason);
     }
     const now = this.now();
     this.links.set(link.peerId, link);
@@ -369,15 +465,40 @@ export class MeshNode {
     const wasDown = this.table.peers.get(link.peerId)?.state !== 'connected';
     this.table.linked(link.peerId, link.bootId, link.address, now, target);
     link.attach(
-      (msg) => this.safely('message', () => this.onMessage(link, msg)),
+      (msg) => this.guardLink(link, 'message', () => this.onMessage(link, msg)),
       (code, reason) => this.safely('close', () => this.onClose(link, code, reason)),
     );
     if (wasDown)
       this.log.info({ peer: link.peerId, address: link.address, direction: link.direction }, 'peer linked');
-    this.opts.killSwitch.adopt(link.remoteKillSwitch);
+    this.adoptKillSwitch(link, link.remoteKillSwitch);
     // Our state may be the newer one: the handshake carried it, but say it again after adopt races.
     this.send(link, killSwitchMessage(this.opts.killSwitch.get()));
     this.send(link, message('status', { summary: this.opts.summary() }));
+    this.announceSoon();
+  }
+
+  /**
+   * A boot we replaced links again while the current one is linked: two live processes share this
+   * peer id. Keep the current link, refuse the other with its own close code, and say so loudly:
+   * an operator must give one of them another PEER_ID.
+   */
+  private refuseDuplicate(link: Link, current: Link, dialedAddress: string | undefined): void {
+    const now = this.now();
+    const reason = 'another live process uses this peer id';
+    link.close(CLOSE.DUPLICATE_PEER_ID, reason);
+    const target = dialedAddress ? this.table.targets.get(dialedAddress) : undefined;
+    if (target) this.table.dialFailed(target, now, reason, { code: CLOSE.DUPLICATE_PEER_ID, reason });
+    const peer = this.table.peers.get(link.peerId);
+    if (!peer) return;
+    const refusals = (peer.duplicate?.refusals ?? 0) + 1;
+    peer.duplicate = { bootIds: [current.bootId, link.bootId], refusals, lastAt: now };
+    this.counters.duplicatePeerIds++;
+    if (refusals === 1 || refusals % 100 === 0) {
+      this.log.error(
+        { peer: link.peerId, bootIds: peer.duplicate.bootIds, address: link.address, refusals },
+        `PEER_ID CONFLICT: two live processes use peer id "${link.peerId}"; refused the other (close ${CLOSE.DUPLICATE_PEER_ID}). Give one of them another PEER_ID.`,
+      );
+    }
     this.announceSoon();
   }
 
@@ -401,6 +522,11 @@ export class MeshNode {
   private onMessage(link: Link, msg: Message): void {
     if (this.links.get(link.peerId) !== link) return;
     this.counters.messagesIn[msg.type] = (this.counters.messagesIn[msg.type] ?? 0) + 1;
+    for (const field of repairsOf(msg)) {
+      const first = this.counters.repairedFields[field] === undefined;
+      this.counters.repairedFields[field] = (this.counters.repairedFields[field] ?? 0) + 1;
+      if (first) this.log.warn({ peer: link.peerId, field }, 'dropped an invalid optional field; link kept');
+    }
     const now = this.now();
     this.table.heard(link.peerId, now);
     const peer = this.table.peers.get(link.peerId);
@@ -418,7 +544,7 @@ export class MeshNode {
         if (peer && msg.summary.peerId === link.peerId) peer.status = msg.summary;
         break;
       case 'killswitch':
-        this.opts.killSwitch.adopt(msg.state);
+        this.adoptKillSwitch(link, msg.state);
         break;
       case 'bye':
         this.log.info({ peer: link.peerId, reason: msg.reason }, 'peer leaving');
@@ -429,15 +555,50 @@ export class MeshNode {
     }
   }
 
+  /** Adopts a peer's kill switch when newer; an implausible epoch is refused, counted and logged. */
+  private adoptKillSwitch(link: Link, state: KillSwitchState): void {
+    if (!isPlausible(state, this.opts.killSwitch.get())) {
+      if (this.counters.implausibleKillSwitch++ === 0 || this.counters.implausibleKillSwitch % 100 === 0) {
+        this.log.warn(
+          { peer: link.peerId, epoch: state.epoch, ours: this.opts.killSwitch.get().epoch },
+          'refused a kill-switch state with an implausible epoch',
+        );
+      }
+      return;
+    }
+    this.opts.killSwitch.adopt(state);
+  }
+
   private onClose(link: Link, code: number, reason: string): void {
+    if (this.spares.get(link.peerId) === link) {
+      this.spares.delete(link.peerId);
+      return;
+    }
     if (this.links.get(link.peerId) !== link) return;
     this.links.delete(link.peerId);
     this.pingsSent.delete(link.peerId);
     if (!this.running) return;
+    const spare = this.spares.get(link.peerId);
+    this.spares.delete(link.peerId);
+    if (spare?.isOpen && link.bootId === spare.bootId) {
+      // The peer closed the other of our two links to it: the spare becomes the link.
+      this.guardLink(spare, 'link up', () => this.linkUp(spare, undefined));
+      return;
+    }
     if (code === CLOSE.BAD_MESSAGE || code === CLOSE.TOO_LARGE) {
       this.log.warn({ peer: link.peerId, code, reason }, 'mesh link closed for a protocol violation');
     }
-    this.table.unlinked(link.peerId, this.now());
+    const now = this.now();
+    this.table.unlinked(link.peerId, now);
+    if (code === CLOSE.DUPLICATE_PEER_ID) {
+      // The other side links another live process with OUR peer id: we are one of two.
+      this.table.refusedAfterLink(link.peerId, { code, reason }, now);
+      this.counters.duplicatePeerIds++;
+      this.log.error(
+        { peer: link.peerId, code, reason, peerId: this.opts.self.peerId, bootId: this.opts.self.bootId },
+        `PEER_ID CONFLICT: ${link.peerId} refused us because another live process uses our peer id "${this.opts.self.peerId}". Give one of them another PEER_ID.`,
+      );
+    }
     this.armDialTimer();
     this.log.warn({ peer: link.peerId, code, reason }, 'peer down');
     this.announceSoon();
@@ -445,27 +606,23 @@ export class MeshNode {
 
   private heartbeat(): void {
     const now = this.now();
-    const interval = this.opts.timers.heartbeatIntervalMs;
-    // Our own event loop was blocked: nobody could be heard meanwhile, so do not blame them.
-    const lag = now - this.lastTick - interval;
-    this.lastTick = now;
-    if (lag > interval / 2) {
-      for (const p of this.table.peers.values()) if (p.state !== 'down') p.lastSeen += lag;
-      this.log.warn({ lagMs: lag }, 'event loop lagged; stretching peer timeouts');
+    const linked = [...this.links.keys()].flatMap((id) => this.table.peers.get(id) ?? []);
+    const { lagMs, suspect, down } = this.detector.tick(now, linked);
+    if (lagMs > 0) {
+      // Peers not linked right now are stretched too: their deadlines are just as stale.
+      for (const p of this.table.peers.values())
+        if (p.state !== 'down' && !this.links.has(p.peerId)) p.lastSeen += lagMs;
+      this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
+    }
+    for (const { peerId, silentMs } of down) {
+      this.links.get(peerId)?.terminate(CLOSE.TIMEOUT, `silent for ${Math.round(silentMs)} ms`);
+    }
+    for (const { peerId, silentMs } of suspect) {
+      this.setState(peerId, 'suspect');
+      this.announceSoon();
+      this.log.warn({ peer: peerId, silentMs: Math.round(silentMs) }, 'peer suspect');
     }
     for (const [peerId, link] of this.links) {
-      const peer = this.table.peers.get(peerId);
-      if (!peer) continue;
-      const silentMs = now - peer.lastSeen;
-      if (silentMs > DOWN_AFTER_INTERVALS * interval) {
-        link.terminate(CLOSE.TIMEOUT, `silent for ${silentMs} ms`);
-        continue;
-      }
-      if (silentMs > SUSPECT_AFTER_INTERVALS * interval && peer.state === 'connected') {
-        this.setState(peerId, 'suspect');
-        this.announceSoon();
-        this.log.warn({ peer: peerId, silentMs }, 'peer suspect');
-      }
       const ping = { id: ++this.pingId, t: now };
       this.pingsSent.set(peerId, ping);
       this.send(link, message('ping', ping));
@@ -493,6 +650,23 @@ export class MeshNode {
     if (link.send(msg)) this.counters.messagesOut[msg.type] = (this.counters.messagesOut[msg.type] ?? 0) + 1;
   }
 
+  /**
+   * Work for one link (its link-up, its messages) that fails closes that link, never the process:
+   * a full disk while adopting a peer's kill switch is that link's problem, and the link is retried
+   * with backoff like any other that ended.
+   */
+  private guardLink(link: Link, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err, what, peer: link.peerId }, 'mesh link failed; closing that link');
+      const reason = `internal error (${what})`;
+      this.safely('close failed link', () => link.close(CLOSE.INTERNAL_ERROR, reason));
+      // Cleans up a link that failed before its close handler was attached (no-op otherwise).
+      this.safely('close', () => this.onClose(link, CLOSE.INTERNAL_ERROR, reason));
+    }
+  }
+
   /** Timer and socket callbacks must never throw into the process. */
   private safely(what: string, fn: () => void): void {
     try {
@@ -504,13 +678,7 @@ export class MeshNode {
 }
 
 function toWire(s: KillSwitchState): KillSwitchWireState {
-  return {
-    active: s.active,
-    reason: s.reason.slice(0, 500),
-    since: s.since,
-    origin: s.origin,
-    epoch: s.epoch,
-  };
+  return killSwitchView(s);
 }
 
 function killSwitchMessage(state: KillSwitchState) {

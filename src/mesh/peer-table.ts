@@ -12,7 +12,7 @@ export type PeerState = 'connecting' | 'connected' | 'suspect' | 'down';
 export interface Refusal {
   code: number;
   reason: string;
-  /** Epoch ms. */
+  /** Monotonic ms (see clock.ts). */
   at: number;
 }
 
@@ -23,13 +23,25 @@ export interface Target {
   peerId: string | undefined;
   /** Dial attempts since the last success. */
   attempts: number;
-  /** Epoch ms before which this target is not dialed. */
+  /** Monotonic ms (see clock.ts) before which this target is not dialed. */
   nextDialAt: number;
   dialing: boolean;
   /** The address is ourselves: never dialed again. */
   self: boolean;
   refused: Refusal | undefined;
   lastError: string | undefined;
+  /** When discovery (or an inbound link) last named this address. */
+  lastSightedAt: number;
+}
+
+/** Two live processes announced this peer id (see boot-history.ts). */
+export interface DuplicateId {
+  /** The boot holding the link, then the one refused. */
+  bootIds: string[];
+  /** Links refused for it so far. */
+  refusals: number;
+  /** Monotonic ms (see clock.ts) of the last refusal. */
+  lastAt: number;
 }
 
 export interface PeerEntry {
@@ -37,14 +49,18 @@ export interface PeerEntry {
   bootId: string;
   address: string;
   state: PeerState;
-  /** Epoch ms of the last message of any kind. */
+  /** Monotonic ms (see clock.ts) of the last message of any kind. */
   lastSeen: number;
   rttMs: number | null;
   /** Dial attempts since the peer was last connected. */
   reconnectAttempts: number;
   status: Summary | null;
-  /** Epoch ms when the current link came up, or the peer went down. */
+  /** Monotonic ms (see clock.ts) when the current link came up, or the peer went down. */
   since: number;
+  /** Links in a row that ended within STABLE_LINK_MS: each one doubles the wait before the next dial. */
+  flaps: number;
+  /** Set when two live processes use this peer id; kept while the entry lives. */
+  duplicate: DuplicateId | null;
 }
 
 export interface DialPolicy {
@@ -63,6 +79,19 @@ export const DEFAULT_DIAL_POLICY: DialPolicy = {
   refusedMs: 30_000,
 };
 
+/**
+ * Bounds of the table. Targets come from unauthenticated discovery (one mDNS announcer can name any
+ * number of addresses), so they are capped: past the cap the longest-unseen target that is neither
+ * static, nor being dialed, nor linked makes room, or the new one is dropped. Peers are
+ * authenticated, but a peer down for long still makes room for a new one.
+ */
+export const MAX_TARGETS = 1024;
+export const MAX_PEERS = 512;
+/** A sighting after this long without one is news again (3 mDNS re-queries, 6 DNS rounds). */
+export const SIGHTING_GAP_MS = 30_000;
+/** A link that ended sooner than this after coming up counts as a flap (no backoff reset). */
+export const STABLE_LINK_MS = 10_000;
+
 /** Full jitter with a floor: uniform in [floor, min(cap, base * 2^(n-1))]. */
 export function dialDelay(attempt: number, policy: DialPolicy, random: () => number): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 30));
@@ -80,10 +109,28 @@ export class PeerTable {
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** A discovery sighting: a new target, or a fresh one whose backoff starts over. */
-  sighted(address: string, source: DiscoverySource | 'inbound', now: number, peerId?: string): Target {
+  /**
+   * A discovery sighting: a new target, or a fresh one whose backoff starts over. Undefined when the
+   * table is full of targets that cannot make room (a discovery sighting is then dropped).
+   */
+  sighted(address: string, source: 'static' | 'inbound', now: number, peerId?: string): Target;
+  sighted(
+    address: string,
+    source: DiscoverySource | 'inbound',
+    now: number,
+    peerId?: string,
+  ): Target | undefined;
+  sighted(
+    address: string,
+    source: DiscoverySource | 'inbound',
+    now: number,
+    peerId?: string,
+  ): Target | undefined {
     let t = this.targets.get(address);
     if (!t) {
+      // Static entries (bounded by the config) and authenticated inbound links always get a slot.
+      const trusted = source === 'static' || source === 'inbound';
+      if (this.targets.size >= MAX_TARGETS && !this.evictTarget() && !trusted) return undefined;
       t = {
         address,
         sources: new Set(),
@@ -94,35 +141,82 @@ export class PeerTable {
         self: false,
         refused: undefined,
         lastError: undefined,
+        lastSightedAt: now,
       };
       this.targets.set(address, t);
     } else if (source !== 'static' && source !== 'inbound' && !t.refused) {
-      // A live announcement (mDNS answer, DNS record) is news: dial again soon.
-      t.attempts = 0;
-      t.nextDialAt = Math.min(t.nextDialAt, now);
+      // Only news resets the backoff: a source naming this address for the first time, or the
+      // address coming back after discovery stopped naming it. DNS re-resolves every 5 s and mDNS
+      // re-queries every 10 s; counting each repeat as fresh kept an address that answers and
+      // refuses at the first retry step for ever, never reaching the 30 s cap.
+      const news = !t.sources.has(source) || now - t.lastSightedAt > SIGHTING_GAP_MS;
+      if (news) {
+        t.attempts = 0;
+        t.nextDialAt = Math.min(t.nextDialAt, now);
+      }
     }
     t.sources.add(source);
+    t.lastSightedAt = now;
     if (peerId && !t.peerId) t.peerId = peerId;
     return t;
   }
 
-  /** Targets to dial now: not ourselves, not busy, due, and not already linked under their id. */
+  /** Frees one target slot: the longest-unseen target that is not static, dialing or linked. */
+  private evictTarget(): boolean {
+    let victim: Target | undefined;
+    for (const t of this.targets.values()) {
+      if (t.sources.has('static') || t.dialing) continue;
+      const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
+      if (peer && peer.state !== 'down') continue;
+      if (!victim || t.lastSightedAt < victim.lastSightedAt) victim = t;
+    }
+    if (victim) this.targets.delete(victim.address);
+    return victim !== undefined;
+  }
+
+  /** Past MAX_PEERS, forgets the peer down the longest. */
+  private prunePeers(): void {
+    while (this.peers.size > MAX_PEERS) {
+      let victim: PeerEntry | undefined;
+      for (const p of this.peers.values()) {
+        if (p.state === 'down' && (!victim || p.since < victim.since)) victim = p;
+      }
+      if (!victim) return;
+      this.peers.delete(victim.peerId);
+    }
+  }
+
+  /**
+   * Targets to dial now: not ourselves, not busy, due, and not already linked under their id. One
+   * address per known peer id at a time: two dials to one peer (hostname and IP, IPv4 and IPv6)
+   * would only make a duplicate link for the arbiter to close.
+   */
   due(now: number): Target[] {
+    const busy = new Set<string>();
+    for (const t of this.targets.values()) if (t.dialing && t.peerId) busy.add(t.peerId);
     return [...this.targets.values()].filter((t) => {
       if (t.self || t.dialing || t.nextDialAt > now) return false;
       const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
-      return !peer || peer.state === 'down';
+      if (peer && peer.state !== 'down') return false;
+      if (t.peerId) {
+        if (busy.has(t.peerId)) return false;
+        busy.add(t.peerId);
+      }
+      return true;
     });
   }
 
   /**
-   * Epoch ms of the earliest dial deadline among targets `may` accepts (and that are not ourselves,
+   * Monotonic ms (see clock.ts) of the earliest dial deadline among targets `may` accepts (and that are not ourselves,
    * busy or linked), so the node sleeps until then instead of polling.
    */
   nextDeadline(may: (t: Target) => boolean = () => true): number | undefined {
     let next: number | undefined;
+    const busy = new Set<string>();
+    for (const t of this.targets.values()) if (t.dialing && t.peerId) busy.add(t.peerId);
     for (const t of this.targets.values()) {
       if (t.self || t.dialing || !may(t)) continue;
+      if (t.peerId && busy.has(t.peerId)) continue;
       const peer = t.peerId ? this.peers.get(t.peerId) : undefined;
       if (peer && peer.state !== 'down') continue;
       if (next === undefined || t.nextDialAt < next) next = t.nextDialAt;
@@ -148,6 +242,11 @@ export class PeerTable {
       delay = Math.max(delay, this.policy.refusedMs);
     }
     t.nextDialAt = now + delay;
+  }
+
+  /** The node stopped: dials in flight will be ignored when they settle, so none is busy any more. */
+  dialsAbandoned(): void {
+    for (const t of this.targets.values()) t.dialing = false;
   }
 
   /** The address turned out to be ourselves. */
@@ -176,9 +275,24 @@ export class PeerTable {
       reconnectAttempts: 0,
       status: existing?.bootId === bootId ? existing.status : null,
       since: now,
+      flaps: existing?.flaps ?? 0,
+      duplicate: existing?.duplicate ?? null,
     };
     this.peers.set(peerId, entry);
+    this.prunePeers();
     return entry;
+  }
+
+  /**
+   * The other side refused a link after its handshake (a PEER_ID conflict): every address of that
+   * peer waits like a refused handshake.
+   */
+  refusedAfterLink(peerId: string, refusal: { code: number; reason: string }, now: number): void {
+    for (const t of this.targets.values()) {
+      if (t.peerId !== peerId) continue;
+      t.refused = { ...refusal, at: now };
+      t.nextDialAt = Math.max(t.nextDialAt, now + this.policy.refusedMs);
+    }
   }
 
   heard(peerId: string, now: number): void {
@@ -196,14 +310,21 @@ export class PeerTable {
 
   /**
    * The current link of a peer ended. Its known addresses become due after a short backoff so a
-   * restarted peer is found again quickly.
+   * restarted peer is found again quickly; a link that keeps ending soon after it came up (a flap)
+   * backs off exponentially instead, so a flapping pair never relinks in a tight loop.
    */
   unlinked(peerId: string, now: number): void {
+    const p = this.peers.get(peerId);
+    let flaps = 0;
+    if (p && p.state !== 'down') {
+      p.flaps = now - p.since < STABLE_LINK_MS ? p.flaps + 1 : 0;
+      flaps = p.flaps;
+    }
     this.setState(peerId, 'down', now);
     for (const t of this.targets.values()) {
       if (t.peerId === peerId && !t.dialing) {
-        t.attempts = 0;
-        t.nextDialAt = now + dialDelay(1, this.policy, this.random);
+        t.attempts = flaps;
+        t.nextDialAt = now + dialDelay(flaps + 1, this.policy, this.random);
       }
     }
   }

@@ -62,12 +62,17 @@ export const CLOSE = {
   REPLACED: 4410,
   /** Dialed ourselves. */
   SELF: 4411,
-  /** A nonce seen before: a replayed handshake. */
+  /** A nonce seen before: a replayed handshake. No longer sent (the acceptor's fresh nonce already
+   *  defeats a replay); kept so an older peer's refusal is still named. */
   REPLAYED: 4412,
   /** Heartbeats missed: the peer is considered down. */
   TIMEOUT: 4413,
   /** A frame after the handshake did not open: tampered, replayed, reordered, or not sealed. */
   UNSEALED: 4414,
+  /** This side failed handling the link (a full disk writing the kill switch...): that link only. */
+  INTERNAL_ERROR: 1011,
+  /** Another live process (another bootId) uses this peerId and holds the link: PEER_ID conflict. */
+  DUPLICATE_PEER_ID: 4415,
 } as const;
 
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
@@ -92,8 +97,23 @@ export const KillSwitchWire = Type.Object({
   reason: Type.String({ maxLength: 500 }),
   since: Type.String({ maxLength: 40 }),
   origin: Type.String({ maxLength: 64 }),
-  epoch: Type.Integer({ minimum: 0 }),
+  /** Bounded: past MAX_SAFE_INTEGER, epoch + 1 === epoch and the switch could never change again. */
+  epoch: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
 });
+
+/** Most entries a status summary's `links` may carry; more are trimmed on receipt. */
+export const MAX_SUMMARY_LINKS = 512;
+
+const SummaryLink = Type.Object({
+  peerId: Id,
+  state: Type.Union([
+    Type.Literal('connecting'),
+    Type.Literal('connected'),
+    Type.Literal('suspect'),
+    Type.Literal('down'),
+  ]),
+});
+const SummaryExtra = Type.Record(Type.String({ maxLength: 32 }), Type.Unknown());
 
 /** What a peer tells the fleet about itself every MESH_SYNC_INTERVAL. */
 export const StatusSummary = Type.Object({
@@ -115,22 +135,9 @@ export const StatusSummary = Type.Object({
   ),
   queues: Type.Record(Type.String({ maxLength: 32 }), Type.Integer({ minimum: 0 })),
   /** Free-form per-subsystem summaries (trading PnL...), kept small by MAX_MESSAGE_BYTES. */
-  extra: Type.Optional(Type.Record(Type.String({ maxLength: 32 }), Type.Unknown())),
+  extra: Type.Optional(SummaryExtra),
   /** This peer's view of its links, so any peer can draw the whole mesh. */
-  links: Type.Optional(
-    Type.Array(
-      Type.Object({
-        peerId: Id,
-        state: Type.Union([
-          Type.Literal('connecting'),
-          Type.Literal('connected'),
-          Type.Literal('suspect'),
-          Type.Literal('down'),
-        ]),
-      }),
-      { maxItems: 512 },
-    ),
-  ),
+  links: Type.Optional(Type.Array(SummaryLink, { maxItems: MAX_SUMMARY_LINKS })),
 });
 
 const messageSchemas = {
@@ -313,11 +320,50 @@ function parseObject(data: string | Buffer, byteLength: number): Record<string, 
 }
 
 function validate(type: MessageType, parsed: unknown): Message {
+  const repaired = type === 'status' ? repairSummary((parsed as { summary?: unknown }).summary) : [];
   const validator = validators[type];
   if (!validator.Check(parsed)) {
     const first = validator.Errors(parsed)[0];
     const where = first ? `${first.instancePath || '/'} ${first.message}` : 'schema';
     throw new ProtocolError(CLOSE.BAD_MESSAGE, `invalid ${type}: ${where}`);
   }
+  if (repaired.length > 0) Object.defineProperty(parsed, REPAIRED, { value: repaired, enumerable: false });
   return parsed as Message;
+}
+
+const REPAIRED = Symbol('repaired');
+const checkLink = Compile(SummaryLink);
+const checkExtra = Compile(SummaryExtra);
+
+/**
+ * The optional fields decode dropped or trimmed from a message (empty for most): an optional field
+ * is advisory, so a bad one is repaired and counted, and never closes the link. A link closed for
+ * an optional field would flap every link of a fleet over one bad value.
+ */
+export function repairsOf(msg: Message): readonly string[] {
+  return (msg as { [REPAIRED]?: string[] })[REPAIRED] ?? [];
+}
+
+/** Drops invalid `links` entries (at most MAX_SUMMARY_LINKS kept) and an invalid `extra`, in place. */
+function repairSummary(summary: unknown): string[] {
+  if (typeof summary !== 'object' || summary === null) return [];
+  const s = summary as { links?: unknown; extra?: unknown };
+  const repaired: string[] = [];
+  if (s.links !== undefined) {
+    if (!Array.isArray(s.links)) {
+      delete s.links;
+      repaired.push('links');
+    } else {
+      const valid = s.links.filter((l) => checkLink.Check(l)).slice(0, MAX_SUMMARY_LINKS);
+      if (valid.length !== s.links.length) {
+        s.links = valid;
+        repaired.push('links');
+      }
+    }
+  }
+  if (s.extra !== undefined && !checkExtra.Check(s.extra)) {
+    delete s.extra;
+    repaired.push('extra');
+  }
+  return repaired;
 }

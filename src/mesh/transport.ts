@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import { type Keyring, type NonceCache, newNonce, transcriptHash } from './auth.js';
+import { type Keyring, newNonce, transcriptHash } from './auth.js';
 import { closeSocket, Link, type Session, type WireCounters } from './link.js';
 import { MAX_PREAUTH_BYTES, normaliseIp, takePreAuth } from './mesh-server.js';
 import {
@@ -54,13 +54,14 @@ export interface SelfInfo {
 export interface HandshakeOptions {
   self: SelfInfo;
   keyring: Keyring;
-  nonces: NonceCache;
   killSwitch: () => KillSwitchWireState;
   timeoutMs?: number;
   /** Protocol versions spoken; default SUPPORTED_VERSIONS (tests play an older or newer peer). */
   versions?: VersionRange;
   /** Where links count what they ignored; default a fresh object per link. */
   counters?: WireCounters;
+  /** The dialer's nonce; default a fresh random one (tests replay a chosen one). */
+  nonce?: string;
 }
 
 export class HandshakeError extends Error {
@@ -207,9 +208,6 @@ export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: Hands
           if (msg.type !== 'hello')
             throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected hello, got ${msg.type}`);
           version = checkPeer(msg, opts.self, versions);
-          if (!opts.nonces.remember(msg.nonce)) {
-            throw new HandshakeError(CLOSE.REPLAYED, 'nonce seen before', msg.peerId);
-          }
           hello = msg;
           const challenge = message('challenge', {
             v: versions.max,
@@ -273,7 +271,7 @@ export function dialHandshake(address: string, opts: HandshakeOptions): Promise<
     cluster: opts.self.cluster,
     peerId: opts.self.peerId,
     bootId: opts.self.bootId,
-    nonce: newNonce(),
+    nonce: opts.nonce ?? newNonce(),
     listenPort: opts.self.listenPort,
     killSwitch: opts.killSwitch(),
   });

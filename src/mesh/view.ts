@@ -16,18 +16,24 @@ export interface MeshPeerView {
   status: Summary | null;
   /** Set when the other side refused us (or we refused it) at the handshake. */
   refused?: { code: number; reason: string; at: string };
+  /** Set when two live processes use this peer id (PEER_ID conflict): both bootIds, refusals. */
+  duplicateId?: { bootIds: string[]; refusals: number; lastAt: string };
 }
 
 /**
  * Every known peer once: linked peers by id, then addresses never linked (or refused), sorted by
  * id or address. An address we turned out to be is not shown.
  */
-export function meshPeerViews(table: PeerTable): MeshPeerView[] {
+export function meshPeerViews(
+  table: PeerTable,
+  wall: (monotonic: number) => number = (t) => t,
+): MeshPeerView[] {
+  const iso = (t: number) => new Date(wall(t)).toISOString();
   const views: MeshPeerView[] = [];
   const shown = new Set<string>();
   for (const p of table.peers.values()) {
     shown.add(p.peerId);
-    views.push(peerView(p, refusalOf(table, p.peerId)));
+    views.push(peerView(p, refusalOf(table, p.peerId), iso));
   }
   for (const t of table.targets.values()) {
     if (t.self || (t.peerId && shown.has(t.peerId))) continue;
@@ -40,7 +46,7 @@ export function meshPeerViews(table: PeerTable): MeshPeerView[] {
       rttMs: null,
       reconnectAttempts: t.attempts,
       status: null,
-      ...(t.refused ? { refused: refusalView(t.refused) } : {}),
+      ...(t.refused ? { refused: refusalView(t.refused, iso) } : {}),
     });
   }
   return views.sort((a, b) => (a.peerId ?? a.address).localeCompare(b.peerId ?? b.address));
@@ -51,19 +57,28 @@ function refusalOf(table: PeerTable, peerId: string): Refusal | undefined {
   return undefined;
 }
 
-function peerView(p: PeerEntry, refused: Refusal | undefined): MeshPeerView {
+function peerView(p: PeerEntry, refused: Refusal | undefined, iso: (t: number) => string): MeshPeerView {
   return {
     peerId: p.peerId,
     state: p.state,
     address: p.address,
-    lastSeen: new Date(p.lastSeen).toISOString(),
+    lastSeen: iso(p.lastSeen),
     rttMs: p.rttMs,
     reconnectAttempts: p.reconnectAttempts,
     status: p.status,
-    ...(refused && p.state === 'down' ? { refused: refusalView(refused) } : {}),
+    ...(refused && p.state === 'down' ? { refused: refusalView(refused, iso) } : {}),
+    ...(p.duplicate
+      ? {
+          duplicateId: {
+            bootIds: [...p.duplicate.bootIds],
+            refusals: p.duplicate.refusals,
+            lastAt: iso(p.duplicate.lastAt),
+          },
+        }
+      : {}),
   };
 }
 
-function refusalView(r: Refusal) {
-  return { code: r.code, reason: r.reason, at: new Date(r.at).toISOString() };
+function refusalView(r: Refusal, iso: (t: number) => string) {
+  return { code: r.code, reason: r.reason, at: iso(r.at) };
 }

@@ -3,12 +3,21 @@
  * exception or unhandled rejection is logged and ends the process with 1: after such an error the
  * process state is unknown, and a fresh process (our supervisor's respawn, or PM2/docker) is the
  * recovery. When the supervising parent disappears, the worker stops too, so no orphan keeps the port.
+ *
+ * Start order, for a fast liveness answer: the API port listens first behind the boot gate, which
+ * answers /health at once; only then is the peer (fastify, SQLite, XState, the mesh) imported and
+ * built, and the gate hands the server over to it.
  */
+
+import { HealthMonitor } from '../actors/health-monitor.js';
 import type { Config } from '../config.js';
 import { isQbError } from '../errors.js';
+import { BootGate } from '../http/boot-gate.js';
 import type { Logger } from '../logger.js';
-import { createPeer } from '../peer.js';
+import type { Peer } from '../peer.js';
+import { prepareDataDir } from '../store/data-dir.js';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK } from './exit-codes.js';
+import { loadPeerModule } from './preload.js';
 import { onStopSignal } from './signals.js';
 import { announcePeerId } from './title.js';
 
@@ -20,12 +29,8 @@ const STOP_DEADLINE_MS = 8_000;
 
 export async function runWorker(config: Readonly<Config>, logger: Logger): Promise<void> {
   const log = logger.child({ component: 'worker' });
-  const peer = createPeer(config, logger, {
-    crashWorker: () =>
-      setImmediate(() => {
-        throw new Error('worker crash requested through fault injection');
-      }),
-  });
+  const gate = new BootGate({ health: new HealthMonitor() });
+  let peer: Peer | undefined;
 
   let exiting = false;
   const exit = (code: number) => {
@@ -44,7 +49,8 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     }, STOP_DEADLINE_MS);
     deadline.unref();
     try {
-      await peer.stop();
+      await peer?.stop();
+      await gate.close();
       log.info('stopped');
     } catch (err) {
       log.error({ err }, 'error while stopping');
@@ -65,6 +71,19 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
   });
 
   try {
+    // Before listening: a /health 200 means the identity and the API token file exist.
+    const prepared = prepareDataDir(config);
+    await gate.listen(config.port, config.host);
+    const { createPeer } = await loadPeerModule({ mesh: config.mesh.secrets.length > 0 });
+    if (exiting) return;
+    peer = createPeer(config, logger, {
+      gate,
+      prepared,
+      crashWorker: () =>
+        setImmediate(() => {
+          throw new Error('worker crash requested through fault injection');
+        }),
+    });
     await peer.start();
     const peerId = peer.identity()?.peerId;
     if (peerId) announcePeerId(config.internal.isWorker ? 'worker' : 'single', peerId);
@@ -72,7 +91,8 @@ export async function runWorker(config: Readonly<Config>, logger: Logger): Promi
     const fatalConfig = isQbError(err) && REFUSALS.has(err.code);
     // A refusal's message says what to fix (DATA_DIR in use names the folder and the holder's pid).
     log.fatal({ err }, fatalConfig ? `cannot start: ${(err as Error).message}` : 'cannot start');
-    await peer.stop().catch(() => {});
+    await peer?.stop().catch(() => {});
+    await gate.close().catch(() => {});
     exit(fatalConfig ? EXIT_CONFIG : EXIT_FAILURE);
   }
 }

@@ -23,6 +23,44 @@ export interface KillSwitchChange extends Omit<KillSwitchState, 'since'> {
 /** How many history rows GET /kill-switch returns. */
 export const HISTORY_LIMIT = 100;
 
+/**
+ * The most a remote epoch may lead the highest one we know. Every change is +1 on the newest state
+ * its origin had seen, so an honest fleet moves in small steps; a bigger jump is a buggy or hostile
+ * peer. Unbounded, one `epoch: 1e300` would freeze the switch fleet-wide (1e300 + 1 === 1e300).
+ */
+export const MAX_EPOCH_JUMP = 1000;
+
+/** Whether a remote state's epoch is one an honest peer could have: a safe integer, no far jump. */
+export function isPlausible(remote: KillSwitchState, current: KillSwitchState): boolean {
+  return (
+    Number.isSafeInteger(remote.epoch) && remote.epoch >= 0 && remote.epoch <= current.epoch + MAX_EPOCH_JUMP
+  );
+}
+
+/** Whether a remote state replaces ours: newer, and plausible. */
+export function shouldAdopt(remote: KillSwitchState, current: KillSwitchState): boolean {
+  return isPlausible(remote, current) && isNewer(remote, current);
+}
+
+/** The longest reason any projection carries (the HTTP body and the mesh wire allow 500). */
+export const MAX_REASON_LENGTH = 500;
+
+/**
+ * THE projection of the kill switch, from the stored state to the shape every consumer sends: the
+ * mesh wire (handshake, killswitch message, status summary), GET /status and /kill-switch, the
+ * fleet cards and the live feed. Exactly these five fields, the reason within MAX_REASON_LENGTH,
+ * so a field added to the stored state never leaks, and the copies cannot drift apart.
+ */
+export function killSwitchView(s: KillSwitchState): KillSwitchState {
+  return {
+    active: s.active,
+    reason: s.reason.slice(0, MAX_REASON_LENGTH),
+    since: s.since,
+    origin: s.origin,
+    epoch: s.epoch,
+  };
+}
+
 /** True when `a` should replace `b`. */
 export function isNewer(a: KillSwitchState, b: KillSwitchState): boolean {
   return a.epoch > b.epoch || (a.epoch === b.epoch && a.origin > b.origin);
@@ -117,11 +155,12 @@ export class KillSwitchStore {
   }
 
   /**
-   * A state learned from elsewhere (another peer): kept only when newer than ours.
+   * A state learned from elsewhere (another peer): kept only when newer than ours and plausible
+   * (see MAX_EPOCH_JUMP).
    * @returns whether it was adopted.
    */
   adopt(remote: KillSwitchState): boolean {
-    if (!isNewer(remote, this.current)) return false;
+    if (!shouldAdopt(remote, this.current)) return false;
     this.commit({ ...remote });
     return true;
   }

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createActor } from 'xstate';
 import { HealthMonitor, type HealthSample, healthRun } from '../../src/actors/health.js';
+import { HEALTH_SAMPLE_TTL_MS } from '../../src/actors/health-monitor.js';
 import { stateName, subsystemMachine } from '../../src/actors/subsystem.js';
 import { silentLogger } from '../helpers/logger.js';
 
@@ -103,5 +104,54 @@ describe('healthRun under fake time', () => {
       expect.objectContaining({ health: { status: 'degraded' } }),
       'process is degraded',
     );
+  });
+});
+
+describe('HealthMonitor.current (what GET /health answers)', () => {
+  it('reuses one sample for HEALTH_SAMPLE_TTL_MS: the process is read once, not per probe', () => {
+    let now = 1_700_000_000_000;
+    const monitor = new HealthMonitor({ now: () => now });
+    onTestFinished(() => monitor.close());
+    const memoryUsage = vi.spyOn(process, 'memoryUsage');
+    onTestFinished(() => memoryUsage.mockRestore());
+
+    const first = monitor.current();
+    for (let i = 0; i < 100; i++) expect(monitor.current()).toBe(first);
+    expect(memoryUsage).toHaveBeenCalledTimes(1);
+
+    now += HEALTH_SAMPLE_TTL_MS - 1;
+    expect(monitor.current()).toBe(first);
+    now += 1;
+    const second = monitor.current();
+    expect(second).not.toBe(first);
+    expect(memoryUsage).toHaveBeenCalledTimes(2);
+    // A clock set back does not pin the old sample.
+    now -= 60_000;
+    expect(monitor.current()).not.toBe(second);
+  });
+
+  it('reports the event-loop delay net of the resolution: about 0 when idle', async () => {
+    const monitor = new HealthMonitor();
+    onTestFinished(() => monitor.close());
+    // A fresh window until a quiet one (a loaded machine can delay any process now and then);
+    // before the fix every window read about the resolution (100 ms).
+    await vi.waitFor(
+      async () => {
+        monitor.closeWindow();
+        await vi.waitFor(() => expect(monitor.eventLoopDelay().count).toBeGreaterThanOrEqual(10), {
+          timeout: 5_000,
+        });
+        expect(monitor.read().eventLoopDelayMs).toBeLessThan(20);
+      },
+      { timeout: 30_000, interval: 10 },
+    );
+  });
+
+  it('counts connections with a source given later (the boot gate exists before the mesh)', () => {
+    const monitor = new HealthMonitor();
+    onTestFinished(() => monitor.close());
+    expect(monitor.read().connections).toEqual({ http: 0, mesh: 0 });
+    monitor.countConnectionsWith(() => ({ http: 2, mesh: 1 }));
+    expect(monitor.current().connections).toEqual({ http: 2, mesh: 1 });
   });
 });

@@ -64,18 +64,18 @@ describe('buildFleet: the kill switch on every card', () => {
     // The change floods to every linked peer at once; their summaries catch up a sync later.
     const fleet = buildFleet(local(ON), [peer('b', 'connected', OFF), peer('c', 'connected', OFF)]);
     for (const id of ['a', 'b', 'c'])
-      expect(killSwitchOf(fleet, id), id).toEqual({ active: true, reason: 'audit', epoch: 1 });
+      expect(killSwitchOf(fleet, id), id).toMatchObject({ active: true, reason: 'audit', epoch: 1 });
   });
 
   it('keeps the last report of a peer that is not connected (it adopts the change when it links)', () => {
     const fleet = buildFleet(local(ON), [peer('b', 'down', OFF), peer('c', 'suspect', OFF)]);
-    expect(killSwitchOf(fleet, 'b')).toEqual({ active: false, reason: '', epoch: 0 });
-    expect(killSwitchOf(fleet, 'c')).toEqual({ active: false, reason: '', epoch: 0 });
+    expect(killSwitchOf(fleet, 'b')).toMatchObject({ active: false, reason: '', epoch: 0 });
+    expect(killSwitchOf(fleet, 'c')).toMatchObject({ active: false, reason: '', epoch: 0 });
   });
 
   it('keeps what a peer reports when it is the newer state', () => {
     const newer: KillSwitchState = { ...OFF, reason: 'resumed', origin: 'b', epoch: 2 };
     const fleet = buildFleet(local(ON), [peer('b', 'connected', newer)]);
-    expect(killSwitchOf(fleet, 'b')).toEqual({ active: false, reason: 'resumed', epoch: 2 });
+    expect(killSwitchOf(fleet, 'b')).toMatchObject({ active: false, reason: 'resumed', epoch: 2 });
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { Keyring, NonceCache, newNonce } from '../../src/mesh/auth.js';
+import { Keyring, newNonce } from '../../src/mesh/auth.js';
 import { MAX_HANDSHAKE_FRAME_BYTES, MESH_PATH, message, PROTOCOL_VERSION } from '../../src/mesh/protocol.js';
 import { dialHandshake, type Link } from '../../src/mesh/transport.js';
 import { newSecret } from '../helpers/mesh.js';
@@ -133,7 +133,6 @@ describe('mesh endpoint under fuzzing', () => {
 
     // 2. After an authenticated handshake: random sealed payloads and unsealed frames.
     const keyring = new Keyring([secret]);
-    const nonces = new NonceCache();
     const payload = fc.oneof(
       fc.json().map((s) => ({ sealed: true, data: Buffer.from(s) })),
       fc
@@ -151,7 +150,6 @@ describe('mesh endpoint under fuzzing', () => {
         const link: Link = await dialHandshake(`127.0.0.1:${bot.port}`, {
           self: { peerId: 'fuzzer', bootId: `fuzzer-${++boot}`, cluster: 'quantum-bot', listenPort: 1 },
           keyring,
-          nonces,
           killSwitch: () => calm,
         });
         const outcome = new Promise<{ pong?: true; code?: number }>((resolve) =>

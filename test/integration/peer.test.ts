@@ -227,15 +227,20 @@ describe('one peer process (node bot.js)', () => {
     expect((await status(bot)).subsystems.health).toMatchObject({ state: 'stopped', desired: 'stopped' });
     const notReady = await bot.get('/ready');
     expect(notReady.status).toBe(503);
-    expect(notReady.json()).toMatchObject({ ready: false, reasons: ['health is stopped'] });
+    expect(notReady.json()).toMatchObject({
+      ready: false,
+      reasons: ['health is stopped', 'ai is stopped', 'freelance is stopped'],
+    });
     // /health is liveness: it answers while the health subsystem is stopped.
     expect((await bot.get('/health')).status).toBe(200);
 
     expect((await bot.post('/subsystems/health/start')).status).toBe(401);
     expect((await status(bot)).subsystems.health.state).toBe('stopped');
 
-    const started = await bot.post('/subsystems/health/start', undefined, bot.apiToken());
-    expect(started.status).toBe(202);
+    for (const name of ['health', 'ai', 'freelance']) {
+      const started = await bot.post(`/subsystems/${name}/start`, undefined, bot.apiToken());
+      expect(started.status).toBe(202);
+    }
     await vi.waitFor(async () => {
       expect((await status(bot)).subsystems.health.state).toBe('running');
       expect((await bot.get('/ready')).status).toBe(200);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, Keyring, NonceCache, newNonce, transcriptHash } from '../../src/mesh/auth.js';
+import { canonicalJson, Keyring, newNonce, transcriptHash } from '../../src/mesh/auth.js';
 
 const killSwitch = { active: false, reason: '', since: '', origin: '', epoch: 0 };
 const hello = {
@@ -102,25 +102,5 @@ describe('Keyring', () => {
     expect(ring.verify('dialer', transcript, '')).toBeUndefined();
     expect(ring.verify('dialer', transcript, 'zz')).toBeUndefined();
     expect(ring.verify('dialer', transcript, 'ab'.repeat(40))).toBeUndefined();
-  });
-});
-
-describe('NonceCache', () => {
-  it('refuses a replayed nonce', () => {
-    const cache = new NonceCache();
-    const nonce = newNonce();
-    expect(cache.remember(nonce)).toBe(true);
-    expect(cache.remember(nonce)).toBe(false);
-    expect(cache.remember(newNonce())).toBe(true);
-  });
-
-  it('forgets nonces after the ttl and stays bounded', () => {
-    let now = 0;
-    const cache = new NonceCache(1000, 3, () => now);
-    cache.remember('a');
-    now = 2000;
-    expect(cache.remember('a')).toBe(true);
-    for (const n of ['b', 'c', 'd', 'e']) cache.remember(n);
-    expect((cache as unknown as { seen: Map<string, number> }).seen.size).toBeLessThanOrEqual(3);
   });
 });

@@ -1,106 +1,10 @@
 // MeshNodes in one process, each on its own real HTTP server on 127.0.0.1 (port 0), linked by
 // static discovery: the handshake, refusals, the one-link-per-pair rule and the kill-switch flood
 // over real sockets, without starting processes.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { routeUpgrades } from '../../src/http/upgrade.js';
-import { createLogger } from '../../src/logger.js';
-import { Keyring } from '../../src/mesh/auth.js';
+import { describe, expect, it, vi } from 'vitest';
 import type { Discovery } from '../../src/mesh/discovery/types.js';
-import { MeshNode } from '../../src/mesh/node.js';
-import { CLOSE, MESH_PATH, type Summary } from '../../src/mesh/protocol.js';
-import { isNewer, type KillSwitchState } from '../../src/store/kill-switch.js';
-import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
-
-const SECRET = 'a shared secret of enough length';
-const logger = createLogger({ level: 'silent' });
-
-/** An in-memory kill switch with the store's semantics. */
-class MemoryKillSwitch {
-  state: KillSwitchState = KILL_SWITCH_NEVER_SET;
-  private listeners = new Set<(s: KillSwitchState) => void>();
-  get() {
-    return this.state;
-  }
-  set(active: boolean, reason: string, origin: string) {
-    this.state = { active, reason, origin, since: new Date().toISOString(), epoch: this.state.epoch + 1 };
-    for (const l of this.listeners) l(this.state);
-  }
-  adopt(remote: KillSwitchState) {
-    if (!isNewer(remote, this.state)) return false;
-    this.state = remote;
-    for (const l of this.listeners) l(remote);
-    return true;
-  }
-  onChange(l: (s: KillSwitchState) => void) {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
-  }
-}
-
-interface TestPeer {
-  id: string;
-  node: MeshNode;
-  server: Server;
-  port: number;
-  killSwitch: MemoryKillSwitch;
-  peers: string[];
-}
-
-async function listen(): Promise<{ server: Server; port: number }> {
-  const server = createServer((_req, res) => res.writeHead(404).end());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
-function staticDiscovery(list: () => string[]): Discovery {
-  return {
-    source: 'static',
-    async start(ctx) {
-      for (const address of list()) ctx.onSighting({ address, source: 'static' });
-    },
-    async stop() {},
-  };
-}
-
-async function makePeer(
-  id: string,
-  opts: { secrets?: string[]; cluster?: string; alsoDiscover?: Discovery } = {},
-): Promise<TestPeer> {
-  const { server, port } = await listen();
-  const killSwitch = new MemoryKillSwitch();
-  const peer: TestPeer = { id, server, port, killSwitch, peers: [], node: undefined as unknown as MeshNode };
-  peer.node = new MeshNode({
-    self: { peerId: id, bootId: `${id}-boot`, cluster: opts.cluster ?? 'quantum-bot' },
-    listenPort: () => port,
-    keyring: new Keyring(opts.secrets ?? [SECRET]),
-    discoveries: () => [...(opts.alsoDiscover ? [opts.alsoDiscover] : []), staticDiscovery(() => peer.peers)],
-    killSwitch,
-    summary: (): Summary => ({
-      peerId: id,
-      bootId: `${id}-boot`,
-      version: 'test',
-      uptime: 1,
-      apiPort: port,
-      killSwitch: killSwitch.get(),
-      subsystems: [],
-      queues: {},
-    }),
-    timers: { heartbeatIntervalMs: 200, syncIntervalMs: 500, reconnectIntervalMs: 1000 },
-    autoReconnect: true,
-    logger,
-  });
-  routeUpgrades(server, { [MESH_PATH]: (req, socket, head) => peer.node.handleUpgrade(req, socket, head) });
-  onTestFinished(async () => {
-    await peer.node.stop();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  return peer;
-}
-
-const stateOf = (p: TestPeer, id: string) => p.node.peers().find((v) => v.peerId === id)?.state;
+import { CLOSE } from '../../src/mesh/protocol.js';
+import { makePeer, SECRET, stateOf } from './harness.js';
 
 describe('MeshNode over loopback', () => {
   it('links two peers, exchanges status and measures RTT', async () => {

@@ -8,10 +8,12 @@ import {
   fitExtra,
   MAX_EXTRA_BYTES,
   MAX_MESSAGE_BYTES,
+  MAX_SUMMARY_LINKS,
   message,
   negotiateVersion,
   PROTOCOL_VERSION,
   ProtocolError,
+  repairsOf,
 } from '../../src/mesh/protocol.js';
 
 const killSwitch = { active: false, reason: '', since: new Date(0).toISOString(), origin: '', epoch: 0 };
@@ -129,5 +131,58 @@ describe('protocol', () => {
     const { extra, dropped } = fitExtra({ a: 1, big: 'x'.repeat(MAX_EXTRA_BYTES), b: { c: 2 } });
     expect(extra).toEqual({ a: 1, b: { c: 2 } });
     expect(dropped).toBe(1);
+  });
+});
+
+describe('optional fields are repaired, never fatal', () => {
+  const summary = {
+    peerId: 'peer-a',
+    bootId: 'boot-a',
+    version: '1',
+    uptime: 1,
+    apiPort: 9000,
+    killSwitch,
+    subsystems: [],
+    queues: {},
+  };
+
+  it('drops invalid links entries and trims links to MAX_SUMMARY_LINKS, and says so', () => {
+    const links = [
+      { peerId: 'not a valid id!', state: 'connecting' },
+      ...Array.from({ length: 600 }, (_, i) => ({ peerId: `p-${i}`, state: 'connected' })),
+    ];
+    const msg = decode(JSON.stringify({ type: 'status', summary: { ...summary, links } }));
+    expect(msg.type === 'status' && msg.summary.links).toHaveLength(MAX_SUMMARY_LINKS);
+    expect(msg.type === 'status' && msg.summary.links?.[0]?.peerId).toBe('p-0');
+    expect(repairsOf(msg)).toEqual(['links']);
+    // The repair note never goes back on the wire.
+    expect(encode(msg)).not.toContain('repaired');
+  });
+
+  it('drops an invalid extra, and leaves a valid summary untouched', () => {
+    const bad = decode(JSON.stringify({ type: 'status', summary: { ...summary, extra: 'not an object' } }));
+    expect(bad.type === 'status' && bad.summary.extra).toBeUndefined();
+    expect(repairsOf(bad)).toEqual(['extra']);
+    const good = decode(
+      JSON.stringify({ type: 'status', summary: { ...summary, links: [{ peerId: 'p', state: 'down' }] } }),
+    );
+    expect(repairsOf(good)).toEqual([]);
+  });
+
+  it('still refuses a bad required field', () => {
+    expect(
+      closeCodeOf(() =>
+        decode(JSON.stringify({ type: 'status', summary: { ...summary, peerId: 'bad id!' } })),
+      ),
+    ).toBe(CLOSE.BAD_MESSAGE);
+  });
+});
+
+describe('kill-switch epoch on the wire', () => {
+  it('refuses an epoch that is not a safe integer, accepts the largest safe one', () => {
+    const ks = (epoch: number) => JSON.stringify({ type: 'killswitch', state: { ...killSwitch, epoch } });
+    expect(closeCodeOf(() => decode(ks(1e300)))).toBe(CLOSE.BAD_MESSAGE);
+    expect(closeCodeOf(() => decode(ks(Number.MAX_SAFE_INTEGER + 2)))).toBe(CLOSE.BAD_MESSAGE);
+    expect(decode(ks(Number.MAX_SAFE_INTEGER))).toMatchObject({ state: { epoch: Number.MAX_SAFE_INTEGER } });
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { routeUpgrades } from '../../src/http/upgrade.js';
 import { type AdmissionLimits, DEFAULT_ADMISSION_LIMITS } from '../../src/mesh/admission.js';
-import { Keyring, NonceCache, newNonce } from '../../src/mesh/auth.js';
+import { Keyring, newNonce } from '../../src/mesh/auth.js';
 import {
   CLOSE,
   type KillSwitchWireState,
@@ -38,7 +38,6 @@ function options(peerId: string, extra: Partial<HandshakeOptions> & { secrets?: 
   return {
     self: { peerId, bootId: `${peerId}-boot`, cluster: 'quantum-bot', listenPort: 1 },
     keyring: new Keyring(secrets ?? [SECRET]),
-    nonces: new NonceCache(),
     killSwitch: () => calm,
     ...rest,
   } satisfies HandshakeOptions;

@@ -1,6 +1,12 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type Db, openDb } from '../../src/store/db.js';
-import { isNewer, type KillSwitchState, KillSwitchStore } from '../../src/store/kill-switch.js';
+import {
+  isNewer,
+  isPlausible,
+  type KillSwitchState,
+  KillSwitchStore,
+  MAX_EPOCH_JUMP,
+} from '../../src/store/kill-switch.js';
 import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -122,5 +128,21 @@ describe('isNewer', () => {
     expect(isNewer(state({ epoch: 1, origin: 'z' }), state({ epoch: 2, origin: 'a' }))).toBe(false);
     expect(isNewer(state({ epoch: 2, origin: 'b' }), state({ epoch: 2, origin: 'a' }))).toBe(true);
     expect(isNewer(state({ epoch: 2, origin: 'a' }), state({ epoch: 2, origin: 'a' }))).toBe(false);
+  });
+});
+
+describe('kill-switch epoch bounds (issue 11, defect 9)', () => {
+  it('refuses an epoch past MAX_SAFE_INTEGER or more than MAX_EPOCH_JUMP ahead, so operators keep control', () => {
+    const store = new KillSwitchStore(open(tempDir()), steppingClock());
+    expect(store.adopt(state({ epoch: 1e300 }))).toBe(false);
+    expect(store.adopt(state({ epoch: Number.MAX_SAFE_INTEGER + 2 }))).toBe(false);
+    expect(store.adopt(state({ epoch: MAX_EPOCH_JUMP + 1 }))).toBe(false);
+    expect(store.get().epoch).toBe(0);
+    expect(store.adopt(state({ epoch: MAX_EPOCH_JUMP }))).toBe(true);
+    // An operator change still moves the switch.
+    const next = store.set(false, 'all clear', 'peer-a');
+    expect(next.epoch).toBe(MAX_EPOCH_JUMP + 1);
+    expect(store.get()).toMatchObject({ active: false, epoch: MAX_EPOCH_JUMP + 1 });
+    expect(isPlausible(state({ epoch: 1.5 }), KILL_SWITCH_NEVER_SET)).toBe(false);
   });
 });

@@ -189,7 +189,8 @@ export class TradingEngine {
       const h = verdict.holder;
       this.state = 'standby';
       this.reason = `account ${this.o.store.account} is traded by peer ${h?.peerId} (since ${new Date(h?.since ?? 0).toISOString()}): this peer stands down`;
-      this.o.logger.error(
+      // Expected in a fleet sharing one account, so a warning, not an error; /status says it too.
+      this.o.logger.warn(
         { holder: h?.peerId, account: this.o.store.account },
         `ONE TRADER PER ACCOUNT: ${this.reason}`,
       );

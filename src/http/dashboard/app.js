@@ -60,6 +60,32 @@ function tradingLine(t) {
   return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, ${t.state ?? '?'}, PnL ${pnl}${positions}${tripped}`;
 }
 
+/** AI spend against the caps, the breaker and why the subsystem pauses, if it does. */
+function aiLines(ai) {
+  if (!ai || typeof ai !== 'object') return null;
+  const sp = ai.spend ?? {};
+  const spend = el(
+    'span',
+    { class: 'spend', 'data-ai-spend': '' },
+    `${sp.requests ?? 0}/${sp.maxRequests ?? '?'} req · ${sp.tokens ?? 0}/${sp.maxTokens ?? '?'} tok this hour`,
+  );
+  return el(
+    'span',
+    { 'data-ai-state': ai.state, 'data-breaker': ai.breaker },
+    `${ai.state}, breaker ${ai.breaker} · `,
+    spend,
+    ai.paused ? el('span', { class: 'paused', 'data-ai-paused': '' }, ` — ${ai.paused}`) : null,
+  );
+}
+
+function freelanceLine(f) {
+  if (!f || typeof f !== 'object') return null;
+  const parts = [`${f.awaitingApproval ?? 0} awaiting approval`];
+  if (f.failingFeeds) parts.push(`${f.failingFeeds} feed(s) failing`);
+  if (f.deliveryPaused) parts.push(`deliveries paused: ${f.deliveryPaused}`);
+  return parts.join(' · ');
+}
+
 function peerCard(p) {
   const isSelf = p.peerId === state.self;
   // What a peer that is not connected reported is only its last known state: shown greyed, never
@@ -96,6 +122,7 @@ function peerCard(p) {
       'header',
       {},
       el('h3', {}, p.peerId, isSelf ? el('span', { class: 'muted' }, ' (this peer)') : null),
+      duplicateIdBadge(p),
       el('span', { class: 'state' }, p.state),
     ),
     el(
@@ -119,6 +146,10 @@ function peerCard(p) {
         { 'data-trading-state': p.trading?.state ?? null, title: p.trading?.reason ?? '' },
         tradingLine(p.trading) ?? '—',
       ),
+      el('dt', {}, 'AI'),
+      el('dd', {}, aiLines(p.ai) ?? '—'),
+      el('dt', {}, 'freelance'),
+      el('dd', {}, freelanceLine(p.freelance) ?? '—'),
       el('dt', {}, 'kill switch'),
       el(
         'dd',
@@ -129,6 +160,19 @@ function peerCard(p) {
     subs,
     p.refused ? el('p', { class: 'refused' }, `refused: ${p.refused.reason} (${p.refused.code})`) : null,
   );
+}
+
+/** 4414 is CLOSE.DUPLICATE_PEER_ID (src/mesh/protocol.ts): the other side runs our peer id too. */
+const DUPLICATE_PEER_ID = 4415;
+
+/** A PEER_ID conflict (two live processes with one peer id) is shown on the card, not only logged. */
+function duplicateIdBadge(p) {
+  const refusedAsDuplicate = p.refused?.code === DUPLICATE_PEER_ID;
+  if (!p.duplicateId && !refusedAsDuplicate) return null;
+  const title = p.duplicateId
+    ? `two live processes use this peer id (boots ${p.duplicateId.bootIds.join(', ')}); ${p.duplicateId.refusals} link(s) refused`
+    : 'another live process uses this peer id';
+  return el('span', { class: 'badge duplicate-id', title, 'data-duplicate-id': 'true' }, 'DUPLICATE PEER_ID');
 }
 
 function renderPeers() {
@@ -376,6 +420,82 @@ async function restartSubsystem(name) {
   const result = await authorizedPost(`/subsystems/${encodeURIComponent(name)}/restart`);
   if (result) showMessage(`Restarting ${name}.`, 'ok');
 }
+
+// --- the work panel: jobs awaiting approval, recent AI tasks (this peer's) ----------------------
+
+/** GET with the session's token when there is one: details need it, states do not. */
+async function readWithToken(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const res = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  return res.json();
+}
+
+function jobItem(j) {
+  const title = j.title ?? `job ${j.id.slice(0, 8)} (token needed for details)`;
+  const budget = j.budget === null || j.budget === undefined ? '' : ` · ${j.budget} ${j.currency ?? ''}`;
+  return el(
+    'li',
+    { 'data-job-id': j.id },
+    el('strong', {}, title),
+    el('span', { class: 'muted' }, budget),
+    j.proposal
+      ? el('p', { class: 'proposal' }, j.proposal.length > 400 ? `${j.proposal.slice(0, 400)}…` : j.proposal)
+      : null,
+    el(
+      'span',
+      { class: 'actions' },
+      el(
+        'button',
+        { type: 'button', 'data-approve': j.id, onclick: () => decideJob(j.id, 'approve') },
+        'Approve',
+      ),
+      el(
+        'button',
+        { type: 'button', class: 'danger', 'data-reject': j.id, onclick: () => decideJob(j.id, 'reject') },
+        'Reject',
+      ),
+    ),
+  );
+}
+
+function taskItem(t) {
+  const label = t.prompt ? (t.prompt.length > 80 ? `${t.prompt.slice(0, 80)}…` : t.prompt) : `task ${t.id}`;
+  const tokens = t.usage ? ` · ${t.usage.totalTokens} tok` : '';
+  return el(
+    'li',
+    { 'data-task-id': t.id, 'data-task-state': t.status },
+    el('span', { class: 'state' }, t.status),
+    ` ${label}`,
+    el('span', { class: 'muted' }, ` · ${t.attempts} attempt(s)${tokens}${t.error ? ` · ${t.error}` : ''}`),
+  );
+}
+
+async function refreshWork() {
+  try {
+    const [jobs, tasks] = await Promise.all([
+      readWithToken('/freelance/jobs?status=awaiting-approval&limit=50').catch(() => ({ jobs: [] })),
+      readWithToken('/ai/tasks?limit=20').catch(() => ({ tasks: [] })),
+    ]);
+    $('jobs').replaceChildren(
+      ...(jobs.jobs.length ? jobs.jobs.map(jobItem) : [el('li', { class: 'muted' }, 'none')]),
+    );
+    $('tasks').replaceChildren(
+      ...(tasks.tasks.length ? tasks.tasks.map(taskItem) : [el('li', { class: 'muted' }, 'none')]),
+    );
+  } catch {
+    // The next refresh tries again; the feed status pill shows a dead peer.
+  }
+}
+
+async function decideJob(id, decision) {
+  const result = await authorizedPost(`/freelance/jobs/${encodeURIComponent(id)}/${decision}`);
+  if (result) showMessage(`Job ${decision === 'approve' ? 'approved' : 'rejected'}.`, 'ok');
+  refreshWork();
+}
+
+refreshWork();
+setInterval(refreshWork, 3000);
 
 $('ks-form').addEventListener('submit', (e) => {
   e.preventDefault();

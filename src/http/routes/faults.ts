@@ -1,16 +1,14 @@
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { Type } from 'typebox';
 import { QbError } from '../../errors.js';
 import type { AppDeps } from '../app.js';
 import { requireToken } from '../auth.js';
 
 /**
  * Fault injection for tests and chaos runs. Without FAULT_INJECTION=true the routes answer 404, so
- * a production peer cannot be crashed through its API even with the token.
+ * a production peer cannot be crashed through its API even with the token. Schemas are plain JSON
+ * Schema, not TypeBox: TypeBox is ~370 modules, too heavy for the way to the first /health.
  */
-export const faultRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify, { deps }) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+export const faultRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
   const enabled = async () => {
     if (!deps.config.faultInjection || !deps.crashWorker) {
       throw new QbError(
@@ -21,9 +19,12 @@ export const faultRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify
   };
   const guard = [enabled, requireToken(deps.apiToken, deps.tokenHint)];
 
-  app.post(
+  app.post<{ Params: { name: string } }>(
     '/faults/subsystems/:name/throw',
-    { schema: { params: Type.Object({ name: Type.String() }) }, onRequest: guard },
+    {
+      schema: { params: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } },
+      onRequest: guard,
+    },
     async (request, reply) => {
       const { name } = request.params;
       if (!deps.actors.isEnabled(name))
@@ -35,14 +36,16 @@ export const faultRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify
   );
 
   // A busy process (a long synchronous computation, a GC pause) must not look dead to the mesh.
-  app.post(
+  app.post<{ Body: { ms: number } }>(
     '/faults/event-loop/block',
     {
       schema: {
-        body: Type.Object(
-          { ms: Type.Integer({ minimum: 1, maximum: 10_000 }) },
-          { additionalProperties: false },
-        ),
+        body: {
+          type: 'object',
+          required: ['ms'],
+          properties: { ms: { type: 'integer', minimum: 1, maximum: 10_000 } },
+          additionalProperties: false,
+        },
       },
       onRequest: guard,
     },

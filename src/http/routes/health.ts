@@ -1,5 +1,27 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { HealthMonitor, HealthSample } from '../../actors/health-monitor.js';
 import type { AppDeps } from '../app.js';
+
+export const HEALTH_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+/** The serialized answer of each sample, made once: a probe then costs a lookup, not a stringify. */
+const bodies = new WeakMap<HealthSample, string>();
+
+/**
+ * The GET /health answer: `{status, uptime, cpu, memory, eventLoopDelayMs, connections}` of a sample
+ * at most HEALTH_SAMPLE_TTL_MS old. Shared by the route and the boot gate, which answers it before
+ * the app is built.
+ */
+export function healthBody(monitor: HealthMonitor): string {
+  const sample = monitor.current();
+  let body = bodies.get(sample);
+  if (body === undefined) {
+    const { status, uptime, cpu, memory, eventLoopDelayMs, connections } = sample;
+    body = JSON.stringify({ status, uptime, cpu, memory, eventLoopDelayMs, connections });
+    bodies.set(sample, body);
+  }
+  return body;
+}
 
 /**
  * Liveness (/health) and readiness (/ready).
@@ -11,9 +33,9 @@ import type { AppDeps } from '../app.js';
  * `halted`.
  */
 export const healthRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
-  app.get('/health', async () => {
-    const { status, uptime, cpu, memory, eventLoopDelayMs, connections } = deps.health.read();
-    return { status, uptime, cpu, memory, eventLoopDelayMs, connections };
+  // Synchronous handler: liveness is probed often, and an async one costs a promise per request.
+  app.get('/health', (_request, reply) => {
+    reply.type(HEALTH_CONTENT_TYPE).send(healthBody(deps.health));
   });
 
   app.get('/ready', async (_request, reply) => {

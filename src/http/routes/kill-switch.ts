@@ -1,30 +1,37 @@
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { Type } from 'typebox';
+import { killSwitchView } from '../../store/kill-switch.js';
 import type { AppDeps } from '../app.js';
 import { requireToken } from '../auth.js';
 
-const KillSwitchBody = Type.Object(
-  {
-    activate: Type.Boolean(),
-    reason: Type.String({ minLength: 1, maxLength: 500 }),
+// Plain JSON Schema, not TypeBox: TypeBox is ~370 modules, too heavy for the way to the first /health.
+const KillSwitchBody = {
+  type: 'object',
+  required: ['activate', 'reason'],
+  properties: {
+    activate: { type: 'boolean' },
+    reason: { type: 'string', minLength: 1, maxLength: 500 },
   },
-  { additionalProperties: false },
-);
+  additionalProperties: false,
+} as const;
 
-export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (fastify, { deps }) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+interface KillSwitchRequest {
+  Body: { activate: boolean; reason: string };
+}
 
-  app.get('/kill-switch', async () => ({ ...deps.killSwitch.get(), history: deps.killSwitch.history() }));
+export const killSwitchRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
+  app.get('/kill-switch', async () => ({
+    ...killSwitchView(deps.killSwitch.get()),
+    history: deps.killSwitch.history(),
+  }));
 
-  app.post(
+  app.post<KillSwitchRequest>(
     '/kill-switch',
     { schema: { body: KillSwitchBody }, onRequest: requireToken(deps.apiToken, deps.tokenHint) },
     async (request) => {
       const { activate, reason } = request.body;
       const state = deps.killSwitch.set(activate, reason, deps.identity.peerId);
       request.log.warn({ killSwitch: state }, activate ? 'kill switch ACTIVATED' : 'kill switch deactivated');
-      return { ...state, history: deps.killSwitch.history() };
+      return { ...killSwitchView(state), history: deps.killSwitch.history() };
     },
   );
 };

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { SubsystemStatus } from '../../actors/root.js';
+import { killSwitchView } from '../../store/kill-switch.js';
 import type { AppDeps } from '../app.js';
 import { queueOverview } from './queues.js';
 
@@ -7,18 +8,18 @@ export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
   app.get('/status', { config: { access: 'fleet' } }, async () => {
     const subsystems: Record<string, SubsystemStatus> = {};
     for (const s of deps.actors.status()) subsystems[s.name] = s;
-    const { active, reason, since, origin, epoch } = deps.killSwitch.get();
     const { counters: _counters, ...mesh } = deps.mesh();
     return {
       peerId: deps.identity.peerId,
       bootId: deps.identity.bootId,
       uptime: Math.round(process.uptime() * 100) / 100,
       continuousMode: deps.config.continuousMode,
-      killSwitch: { active, reason, since, origin, epoch },
-      // Filled in by the trading, freelance and AI subsystems once they exist in this build.
+      killSwitch: killSwitchView(deps.killSwitch.get()),
+      // Null for a feature this build lacks; each present feature fills its own field.
       trading: null,
       freelance: null,
       ai: null,
+      ...deps.features?.status(),
       mesh,
       reconnectAttempts: mesh.reconnectAttempts,
       subsystems,

@@ -4,6 +4,7 @@
  */
 
 import { isIP, isIPv4 } from 'node:net';
+import { isValidPeerId } from '../peer-id.js';
 import { formatHostPort, isValidPort } from './address.js';
 import type { Sighting } from './types.js';
 
@@ -59,7 +60,8 @@ export type IgnoreReason =
   | 'other-cluster'
   | 'incompatible-version'
   | 'no-address'
-  | 'bad-port';
+  | 'bad-port'
+  | 'bad-peer-id';
 
 export type Verdict = { sighting: Sighting } | { ignored: IgnoreReason };
 
@@ -80,6 +82,8 @@ export function judgeService(service: FoundService, judge: Judge): Verdict {
   // A record without our TXT (an older or foreign publisher of the type) cannot be placed in a cluster.
   if (peerId === undefined || cluster === undefined) return { ignored: 'no-txt' };
   if (peerId === judge.self.peerId) return { ignored: 'self' };
+  // The TXT record is unauthenticated: an id our protocol would refuse is not one of our peers.
+  if (!isValidPeerId(peerId)) return { ignored: 'bad-peer-id' };
   if (cluster !== judge.self.cluster) return { ignored: 'other-cluster' };
   if (!speaksCommonVersion(versionMin, version, judge)) {
     return { ignored: 'incompatible-version' };

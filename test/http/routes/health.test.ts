@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { buildTestApp, type TestApp } from '../../helpers/app.js';
 import { HEALTH_FIELDS } from '../../helpers/contract.js';
 import { RunProbe } from '../../helpers/run-probe.js';
@@ -23,6 +23,22 @@ describe('GET /health', () => {
     expect(body.memory.heapUsedBytes).toBeGreaterThan(0);
     expect(body.eventLoopDelayMs).toBeGreaterThanOrEqual(0);
     expect(body.connections).toEqual({ http: 0, mesh: 0 });
+  });
+
+  it('answers a burst of probes from one cached sample: process.memoryUsage is not read per request', async () => {
+    const t = await buildTestApp();
+    await t.app.inject({ url: '/health' });
+    const memoryUsage = vi.spyOn(process, 'memoryUsage');
+    onTestFinished(() => memoryUsage.mockRestore());
+    const bodies = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const res = await t.app.inject({ url: '/health' });
+      expect(res.statusCode).toBe(200);
+      bodies.add(res.body);
+    }
+    // At most one refresh if the 1 s cache expired during the burst.
+    expect(memoryUsage.mock.calls.length).toBeLessThanOrEqual(1);
+    expect(bodies.size).toBeLessThanOrEqual(2);
   });
 
   it('keeps answering while the health subsystem is stopped (liveness)', async () => {
@@ -70,7 +86,7 @@ describe('GET /ready', () => {
       ready: true,
       reasons: [],
       halted: {
-        subsystems: ['trader'],
+        subsystems: ['ai', 'freelance', 'trading', 'trader'],
         reason: `halted by the kill switch (${t.deps.identity.peerId}: audit)`,
         since: expect.any(String),
         epoch: 1,
@@ -97,7 +113,7 @@ describe('GET /ready', () => {
         const res = await ready(t);
         expect(res.statusCode).toBe(503);
         expect(res.json().reasons).toEqual(['broken failed: run failed on start 10']);
-        expect(res.json().halted.subsystems).toEqual(['trader']);
+        expect(res.json().halted.subsystems).toEqual(['ai', 'freelance', 'trading', 'trader']);
       },
       { timeout: 5_000 },
     );

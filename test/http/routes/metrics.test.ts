@@ -55,4 +55,29 @@ describe('GET /metrics', () => {
     expect(sample(text, 'qb_subsystem_state', { subsystem: 'worker', state: 'running' })).toBe(0);
     expect(text).toMatch(/^qb_kill_switch_active\{[^}]*\} 1$/m);
   });
+
+  it('reports the event-loop lag net of the sampling resolution: about 0 for an idle peer', async () => {
+    const t = await buildTestApp();
+    // prom-client's own figures read about 1 s here (its 1 s resolution). A quiet window is awaited:
+    // a loaded machine can delay any process now and then.
+    await vi.waitFor(
+      async () => {
+        t.deps.health.closeWindow();
+        await vi.waitFor(() => expect(t.deps.health.eventLoopDelay().count).toBeGreaterThanOrEqual(10), {
+          timeout: 5_000,
+        });
+        const text = await scrape(t);
+        for (const figure of ['min', 'mean', 'p50', 'p90', 'p99', 'max']) {
+          const line = new RegExp(`^qb_nodejs_eventloop_lag_${figure}_seconds\\{[^}]*\\} (\\S+)$`, 'm').exec(
+            text,
+          );
+          expect(line, figure).not.toBeNull();
+          expect(Number(line?.[1]), figure).toBeLessThan(0.05);
+        }
+      },
+      { timeout: 30_000, interval: 10 },
+    );
+    // Each name once: prom-client's own gauges were replaced, not doubled.
+    expect((await scrape(t)).match(/^# TYPE qb_nodejs_eventloop_lag_p99_seconds /gm)).toHaveLength(1);
+  });
 });

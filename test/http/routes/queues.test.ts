@@ -7,7 +7,8 @@ const pgMissing = postgresUnavailable();
 if (pgMissing) console.warn(`skipping the DATABASE_URL peer test: ${pgMissing}`);
 
 async function setup() {
-  const t = await buildTestApp();
+  // The AI and freelance features define and work their own queues; these tests own the queue.
+  const t = await buildTestApp({ env: { AI_ENABLED: 'false', FREELANCE_ENABLED: 'false' } });
   const queue = t.deps.queue as Queue;
   expect(queue.backend).toBe('sqlite');
   return { ...t, queue };

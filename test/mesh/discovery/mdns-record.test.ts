@@ -43,6 +43,12 @@ describe('mDNS record', () => {
     expect(judgeService(found({}, { cluster: '' }), judge)).toEqual({ ignored: 'no-txt' });
   });
 
+  it('ignores a record whose claimed peer id our protocol would refuse (the TXT is unauthenticated)', () => {
+    expect(judgeService(found({}, { peerId: 'not a valid id!' }), judge)).toEqual({ ignored: 'bad-peer-id' });
+    expect(judgeService(found({}, { peerId: 'x'.repeat(65) }), judge)).toEqual({ ignored: 'bad-peer-id' });
+    expect(judgeService(found({}, { peerId: 'peer_b.2-x' }), judge)).toHaveProperty('sighting');
+  });
+
   it('asks the version rule, so a range of versions can be accepted', () => {
     const lenient = { self, isCompatibleVersion: (v: number) => v >= 1 && v <= 3 };
     expect(judgeService(found({}, { v: '3' }), lenient)).toHaveProperty('sighting');
