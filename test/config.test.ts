@@ -48,11 +48,25 @@ describe('loadConfig defaults (DESIGN.md section 4)', () => {
     });
     expect(c.trading).toEqual({
       mode: 'paper',
+      liveConfirm: undefined,
       exchange: 'sim',
       exchangeApiUrl: undefined,
       apiKey: undefined,
       apiSecret: undefined,
       symbols: ['BTC/USDT'],
+      strategy: 'ema-crossover',
+      tickIntervalMs: 1_000,
+      replayCsv: undefined,
+      paperAccount: 'default',
+      paperStartingBalance: 10_000,
+      maxSlippage: 0.01,
+      maxOrderValue: 5_000,
+      maxPositionValue: 20_000,
+      maxOrdersPerMinute: 10,
+      maxDailyLoss: 1_000,
+      maxDrawdown: 0.2,
+      maxDataAgeMs: 30_000,
+      maxExchangeFailures: 5,
     });
     expect(c.freelance).toEqual({
       autoExecute: false,

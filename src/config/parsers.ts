@@ -133,17 +133,6 @@ export const secretList: Parser<string[]> = (raw, name, warn) => {
   return secrets;
 };
 
-export const postgresUrl: Parser<string> = (raw, name) => {
-  try {
-    const u = new URL(raw.trim());
-    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('not postgres');
-    return raw.trim();
-  } catch {
-    // The value may hold a password: never echo it.
-    throw new Error(`${name} must be a postgres:// or postgresql:// URL`);
-  }
-};
-
 /** A finite number of at least `min` (decimals allowed). */
 export const decimal =
   (min = 0): Parser<number> =>
@@ -154,3 +143,23 @@ export const decimal =
     }
     return n;
   };
+
+/** A percentage from 0 to 100, returned as a fraction (5 -> 0.05). */
+export const percent: Parser<number> = (raw, name) => {
+  const n = Number(raw.trim().replace(/%$/, ''));
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 100) {
+    throw new Error(`${name} must be a percentage from 0 to 100; got "${raw}"`);
+  }
+  return n / 100;
+};
+
+export const postgresUrl: Parser<string> = (raw, name) => {
+  try {
+    const u = new URL(raw.trim());
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new Error('not postgres');
+    return raw.trim();
+  } catch {
+    // The value may hold a password: never echo it.
+    throw new Error(`${name} must be a postgres:// or postgresql:// URL`);
+  }
+};

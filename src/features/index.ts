@@ -5,7 +5,8 @@
 import { aiFeature } from './ai.js';
 import type { FeatureDefinition } from './feature.js';
 import { freelanceFeature } from './freelance.js';
+import { tradingFeature } from './trading.js';
 
 export function defaultFeatures(): FeatureDefinition[] {
-  return [aiFeature(), freelanceFeature()];
+  return [aiFeature(), freelanceFeature(), tradingFeature()];
 }

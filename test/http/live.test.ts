@@ -112,7 +112,13 @@ describe('/live on a real peer', () => {
     expect(snap.killSwitch).toMatchObject({ active: false, epoch: 0 });
     expect(snap.peers).toHaveLength(1);
     expect(snap.peers[0]).toMatchObject({ peerId: peer.identity()?.peerId, self: true, state: 'connected' });
-    expect(snap.peers[0]?.subsystems.map((s) => s.name)).toEqual(['health', 'mesh', 'ai', 'freelance']);
+    expect(snap.peers[0]?.subsystems.map((s) => s.name)).toEqual([
+      'health',
+      'mesh',
+      'ai',
+      'freelance',
+      'trading',
+    ]);
 
     const res = await fetch(`http://127.0.0.1:${port}/kill-switch`, {
       method: 'POST',

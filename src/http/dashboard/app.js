@@ -52,7 +52,12 @@ function renderKillSwitch() {
 function tradingLine(t) {
   if (!t || typeof t !== 'object') return null;
   const pnl = typeof t.pnl === 'number' ? t.pnl.toFixed(2) : (t.pnl?.total ?? '—');
-  return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, PnL ${pnl}`;
+  const positions =
+    Array.isArray(t.positions) && t.positions.length
+      ? `; ${t.positions.map((p) => `${p.symbol} ${p.amount}`).join(', ')}`
+      : '';
+  const tripped = Array.isArray(t.tripped) && t.tripped.length ? `; TRIPPED ${t.tripped.join(', ')}` : '';
+  return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, ${t.state ?? '?'}, PnL ${pnl}${positions}${tripped}`;
 }
 
 /** AI spend against the caps, the breaker and why the subsystem pauses, if it does. */
@@ -136,7 +141,11 @@ function peerCard(p) {
       el('dt', {}, 'queues'),
       el('dd', {}, queues.length ? queues.map(([k, v]) => `${k} ${v}`).join(', ') : '—'),
       el('dt', {}, 'trading'),
-      el('dd', {}, tradingLine(p.trading) ?? '—'),
+      el(
+        'dd',
+        { 'data-trading-state': p.trading?.state ?? null, title: p.trading?.reason ?? '' },
+        tradingLine(p.trading) ?? '—',
+      ),
       el('dt', {}, 'AI'),
       el('dd', {}, aiLines(p.ai) ?? '—'),
       el('dt', {}, 'freelance'),
@@ -334,8 +343,31 @@ function askToken() {
   });
 }
 
+/** Is an API token kept for this tab? (Panels that poll read only with one, never asking.) */
+export function hasToken() {
+  return Boolean(sessionStorage.getItem(TOKEN_KEY));
+}
+
+/** A GET that needs the token; `interactive` asks for it when there is none. */
+export async function authorizedGet(path, { interactive = false } = {}) {
+  let token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token && interactive) token = await askToken();
+  if (!token) return null;
+  const res = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showMessage(
+      `Wrong API token: the peer refused it (401).${tokenHint ? ` This peer's token is ${tokenHint}.` : ''}`,
+    );
+    return null;
+  }
+  if (!res.ok) return { error: res.status };
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return res.json();
+}
+
 /** Calls a mutating endpoint with the session's token, asking for it once (and again if wrong). */
-async function authorizedPost(path, body) {
+export async function authorizedPost(path, body) {
   // A message about an earlier step (such as "Give a reason") no longer applies once the action
   // goes ahead; one about this action (a refused token) is shown from here on.
   hideMessage();

@@ -1,3 +1,6 @@
+import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
@@ -8,7 +11,19 @@ import type { FastifyPluginAsync } from 'fastify';
  */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../../src/http/dashboard/', import.meta.url));
 
+/** The chart library's self-contained ES module, served by the peer (no CDN: peers run offline too). */
+const CHARTS_FILE = join(
+  dirname(createRequire(import.meta.url).resolve('lightweight-charts/package.json')),
+  'dist/lightweight-charts.standalone.production.mjs',
+);
+
 export const dashboardRoutes: FastifyPluginAsync = async (app) => {
+  app.get('/vendor/lightweight-charts.mjs', async (_request, reply) =>
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=86400')
+      .send(createReadStream(CHARTS_FILE)),
+  );
   await app.register(fastifyStatic, {
     root: DASHBOARD_DIR,
     prefix: '/',

@@ -86,7 +86,7 @@ describe('GET /ready', () => {
       ready: true,
       reasons: [],
       halted: {
-        subsystems: ['ai', 'freelance', 'trader'],
+        subsystems: ['ai', 'freelance', 'trading', 'trader'],
         reason: `halted by the kill switch (${t.deps.identity.peerId}: audit)`,
         since: expect.any(String),
         epoch: 1,
@@ -113,7 +113,7 @@ describe('GET /ready', () => {
         const res = await ready(t);
         expect(res.statusCode).toBe(503);
         expect(res.json().reasons).toEqual(['broken failed: run failed on start 10']);
-        expect(res.json().halted.subsystems).toEqual(['ai', 'freelance', 'trader']);
+        expect(res.json().halted.subsystems).toEqual(['ai', 'freelance', 'trading', 'trader']);
       },
       { timeout: 5_000 },
     );

@@ -22,11 +22,11 @@ describe('GET /status', () => {
     // What runs, from the registrations (test/prompt.test.ts has the rest).
     expect(body.prompt).toMatch(/Work: health checks every 1000 ms[.;]/);
     expect(body.prompt).toContain('Off: mesh (MESH_SECRET is not set: this peer runs alone); off.');
-    expect(Object.keys(body.subsystems)).toEqual(['health', 'mesh', 'ai', 'freelance', 'off']);
-    // The features fill their own fields through the seam; trading is not in this build yet.
+    expect(Object.keys(body.subsystems)).toEqual(['health', 'mesh', 'ai', 'freelance', 'trading', 'off']);
+    // The features fill their own fields through the seam.
     expect(body.ai).toMatchObject({ provider: { configured: false }, breaker: 'closed' });
     expect(body.freelance).toMatchObject({ autoExecute: false, feeds: [] });
-    expect(body.trading).toBeNull();
+    expect(body.trading).toMatchObject({ mode: 'paper', exchange: 'sim', symbols: ['BTC/USDT'] });
     // Without MESH_SECRET the mesh is listed but disabled, and the peer says it runs alone.
     expect(body.subsystems.mesh).toMatchObject({ enabled: false, state: 'disabled' });
     expect(body.mesh).toMatchObject({ enabled: false, reason: expect.stringContaining('MESH_SECRET') });

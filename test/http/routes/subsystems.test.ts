@@ -51,9 +51,8 @@ describe('POST /subsystems/:name/:action', () => {
   });
 
   it('answers 409 QB_ERR_SUBSYSTEM_DISABLED for a subsystem turned off by configuration', async () => {
-    const t = await buildTestApp({
-      extraRegistrations: [{ name: 'trading', enabled: false, operates: true, run: new RunProbe().logic }],
-    });
+    // BOT_ENABLED=false turns the trading subsystem off: it is listed, never started.
+    const t = await buildTestApp({ env: { BOT_ENABLED: 'false' } });
     const res = await t.authed({ method: 'POST', url: '/subsystems/trading/start' });
     expect(res.statusCode).toBe(409);
     expect(res.json().error.code).toBe('QB_ERR_SUBSYSTEM_DISABLED');

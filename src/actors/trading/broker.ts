@@ -1,0 +1,36 @@
+/**
+ * What the engine trades through: the paper broker (paper-broker.ts) or the live one
+ * (live-broker.ts). Methods may answer synchronously (paper) or asynchronously (live); the engine
+ * awaits both.
+ */
+import type { Side } from './fill-model.js';
+import type { OrderBook } from './market.js';
+import type { AccountRecord, OrderRecord, OrderType } from './store.js';
+
+export interface OrderRequest {
+  clientOrderId: string;
+  symbol: string;
+  side: Side;
+  type: OrderType;
+  /** Base currency. */
+  amount: number;
+  /** Limit price; required for limit orders. */
+  price?: number;
+}
+
+/** An order the broker refuses before it reaches the market (amount, price, unknown symbol). */
+export class OrderRejected extends Error {}
+
+export interface Broker {
+  readonly state: AccountRecord;
+  /** Brings orders and balances in line with the exchange; the engine places nothing before it. */
+  reconcile(): Promise<void> | void;
+  /** Places an order; a repeated client order id returns the first order and places nothing. */
+  place(req: OrderRequest, book: OrderBook): Promise<OrderRecord> | OrderRecord;
+  /** Lets resting orders fill (paper) or refreshes their state (live). */
+  onBook(book: OrderBook): Promise<unknown> | unknown;
+  /** Cancels every open order; returns how many. */
+  cancelAll(reason: string): Promise<number> | number;
+  /** Marks the account to market: drawdown, the day's starting equity, the equity curve. */
+  mark(marks: Record<string, number>): void;
+}
