@@ -5,7 +5,7 @@
 // (MEMORY_BOUND_BYTES over its idle RSS). Bounded: fixed run counts, well under 30 s.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { Keyring, newNonce } from '../../src/mesh/auth.js';
 import { MAX_HANDSHAKE_FRAME_BYTES, MESH_PATH, message, PROTOCOL_VERSION } from '../../src/mesh/protocol.js';
@@ -112,6 +112,9 @@ describe('mesh endpoint under fuzzing', () => {
         AI_ENABLED: 'false',
       },
     });
+    // /health answers from the boot gate before the app is loaded: the baseline is taken once the
+    // whole peer is up (/ready), or module loading would count as growth under the flood.
+    await vi.waitFor(async () => expect((await bot.get('/ready')).status).toBe(200), { timeout: 30_000 });
     const started = performance.now();
     const before = rss(bot.pid);
     let peak = before;

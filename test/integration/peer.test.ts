@@ -229,7 +229,7 @@ describe('one peer process (node bot.js)', () => {
     expect(notReady.status).toBe(503);
     expect(notReady.json()).toMatchObject({
       ready: false,
-      reasons: ['health is stopped', 'ai is stopped', 'freelance is stopped'],
+      reasons: ['health is stopped', 'ai is stopped', 'freelance is stopped', 'trading is stopped'],
     });
     // /health is liveness: it answers while the health subsystem is stopped.
     expect((await bot.get('/health')).status).toBe(200);
@@ -237,7 +237,7 @@ describe('one peer process (node bot.js)', () => {
     expect((await bot.post('/subsystems/health/start')).status).toBe(401);
     expect((await status(bot)).subsystems.health.state).toBe('stopped');
 
-    for (const name of ['health', 'ai', 'freelance']) {
+    for (const name of ['health', 'ai', 'freelance', 'trading']) {
       const started = await bot.post(`/subsystems/${name}/start`, undefined, bot.apiToken());
       expect(started.status).toBe(202);
     }
