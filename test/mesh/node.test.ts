@@ -165,3 +165,61 @@ describe('MeshNode over loopback', () => {
     expect(a.node.isRunning).toBe(true);
   });
 });
+
+describe('status deltas between MeshNodes', () => {
+  /** The link a node holds to a peer (private): tests play a peer that skips a seq through it. */
+  const linkOf = (node: unknown, peerId: string) =>
+    (node as { links: Map<string, import('../../src/mesh/link.js').Link> }).links.get(peerId);
+
+  it('sends what changed, nothing while idle, and rebuilds the whole summary', async () => {
+    let queued = 0;
+    const a = await makePeer('a', { summary: (s) => ({ ...s, queues: { work: queued } }) });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    const held = () => b.node.peers().find((p) => p.peerId === 'a')?.status;
+    await vi.waitFor(() => expect(held()?.links).toEqual([{ peerId: 'b', state: 'connected' }]));
+    // Idle: several sync intervals (500 ms) pass, and a sends b no summary and no delta.
+    const statusOut = () =>
+      (a.node.counters.messagesOut.status ?? 0) + (a.node.counters.messagesOut['status-delta'] ?? 0);
+    const before = statusOut();
+    const beats = () => (b.node.counters.messagesIn.ping ?? 0) + (b.node.counters.messagesIn.pong ?? 0);
+    const beatsBefore = beats();
+    await vi.waitFor(() => expect(beats()).toBeGreaterThanOrEqual(beatsBefore + 8), { timeout: 10_000 });
+    expect(statusOut()).toBe(before);
+    // A change travels as a delta, and b holds the whole summary.
+    queued = 7;
+    await vi.waitFor(() => expect(held()?.queues).toEqual({ work: 7 }));
+    expect(a.node.counters.messagesOut['status-delta']).toBeGreaterThanOrEqual(1);
+    expect(held()).toMatchObject({
+      peerId: 'a',
+      bootId: 'a-boot',
+      links: [{ peerId: 'b', state: 'connected' }],
+    });
+    expect(b.node.counters.statusGaps).toBe(0);
+  });
+
+  it('asks for the whole summary after a gap and ignores the delta that skipped', async () => {
+    const a = await makePeer('a', { summary: (s) => ({ ...s, version: 'real' }) });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    const held = () => b.node.peers().find((p) => p.peerId === 'a')?.status;
+    await vi.waitFor(() => expect(held()?.version).toBe('real'));
+    const link = linkOf(a.node, 'b');
+    if (!link) throw new Error('a has no link to b');
+    const wholeBefore = a.node.counters.messagesOut.status ?? 0;
+    // A delta far past the next seq: b must not apply it, and asks for the whole summary.
+    const gap = { type: 'status-delta', seq: 1_000, uptime: 1, set: { version: 'skipped' } };
+    link.sendBytes(Buffer.from(JSON.stringify(gap)));
+    await vi.waitFor(() => {
+      expect(b.node.counters.statusGaps).toBe(1);
+      expect(a.node.counters.messagesIn['status-request']).toBe(1);
+      expect(a.node.counters.messagesOut.status).toBe(wholeBefore + 1);
+    });
+    expect(held()?.version).toBe('real');
+    expect(stateOf(b, 'a')).toBe('connected');
+  });
+});
