@@ -161,6 +161,8 @@ export class MeshNode {
   private pingId = 0;
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   private readonly syncs = new WeakMap<Link, LinkSync>();
+  /** The link a kill-switch state is being adopted from, while adopt() runs (its listener relays). */
+  private adoptingFrom: Link | undefined;
   /** Monotonic ms each peer's held summary was last updated (its uptime advances from there). */
   private readonly statusAt = new Map<string, number>();
   /** Refusals already logged, by address and code: each is logged once. */
@@ -202,7 +204,7 @@ export class MeshNode {
     if (generation !== this.generation) return;
     this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
-      this.broadcast(killSwitchMessage(state)),
+      this.safely('kill switch', () => this.relayKillSwitch(state)),
     );
     this.detector.reset(this.now());
     const { heartbeatIntervalMs, reconnectIntervalMs } = this.opts.timers;
@@ -574,6 +576,7 @@ export class MeshNode {
         if (peer && msg.summary.peerId === link.peerId) {
           peer.status = msg.summary;
           this.statusAt.set(peer.peerId, now);
+          this.adoptKillSwitch(link, msg.summary.killSwitch);
           const sync = this.syncOf(link);
           if (msg.seq !== undefined) {
             sync.peerDeltas = true;
@@ -611,7 +614,32 @@ export class MeshNode {
       }
       return;
     }
-    this.opts.killSwitch.adopt(state);
+    this.adoptingFrom = link;
+    try {
+      this.opts.killSwitch.adopt(state);
+    } finally {
+      this.adoptingFrom = undefined;
+    }
+  }
+
+  /**
+   * Floods a kill-switch change. Ours goes to every link. One adopted from its origin directly goes
+   * only to the links the origin's summary does not list as connected: the origin sent it to those
+   * itself, and relaying it too made every change cost N^2 frames in a full mesh. Should the
+   * origin's summary be stale, the summaries that follow carry the new state to whoever missed it
+   * (see the status handling), within one sync interval.
+   */
+  private relayKillSwitch(state: KillSwitchState): void {
+    const from = this.adoptingFrom;
+    const originLinks = new Set<string>();
+    if (from && from.peerId === state.origin) {
+      for (const l of this.table.peers.get(from.peerId)?.status?.links ?? [])
+        if (l.state === 'connected') originLinks.add(l.peerId);
+    }
+    const msg = killSwitchMessage(state);
+    for (const link of this.links.values()) {
+      if (link !== from && !originLinks.has(link.peerId)) this.send(link, msg);
+    }
   }
 
   /**
@@ -630,6 +658,7 @@ export class MeshNode {
       peer.status = applyDelta(peer.status, msg);
       this.statusAt.set(peer.peerId, now);
       sync.inSeq = msg.seq;
+      if (msg.set?.killSwitch) this.adoptKillSwitch(link, msg.set.killSwitch);
       return;
     }
     if (sync.requested) return;

@@ -223,3 +223,56 @@ describe('status deltas between MeshNodes', () => {
     expect(stateOf(b, 'a')).toBe('connected');
   });
 });
+
+describe('kill-switch flood in a full mesh', () => {
+  it('a change from its origin is not relayed to peers the origin is linked to', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    const c = await makePeer('c');
+    a.peers = [`127.0.0.1:${b.port}`, `127.0.0.1:${c.port}`];
+    b.peers = [`127.0.0.1:${c.port}`];
+    await Promise.all([a.node.start(), b.node.start(), c.node.start()]);
+    const linksOfA = (p: typeof b) => p.node.peers().find((v) => v.peerId === 'a')?.status?.links;
+    // b and c hold a summary of a that lists both as linked.
+    await vi.waitFor(() => {
+      for (const p of [b, c]) expect(linksOfA(p)?.filter((l) => l.state === 'connected')).toHaveLength(2);
+    });
+    const relayed = () =>
+      (b.node.counters.messagesOut.killswitch ?? 0) + (c.node.counters.messagesOut.killswitch ?? 0);
+    const before = relayed();
+    a.killSwitch.set(true, 'halt', 'a');
+    await vi.waitFor(() => {
+      expect(b.killSwitch.get()).toMatchObject({ active: true, origin: 'a' });
+      expect(c.killSwitch.get()).toMatchObject({ active: true, origin: 'a' });
+    });
+    // Two frames (a to b, a to c) instead of six.
+    expect(relayed()).toBe(before);
+  });
+});
+
+describe('kill switch carried by summaries', () => {
+  it('a peer that missed the flood adopts the newer state from a summary', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    const held = () => b.node.peers().find((p) => p.peerId === 'a')?.status;
+    await vi.waitFor(() => expect(held()?.peerId).toBe('a'));
+    const link = (
+      a.node as unknown as { links: Map<string, import('../../src/mesh/link.js').Link> }
+    ).links.get('b');
+    if (!link) throw new Error('a has no link to b');
+    const state = {
+      active: true,
+      reason: 'missed flood',
+      since: new Date().toISOString(),
+      origin: 'x',
+      epoch: 1,
+    };
+    // Only a summary says so (no killswitch message), as when the relay skipped b.
+    const summary = { ...held(), killSwitch: state };
+    link.sendBytes(Buffer.from(JSON.stringify({ type: 'status', seq: 50, summary })));
+    await vi.waitFor(() => expect(b.killSwitch.get()).toMatchObject({ active: true, origin: 'x', epoch: 1 }));
+  });
+});
