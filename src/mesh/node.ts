@@ -799,10 +799,6 @@ export class MeshNode {
     this.table.setState(peerId, state, this.now());
   }
 
-  private broadcast(msg: Message): void {
-    for (const link of this.links.values()) this.send(link, msg);
-  }
-
   private send(link: Link, msg: Message): void {
     if (!link.send(msg)) return;
     this.counters.messagesOut[msg.type] = (this.counters.messagesOut[msg.type] ?? 0) + 1;
