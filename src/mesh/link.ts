@@ -12,7 +12,6 @@ import {
   type KillSwitchWireState,
   MAX_MESSAGE_BYTES,
   type Message,
-  message,
   ProtocolError,
 } from './protocol.js';
 import { SEAL_OVERHEAD, type SealedChannel } from './seal.js';
@@ -141,9 +140,13 @@ export class Link {
 
 /** A status whose subsystem data is over its budget goes out without the entries that do not fit. */
 function withinBudget(msg: Message): Message {
+  if (msg.type === 'status-delta' && msg.set?.extra) {
+    const { extra, dropped } = fitExtra(msg.set.extra);
+    return dropped === 0 ? msg : { ...msg, set: { ...msg.set, extra } };
+  }
   if (msg.type !== 'status' || !msg.summary.extra) return msg;
   const { extra, dropped } = fitExtra(msg.summary.extra);
-  return dropped === 0 ? msg : message('status', { summary: { ...msg.summary, extra } });
+  return dropped === 0 ? msg : { ...msg, summary: { ...msg.summary, extra } };
 }
 
 const CLOSE_GRACE_MS = 2_000;

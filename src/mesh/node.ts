@@ -30,11 +30,13 @@ import {
   type KillSwitchWireState,
   MAX_SUMMARY_LINKS,
   type Message,
+  type MessageOf,
   message,
   REFUSAL_CODES,
   repairsOf,
   type Summary,
 } from './protocol.js';
+import { advanceUptime, applyDelta, diffSummary } from './summary-delta.js';
 import {
   acceptHandshake,
   createMeshServer,
@@ -95,6 +97,8 @@ export interface MeshCounters {
   implausibleKillSwitch: number;
   /** Links refused because another live process holds the same peer id (either side). */
   duplicatePeerIds: number;
+  /** Status deltas that did not follow the summary held (a gap): the whole one was asked for. */
+  statusGaps: number;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -104,6 +108,22 @@ export const CLOSE_NAMES: Record<number, string> = Object.fromEntries(
 
 /** Outbound handshakes at once; more due targets wait for one to settle. */
 export const MAX_DIALS_IN_FLIGHT = 16;
+
+/** Status exchange on one link: what we last sent (for deltas) and what we last got. */
+interface LinkSync {
+  /** seq of the last status or delta we sent. */
+  outSeq: number;
+  /** The summary the peer holds of us, as far as we know (the last one we sent). */
+  sent: Summary | undefined;
+  /** The peer speaks status-delta (its status carried a seq, or it sent a delta). */
+  peerDeltas: boolean;
+  /** seq of the last status or delta we applied; undefined before the first whole summary. */
+  inSeq: number | undefined;
+  /** A status-request is outstanding: deltas are ignored until the whole summary comes. */
+  requested: boolean;
+  /** Monotonic ms of the last frame we sent on the link. */
+  lastSent: number;
+}
 
 export class MeshNode {
   private readonly table: PeerTable;
@@ -140,6 +160,11 @@ export class MeshNode {
   private stopped: Promise<void> = Promise.resolve();
   private pingId = 0;
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
+  private readonly syncs = new WeakMap<Link, LinkSync>();
+  /** The link a kill-switch state is being adopted from, while adopt() runs (its listener relays). */
+  private adoptingFrom: Link | undefined;
+  /** Monotonic ms each peer's held summary was last updated (its uptime advances from there). */
+  private readonly statusAt = new Map<string, number>();
   /** Refusals already logged, by address and code: each is logged once. */
   private readonly loggedRefusals = new Set<string>();
   readonly counters: MeshCounters = {
@@ -153,6 +178,7 @@ export class MeshNode {
     badClaimedIds: 0,
     implausibleKillSwitch: 0,
     duplicatePeerIds: 0,
+    statusGaps: 0,
   };
   private readonly boots = new BootHistory();
 
@@ -178,7 +204,7 @@ export class MeshNode {
     if (generation !== this.generation) return;
     this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
-      this.broadcast(killSwitchMessage(state)),
+      this.safely('kill switch', () => this.relayKillSwitch(state)),
     );
     this.detector.reset(this.now());
     const { heartbeatIntervalMs, reconnectIntervalMs } = this.opts.timers;
@@ -282,7 +308,11 @@ export class MeshNode {
 
   /** Every peer this node knows, as GET /mesh shows them. */
   peers(): MeshPeerView[] {
-    return meshPeerViews(this.table, (t) => this.clock.wall(t));
+    const now = this.now();
+    return meshPeerViews(this.table, (t) => this.clock.wall(t)).map((v) => {
+      const at = v.peerId === null ? undefined : this.statusAt.get(v.peerId);
+      return v.status && at !== undefined ? { ...v, status: advanceUptime(v.status, at, now) } : v;
+    });
   }
 
   /**
@@ -473,7 +503,7 @@ export class MeshNode {
     this.adoptKillSwitch(link, link.remoteKillSwitch);
     // Our state may be the newer one: the handshake carried it, but say it again after adopt races.
     this.send(link, killSwitchMessage(this.opts.killSwitch.get()));
-    this.send(link, message('status', { summary: this.opts.summary() }));
+    this.sendWholeStatus(link, this.opts.summary());
     this.announceSoon();
   }
 
@@ -507,7 +537,7 @@ export class MeshNode {
     if (this.statusSoon || !this.running) return;
     this.statusSoon = setTimeout(() => {
       this.statusSoon = undefined;
-      this.safely('announce', () => this.broadcast(message('status', { summary: this.opts.summary() })));
+      this.safely('announce', () => this.syncStatus());
     }, 100);
   }
 
@@ -534,6 +564,8 @@ export class MeshNode {
     switch (msg.type) {
       case 'ping':
         this.send(link, message('pong', { id: msg.id, t: msg.t }));
+        // The pinger measured the round trip; the side that only answers shows the same figure.
+        if (peer && msg.rttMs !== undefined) peer.rttMs = msg.rttMs;
         break;
       case 'pong': {
         const sent = this.pingsSent.get(link.peerId);
@@ -541,7 +573,23 @@ export class MeshNode {
         break;
       }
       case 'status':
-        if (peer && msg.summary.peerId === link.peerId) peer.status = msg.summary;
+        if (peer && msg.summary.peerId === link.peerId) {
+          peer.status = msg.summary;
+          this.statusAt.set(peer.peerId, now);
+          this.adoptKillSwitch(link, msg.summary.killSwitch);
+          const sync = this.syncOf(link);
+          if (msg.seq !== undefined) {
+            sync.peerDeltas = true;
+            sync.inSeq = msg.seq;
+            sync.requested = false;
+          }
+        }
+        break;
+      case 'status-delta':
+        if (peer) this.applyStatusDelta(link, peer, msg, now);
+        break;
+      case 'status-request':
+        this.sendWholeStatus(link, this.opts.summary());
         break;
       case 'killswitch':
         this.adoptKillSwitch(link, msg.state);
@@ -566,7 +614,105 @@ export class MeshNode {
       }
       return;
     }
-    this.opts.killSwitch.adopt(state);
+    this.adoptingFrom = link;
+    try {
+      this.opts.killSwitch.adopt(state);
+    } finally {
+      this.adoptingFrom = undefined;
+    }
+  }
+
+  /**
+   * Floods a kill-switch change. Ours goes to every link. One adopted from its origin directly goes
+   * only to the links the origin's summary does not list as connected: the origin sent it to those
+   * itself, and relaying it too made every change cost N^2 frames in a full mesh. Should the
+   * origin's summary be stale, the summaries that follow carry the new state to whoever missed it
+   * (see the status handling), within one sync interval.
+   */
+  private relayKillSwitch(state: KillSwitchState): void {
+    const from = this.adoptingFrom;
+    const originLinks = new Set<string>();
+    if (from && from.peerId === state.origin) {
+      for (const l of this.table.peers.get(from.peerId)?.status?.links ?? [])
+        if (l.state === 'connected') originLinks.add(l.peerId);
+    }
+    const msg = killSwitchMessage(state);
+    for (const link of this.links.values()) {
+      if (link !== from && !originLinks.has(link.peerId)) this.send(link, msg);
+    }
+  }
+
+  /**
+   * A delta applies only on top of the summary it follows (seq + 1); after a gap, or before any
+   * whole summary, the whole one is asked for once and deltas are ignored until it comes.
+   */
+  private applyStatusDelta(
+    link: Link,
+    peer: { peerId: string; status: Summary | null },
+    msg: MessageOf<'status-delta'>,
+    now: number,
+  ): void {
+    const sync = this.syncOf(link);
+    sync.peerDeltas = true;
+    if (sync.inSeq !== undefined && msg.seq === sync.inSeq + 1 && peer.status && !sync.requested) {
+      peer.status = applyDelta(peer.status, msg);
+      this.statusAt.set(peer.peerId, now);
+      sync.inSeq = msg.seq;
+      if (msg.set?.killSwitch) this.adoptKillSwitch(link, msg.set.killSwitch);
+      return;
+    }
+    if (sync.requested) return;
+    sync.requested = true;
+    this.counters.statusGaps++;
+    this.send(link, message('status-request', {}));
+  }
+
+  private syncOf(link: Link): LinkSync {
+    let sync = this.syncs.get(link);
+    if (!sync) {
+      sync = {
+        outSeq: 0,
+        sent: undefined,
+        peerDeltas: false,
+        inSeq: undefined,
+        requested: false,
+        lastSent: 0,
+      };
+      this.syncs.set(link, sync);
+    }
+    return sync;
+  }
+
+  /** The whole summary, with the seq that tells the peer we speak deltas. */
+  private sendWholeStatus(link: Link, summary: Summary): void {
+    const sync = this.syncOf(link);
+    sync.outSeq++;
+    sync.sent = summary;
+    this.send(link, message('status', { summary, seq: sync.outSeq }));
+  }
+
+  /**
+   * Every sync (and soon after a link change): to each peer that speaks deltas, what changed since
+   * the last summary it got, or nothing when nothing did; to an older peer, the whole summary as
+   * before. Links that got the same summary last share one diff.
+   */
+  private syncStatus(): void {
+    const summary = this.opts.summary();
+    const diffs = new Map<Summary, ReturnType<typeof diffSummary>>();
+    for (const link of this.links.values()) {
+      const sync = this.syncOf(link);
+      if (!sync.peerDeltas || !sync.sent) {
+        this.sendWholeStatus(link, summary);
+        continue;
+      }
+      const prev = sync.sent;
+      if (!diffs.has(prev)) diffs.set(prev, diffSummary(prev, summary));
+      const delta = diffs.get(prev);
+      if (!delta) continue;
+      sync.outSeq++;
+      sync.sent = summary;
+      this.send(link, message('status-delta', { seq: sync.outSeq, ...delta }));
+    }
   }
 
   private onClose(link: Link, code: number, reason: string): void {
@@ -622,10 +768,21 @@ export class MeshNode {
       this.announceSoon();
       this.log.warn({ peer: peerId, silentMs: Math.round(silentMs) }, 'peer suspect');
     }
+    const interval = this.opts.timers.heartbeatIntervalMs;
     for (const [peerId, link] of this.links) {
+      const peer = this.table.peers.get(peerId);
+      if (!peer) continue;
+      // One side of each link pings (the greater peer id) and the other answers: each hears the
+      // other once per interval, at half the frames of both pinging. The other side pings only
+      // when the pinger fell silent (an older peer pings anyway). Any frame counts as liveness, so
+      // a ping is skipped while traffic flows both ways.
+      const pinger = this.opts.self.peerId > peerId;
+      const silentMs = now - peer.lastSeen;
+      if (!pinger && silentMs <= 1.5 * interval) continue;
+      if (now - this.syncOf(link).lastSent < interval / 2 && silentMs < interval / 2) continue;
       const ping = { id: ++this.pingId, t: now };
       this.pingsSent.set(peerId, ping);
-      this.send(link, message('ping', ping));
+      this.send(link, message('ping', peer.rttMs === null ? ping : { ...ping, rttMs: peer.rttMs }));
     }
   }
 
@@ -633,7 +790,7 @@ export class MeshNode {
     const base = this.opts.timers.syncIntervalMs;
     const delay = base * (0.9 + this.random() * 0.2);
     this.syncTimer = setTimeout(() => {
-      this.safely('sync', () => this.broadcast(message('status', { summary: this.opts.summary() })));
+      this.safely('sync', () => this.syncStatus());
       if (this.running) this.scheduleSync();
     }, delay);
   }
@@ -642,12 +799,10 @@ export class MeshNode {
     this.table.setState(peerId, state, this.now());
   }
 
-  private broadcast(msg: Message): void {
-    for (const link of this.links.values()) this.send(link, msg);
-  }
-
   private send(link: Link, msg: Message): void {
-    if (link.send(msg)) this.counters.messagesOut[msg.type] = (this.counters.messagesOut[msg.type] ?? 0) + 1;
+    if (!link.send(msg)) return;
+    this.counters.messagesOut[msg.type] = (this.counters.messagesOut[msg.type] ?? 0) + 1;
+    this.syncOf(link).lastSent = this.now();
   }
 
   /**

@@ -10,7 +10,11 @@
  *   A -> D  challenge {v, vMin, cluster, peerId, bootId, nonce, killSwitch, proof: A's proof}
  *   D -> A  auth      {proof: D's proof}
  *   A -> D  ready     {}                      (the first sealed frame)
- * then, sealed (seal.ts) in binary frames, either side: status, killswitch, ping, pong, bye.
+ * then, sealed (seal.ts) in binary frames, either side: status, killswitch, ping, pong, bye,
+ * status-delta, status-request. A `status` with a `seq` says its sender also speaks deltas: from
+ * then on it may get `status-delta`s (seq + 1, + 2...) on that link instead of whole summaries, and
+ * asks with `status-request` for the whole one when it sees a gap. A peer whose status has no `seq`
+ * (an older one) keeps getting the whole summary every sync.
  * `v` is the highest version a peer speaks, `vMin` the lowest (absent: v); both link on the highest
  * version both speak. After the handshake, unknown message types and unknown enum values are
  * counted and ignored (a newer peer may send them), so a fleet upgrades one peer at a time.
@@ -140,6 +144,37 @@ export const StatusSummary = Type.Object({
   links: Type.Optional(Type.Array(SummaryLink, { maxItems: MAX_SUMMARY_LINKS })),
 });
 
+/**
+ * What changed in a status summary since the last one sent on this link (see summary-delta.ts):
+ * top-level fields replaced (`set`), optional ones removed (`unset`), link entries changed or
+ * removed, and the sender's uptime. `seq` follows the `seq` of the previous status or delta.
+ */
+export const SummaryDeltaSchema = Type.Object({
+  type: Type.Literal('status-delta'),
+  seq: Type.Integer({ minimum: 0 }),
+  uptime: Type.Number({ minimum: 0 }),
+  set: Type.Optional(
+    Type.Partial(
+      Type.Pick(StatusSummary, [
+        'bootId',
+        'version',
+        'apiPort',
+        'killSwitch',
+        'subsystems',
+        'queues',
+        'extra',
+      ]),
+    ),
+  ),
+  unset: Type.Optional(Type.Array(Type.String({ maxLength: 32 }), { maxItems: 16 })),
+  links: Type.Optional(
+    Type.Object({
+      set: Type.Array(SummaryLink, { maxItems: MAX_SUMMARY_LINKS }),
+      removed: Type.Array(Id, { maxItems: MAX_SUMMARY_LINKS }),
+    }),
+  ),
+});
+
 const messageSchemas = {
   hello: Type.Object({
     type: Type.Literal('hello'),
@@ -165,11 +200,25 @@ const messageSchemas = {
   }),
   auth: Type.Object({ type: Type.Literal('auth'), proof: Proof }),
   ready: Type.Object({ type: Type.Literal('ready') }),
-  status: Type.Object({ type: Type.Literal('status'), summary: StatusSummary }),
+  status: Type.Object({
+    type: Type.Literal('status'),
+    summary: StatusSummary,
+    /** The sender speaks status-delta; its next delta on this link has seq + 1. */
+    seq: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
   killswitch: Type.Object({ type: Type.Literal('killswitch'), state: KillSwitchWire }),
-  ping: Type.Object({ type: Type.Literal('ping'), id: Type.Integer({ minimum: 0 }), t: Type.Number() }),
+  ping: Type.Object({
+    type: Type.Literal('ping'),
+    id: Type.Integer({ minimum: 0 }),
+    t: Type.Number(),
+    /** The pinger's last round-trip time on this link, so the side that only answers knows it too. */
+    rttMs: Type.Optional(Type.Number({ minimum: 0 })),
+  }),
   pong: Type.Object({ type: Type.Literal('pong'), id: Type.Integer({ minimum: 0 }), t: Type.Number() }),
   bye: Type.Object({ type: Type.Literal('bye'), reason: Type.String({ maxLength: 200 }) }),
+  'status-delta': SummaryDeltaSchema,
+  /** Asks for the whole summary (a delta came after a gap, or before any whole one). */
+  'status-request': Type.Object({ type: Type.Literal('status-request') }),
 } as const;
 
 type Schemas = typeof messageSchemas;
@@ -178,6 +227,7 @@ export type Message = { [K in MessageType]: Static<Schemas[K]> }[MessageType];
 export type MessageOf<K extends MessageType> = Static<Schemas[K]>;
 export type KillSwitchWireState = Static<typeof KillSwitchWire>;
 export type Summary = Static<typeof StatusSummary>;
+export type SummaryDelta = Static<typeof SummaryDeltaSchema>;
 
 const validators = Object.fromEntries(
   Object.entries(messageSchemas).map(([type, schema]) => [type, Compile(schema as TSchema)]),
@@ -257,7 +307,20 @@ export function decodeTolerant(data: string | Buffer, byteLength = Buffer.byteLe
   if (!Object.hasOwn(validators, type)) return { kind: 'unknown-type', type };
   let ignored = 0;
   if (type === 'status') ignored = tolerateSummary((parsed as { summary?: unknown }).summary);
+  if (type === 'status-delta') ignored = tolerateDelta(parsed);
   return { kind: 'message', msg: validate(type as MessageType, parsed), ignored };
+}
+
+/** tolerateSummary for a delta: its replaced fields and its changed link entries. */
+function tolerateDelta(delta: Record<string, unknown>): number {
+  let dropped = tolerateSummary(delta.set);
+  const links = delta.links as { set?: unknown } | undefined;
+  if (typeof links === 'object' && links !== null) {
+    const holder = { links: links.set };
+    dropped += tolerateSummary(holder);
+    links.set = holder.links;
+  }
+  return dropped;
 }
 
 /** Drops unknown link states and over-budget `extra` in place. @returns how many were dropped. */
@@ -320,7 +383,12 @@ function parseObject(data: string | Buffer, byteLength: number): Record<string, 
 }
 
 function validate(type: MessageType, parsed: unknown): Message {
-  const repaired = type === 'status' ? repairSummary((parsed as { summary?: unknown }).summary) : [];
+  const repaired =
+    type === 'status'
+      ? repairSummary((parsed as { summary?: unknown }).summary)
+      : type === 'status-delta'
+        ? repairSummary((parsed as { set?: unknown }).set)
+        : [];
   const validator = validators[type];
   if (!validator.Check(parsed)) {
     const first = validator.Errors(parsed)[0];

@@ -165,3 +165,114 @@ describe('MeshNode over loopback', () => {
     expect(a.node.isRunning).toBe(true);
   });
 });
+
+describe('status deltas between MeshNodes', () => {
+  /** The link a node holds to a peer (private): tests play a peer that skips a seq through it. */
+  const linkOf = (node: unknown, peerId: string) =>
+    (node as { links: Map<string, import('../../src/mesh/link.js').Link> }).links.get(peerId);
+
+  it('sends what changed, nothing while idle, and rebuilds the whole summary', async () => {
+    let queued = 0;
+    const a = await makePeer('a', { summary: (s) => ({ ...s, queues: { work: queued } }) });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    const held = () => b.node.peers().find((p) => p.peerId === 'a')?.status;
+    await vi.waitFor(() => expect(held()?.links).toEqual([{ peerId: 'b', state: 'connected' }]));
+    // Idle: several sync intervals (500 ms) pass, and a sends b no summary and no delta.
+    const statusOut = () =>
+      (a.node.counters.messagesOut.status ?? 0) + (a.node.counters.messagesOut['status-delta'] ?? 0);
+    const before = statusOut();
+    const beats = () => (b.node.counters.messagesIn.ping ?? 0) + (b.node.counters.messagesIn.pong ?? 0);
+    const beatsBefore = beats();
+    await vi.waitFor(() => expect(beats()).toBeGreaterThanOrEqual(beatsBefore + 8), { timeout: 10_000 });
+    expect(statusOut()).toBe(before);
+    // A change travels as a delta, and b holds the whole summary.
+    queued = 7;
+    await vi.waitFor(() => expect(held()?.queues).toEqual({ work: 7 }));
+    expect(a.node.counters.messagesOut['status-delta']).toBeGreaterThanOrEqual(1);
+    expect(held()).toMatchObject({
+      peerId: 'a',
+      bootId: 'a-boot',
+      links: [{ peerId: 'b', state: 'connected' }],
+    });
+    expect(b.node.counters.statusGaps).toBe(0);
+  });
+
+  it('asks for the whole summary after a gap and ignores the delta that skipped', async () => {
+    const a = await makePeer('a', { summary: (s) => ({ ...s, version: 'real' }) });
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    const held = () => b.node.peers().find((p) => p.peerId === 'a')?.status;
+    await vi.waitFor(() => expect(held()?.version).toBe('real'));
+    const link = linkOf(a.node, 'b');
+    if (!link) throw new Error('a has no link to b');
+    const wholeBefore = a.node.counters.messagesOut.status ?? 0;
+    // A delta far past the next seq: b must not apply it, and asks for the whole summary.
+    const gap = { type: 'status-delta', seq: 1_000, uptime: 1, set: { version: 'skipped' } };
+    link.sendBytes(Buffer.from(JSON.stringify(gap)));
+    await vi.waitFor(() => {
+      expect(b.node.counters.statusGaps).toBe(1);
+      expect(a.node.counters.messagesIn['status-request']).toBe(1);
+      expect(a.node.counters.messagesOut.status).toBe(wholeBefore + 1);
+    });
+    expect(held()?.version).toBe('real');
+    expect(stateOf(b, 'a')).toBe('connected');
+  });
+});
+
+describe('kill-switch flood in a full mesh', () => {
+  it('a change from its origin is not relayed to peers the origin is linked to', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    const c = await makePeer('c');
+    a.peers = [`127.0.0.1:${b.port}`, `127.0.0.1:${c.port}`];
+    b.peers = [`127.0.0.1:${c.port}`];
+    await Promise.all([a.node.start(), b.node.start(), c.node.start()]);
+    const linksOfA = (p: typeof b) => p.node.peers().find((v) => v.peerId === 'a')?.status?.links;
+    // b and c hold a summary of a that lists both as linked.
+    await vi.waitFor(() => {
+      for (const p of [b, c]) expect(linksOfA(p)?.filter((l) => l.state === 'connected')).toHaveLength(2);
+    });
+    const relayed = () =>
+      (b.node.counters.messagesOut.killswitch ?? 0) + (c.node.counters.messagesOut.killswitch ?? 0);
+    const before = relayed();
+    a.killSwitch.set(true, 'halt', 'a');
+    await vi.waitFor(() => {
+      expect(b.killSwitch.get()).toMatchObject({ active: true, origin: 'a' });
+      expect(c.killSwitch.get()).toMatchObject({ active: true, origin: 'a' });
+    });
+    // Two frames (a to b, a to c) instead of six.
+    expect(relayed()).toBe(before);
+  });
+});
+
+describe('kill switch carried by summaries', () => {
+  it('a peer that missed the flood adopts the newer state from a summary', async () => {
+    const a = await makePeer('a');
+    const b = await makePeer('b');
+    a.peers = [`127.0.0.1:${b.port}`];
+    await b.node.start();
+    await a.node.start();
+    const held = () => b.node.peers().find((p) => p.peerId === 'a')?.status;
+    await vi.waitFor(() => expect(held()?.peerId).toBe('a'));
+    const link = (
+      a.node as unknown as { links: Map<string, import('../../src/mesh/link.js').Link> }
+    ).links.get('b');
+    if (!link) throw new Error('a has no link to b');
+    const state = {
+      active: true,
+      reason: 'missed flood',
+      since: new Date().toISOString(),
+      origin: 'x',
+      epoch: 1,
+    };
+    // Only a summary says so (no killswitch message), as when the relay skipped b.
+    const summary = { ...held(), killSwitch: state };
+    link.sendBytes(Buffer.from(JSON.stringify({ type: 'status', seq: 50, summary })));
+    await vi.waitFor(() => expect(b.killSwitch.get()).toMatchObject({ active: true, origin: 'x', epoch: 1 }));
+  });
+});
