@@ -3,9 +3,8 @@
  * loaded or created. Light on purpose (no SQLite, no fastify): the worker runs it before its port
  * listens, so a /health 200 still means the identity and the token file exist.
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
 import type { Config } from '../config.js';
-import { QbError } from '../errors.js';
+import { ensureWritableDir } from './dirs.js';
 import { type ApiToken, type Identity, loadApiToken, loadIdentity } from './identity.js';
 
 export interface PreparedDataDir {
@@ -15,25 +14,10 @@ export interface PreparedDataDir {
 
 /** Throws QB_ERR_DATA_DIR when a directory cannot be created or written. */
 export function prepareDataDir(config: Readonly<Config>): PreparedDataDir {
-  ensureWritable(config.dataDir, 'DATA_DIR');
-  ensureWritable(config.logDir, 'LOG_DIR');
+  ensureWritableDir(config.dataDir, 'DATA_DIR');
+  ensureWritableDir(config.logDir, 'LOG_DIR');
   return {
     identity: loadIdentity(config.dataDir, config.peerId),
     token: loadApiToken(config.dataDir, config.apiToken),
   };
-}
-
-function ensureWritable(dir: string, name: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new QbError(
-      'QB_ERR_DATA_DIR',
-      `${name} ${dir} cannot be created or written: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
 }

@@ -34,3 +34,29 @@ export interface Broker {
   /** Marks the account to market: drawdown, the day's starting equity, the equity curve. */
   mark(marks: Record<string, number>): void;
 }
+
+/** A new order's record: open, nothing filled yet. */
+export function newOrder(
+  id: string,
+  req: OrderRequest,
+  now: number,
+  reason: string | null = null,
+): OrderRecord {
+  return {
+    id,
+    clientOrderId: req.clientOrderId,
+    exchangeId: null,
+    symbol: req.symbol,
+    side: req.side,
+    type: req.type,
+    amount: req.amount,
+    price: req.price ?? null,
+    status: 'open',
+    filled: 0,
+    average: null,
+    fee: 0,
+    reason,
+    createdAt: now,
+    updatedAt: now,
+  };
+}

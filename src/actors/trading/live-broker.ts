@@ -12,7 +12,7 @@
  * Realised PnL comes from the fills we book; balances are the exchange's.
  */
 import type { Logger } from '../../logger.js';
-import { type Broker, OrderRejected, type OrderRequest } from './broker.js';
+import { type Broker, newOrder, OrderRejected, type OrderRequest } from './broker.js';
 import { classifyExchangeError, isErrorClass, scrubSecrets } from './exchange-errors.js';
 import { applyFill } from './ledger.js';
 import type { MarketInfo, OrderBook } from './market.js';
@@ -78,23 +78,7 @@ export class LiveBroker implements Broker {
     if (existing) return existing;
     if (!this.o.markets.has(req.symbol)) throw new OrderRejected(`unknown symbol ${req.symbol}`);
     const now = this.o.now();
-    const order: OrderRecord = {
-      id: `live-${req.clientOrderId}`,
-      clientOrderId: req.clientOrderId,
-      exchangeId: null,
-      symbol: req.symbol,
-      side: req.side,
-      type: req.type,
-      amount: req.amount,
-      price: req.price ?? null,
-      status: 'open',
-      filled: 0,
-      average: null,
-      fee: 0,
-      reason: 'sent; awaiting the exchange',
-      createdAt: now,
-      updatedAt: now,
-    };
+    const order = newOrder(`live-${req.clientOrderId}`, req, now, 'sent; awaiting the exchange');
     // Committed before the request leaves: a crash from here on leaves a row to reconcile.
     this.o.store.insertOrder(order);
     try {

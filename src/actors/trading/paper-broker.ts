@@ -5,7 +5,7 @@
  * by client order id: a repeat returns the first order and places nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { type Broker, OrderRejected, type OrderRequest } from './broker.js';
+import { type Broker, newOrder, OrderRejected, type OrderRequest } from './broker.js';
 import { BookLiquidity, type FillPolicy, type FillResult, fillLimit, fillMarket } from './fill-model.js';
 import { applyFill, equity, InsufficientFunds, markToMarket } from './ledger.js';
 import type { MarketInfo, OrderBook } from './market.js';
@@ -52,22 +52,7 @@ export class PaperBroker implements Broker {
     this.checkFunds(req, market, worst);
 
     const now = this.now();
-    const order: OrderRecord = {
-      id: `paper-${randomUUID()}`,
-      clientOrderId: req.clientOrderId,
-      symbol: req.symbol,
-      side: req.side,
-      type: req.type,
-      amount: req.amount,
-      price: req.price ?? null,
-      status: 'open',
-      filled: 0,
-      average: null,
-      fee: 0,
-      reason: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    const order = newOrder(`paper-${randomUUID()}`, req, now);
     const liquidity = this.liquidityOf(req.symbol);
     const result =
       req.type === 'market'
