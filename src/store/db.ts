@@ -47,12 +47,32 @@ export function openDb(dataDir: string | ':memory:'): Db {
   const db = new Database(file);
   // First: every later statement (even switching to WAL) may meet another process's lock.
   db.pragma('busy_timeout = 5000');
-  db.pragma('journal_mode = WAL');
+  enableWal(db);
   // NORMAL in WAL mode survives a process kill (only an OS crash can lose the last commits).
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   migrate(db);
   return db;
+}
+
+/**
+ * Switching a fresh file to WAL needs a moment when no other connection holds a lock, and SQLite
+ * answers SQLITE_BUSY for it without always running the busy handler: retry for up to 5 s. Only
+ * processes opening one file at once meet this (a start racing a second process on the same
+ * DATA_DIR, which the DATA_DIR lock then refuses).
+ */
+function enableWal(db: Db): void {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+      // A synchronous pause: opening the database is synchronous, and this path is rare.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
 }
 
 function migrate(db: Db): void {
