@@ -99,6 +99,8 @@ export interface MeshCounters {
   duplicatePeerIds: number;
   /** Status deltas that did not follow the summary held (a gap): the whole one was asked for. */
   statusGaps: number;
+  /** Links closed because our own work for them threw (a full disk while adopting, say). */
+  linkFailures: number;
 }
 
 /** Names of refusal close codes, for /mesh, logs and metrics. */
@@ -179,6 +181,7 @@ export class MeshNode {
     implausibleKillSwitch: 0,
     duplicatePeerIds: 0,
     statusGaps: 0,
+    linkFailures: 0,
   };
   private readonly boots = new BootHistory();
 
@@ -814,6 +817,7 @@ export class MeshNode {
     try {
       fn();
     } catch (err) {
+      this.counters.linkFailures++;
       this.log.error({ err, what, peer: link.peerId }, 'mesh link failed; closing that link');
       const reason = `internal error (${what})`;
       this.safely('close failed link', () => link.close(CLOSE.INTERNAL_ERROR, reason));
