@@ -210,12 +210,13 @@ export class PostgresQueue implements Queue {
     const limited = Number.isFinite(settings.concurrency) || Number.isFinite(settings.concurrencyPerOwner);
     return this.#run(async () => {
       const now = this.#clock.now();
-      // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead).
+      // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead), in
+      // its old place in line (run_at = now would starve it behind a backlog that never drains).
       // SKIP LOCKED: rows another peer is sweeping or finishing right now are left to it.
       await this.#pool.query(
         `UPDATE queue_items
          SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
-             last_error = 'lease expired', run_at = $1, updated_at = $1,
+             last_error = 'lease expired', run_at = LEAST(run_at, $1), updated_at = $1,
              finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END
          WHERE id IN (SELECT id FROM queue_items
                       WHERE queue = $2 AND state = 'running' AND lease_expires_at <= $1

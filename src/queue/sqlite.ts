@@ -289,11 +289,13 @@ function prepare(db: Db) {
        RETURNING *`,
     ),
     byKey: db.prepare('SELECT * FROM queue_items WHERE queue = ? AND idempotency_key = ?'),
-    // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead).
+    // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead), in
+    // its old place in line: run_at = now would put it behind every item queued since, and a
+    // backlog that never drains would starve it.
     expire: db.prepare(
       `UPDATE queue_items
        SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
-           last_error = 'lease expired', run_at = ?, updated_at = ?,
+           last_error = 'lease expired', run_at = MIN(run_at, ?), updated_at = ?,
            finished_at = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END
        WHERE queue = ? AND state = 'running' AND lease_expires_at <= ?`,
     ),

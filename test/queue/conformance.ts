@@ -142,6 +142,21 @@ export function queueConformance(factory: BackendFactory): void {
       expect(await qa.get(item.id)).toMatchObject({ state: 'completed', result: 'from b' });
     });
 
+    it('takes an expired item over in its place in line, before items queued after it', async () => {
+      // A dead peer's item must not go to the back of the queue when its lease runs out: under a
+      // backlog that never drains (producers as fast as the fleet) it would never run again.
+      const { queues, clock } = await setup({ defaults: { leaseMs: 1_000 } }, 2);
+      const [qa, qb] = queues as [Queue, Queue];
+      const { item: old } = await qa.enqueue('w', 'old');
+      at(await qa.claim('w', { owner: 'peer-a' }));
+      clock.advance(500);
+      const { item: newer } = await qb.enqueue('w', 'newer');
+      clock.advance(600);
+      const taken = at(await qb.claim('w', { owner: 'peer-b' }));
+      expect(taken).toMatchObject({ id: old.id, attempts: 2, lastError: 'lease expired' });
+      expect(at(await qb.claim('w', { owner: 'peer-b' }))).toMatchObject({ id: newer.id, attempts: 1 });
+    });
+
     it('refuses a late completion after the lease expired even before anyone reclaimed it', async () => {
       const { q, clock } = await setup({ defaults: { leaseMs: 1_000 } });
       const { item } = await q.enqueue('w', 1);
