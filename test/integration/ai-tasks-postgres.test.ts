@@ -90,6 +90,9 @@ describe.skipIf(unavailable !== null)('AI tasks on a fleet sharing PostgreSQL (r
   it(`3 peers run ${TASKS} tasks submitted to one; one peer SIGKILLed for good; every task completes once`, {
     timeout: 180_000,
   }, async () => {
+    const t0 = performance.now();
+    const phases: string[] = [];
+    const phase = (name: string) => phases.push(`${name} ${Math.round(performance.now() - t0)} ms`);
     const postgres = await startPostgres({ fsync: false });
     onTestFinished(() => postgres.stop());
     const databaseUrl = await postgres.createDatabase('fleet');
@@ -115,6 +118,7 @@ describe.skipIf(unavailable !== null)('AI tasks on a fleet sharing PostgreSQL (r
         WORKER_RESPAWN_MAX_MS: '500',
       },
     });
+    phase('peers up');
     const [first, second, victim] = members as [Member, Member, Member];
     // /health answers while a peer still loads; /ready once its queue and routes are up.
     await vi.waitFor(
@@ -123,10 +127,12 @@ describe.skipIf(unavailable !== null)('AI tasks on a fleet sharing PostgreSQL (r
       },
       { timeout: 60_000, interval: 100 },
     );
+    phase('ready');
     const startedAt = performance.now();
 
     const ids = await submitAll(first.bot);
     expect(new Set(ids).size).toBe(TASKS);
+    phase('submitted');
 
     // Every peer takes part: each has completed some tasks, and the victim holds leases right now.
     await vi.waitFor(
@@ -146,6 +152,7 @@ describe.skipIf(unavailable !== null)('AI tasks on a fleet sharing PostgreSQL (r
     // The whole peer, supervisor and worker, by PID; it is never restarted.
     await victim.bot.kill();
     const killedAt = performance.now();
+    phase('killed');
     // Nothing can change these rows before their leases run out: they are what the victim held.
     const held = (await rows(db)).filter((r) => r.state === 'running' && r.lease_owner === victim.peerId);
     const remaining = (await rows(db)).filter((r) => r.state !== 'completed').length;
@@ -156,16 +163,22 @@ describe.skipIf(unavailable !== null)('AI tasks on a fleet sharing PostgreSQL (r
     // The survivors take the victim's leases over once they run out, and finish everything.
     const heldIds = new Set(held.map((r) => r.id));
     let takenOverAt = 0;
+    let leftAtTakeover = 0;
     await vi.waitFor(
       async () => {
         const all = await rows(db);
         const taken = all.filter((r) => heldIds.has(r.id) && r.state === 'completed');
-        if (takenOverAt === 0 && taken.length === heldIds.size) takenOverAt = performance.now();
+        if (takenOverAt === 0 && taken.length === heldIds.size) {
+          takenOverAt = performance.now();
+          leftAtTakeover = all.filter((r) => r.state !== 'completed').length;
+        }
         expect(all.filter((r) => r.state === 'completed')).toHaveLength(TASKS);
       },
       { timeout: 90_000, interval: 250 },
     );
 
+    phase('all completed');
+    const doneAt = performance.now();
     const all = await rows(db);
     // One row per key, each completed once with the answer to its own prompt.
     expect(all).toHaveLength(TASKS);
@@ -195,18 +208,15 @@ describe.skipIf(unavailable !== null)('AI tasks on a fleet sharing PostgreSQL (r
     // Any live peer answers for any task of the fleet, whichever peer accepted or ran it.
     await expectAllCompletedAt(first.bot, ids);
     await expectAllCompletedAt(second.bot, ids);
+    phase('answered by both survivors');
 
-    const byPeer = countBy(all, (r) => r.lease_owner);
+    const byPeer = [...countBy(all, (r) => r.lease_owner)].map(([p, n]) => `${p}: ${n}`).join(', ');
+    const ms = (x: number) => `${Math.round(x)} ms`;
     console.log(
-      `[ai-tasks-postgres] ${TASKS} tasks in ${Math.round(performance.now() - startedAt)} ms; completed by ${[
-        ...byPeer,
-      ]
-        .map(([p, n]) => `${p}: ${n}`)
-        .join(
-          ', ',
-        )}; ${victim.peerId} killed holding ${held.length} leases (${remaining} tasks left), taken over ${Math.round(
-        takenOverAt - killedAt,
-      )} ms later (lease ${leaseMs} ms); ${server.calls.length} provider calls (${repeats} repeated)`,
+      `[ai-tasks-postgres] ${TASKS} tasks run in ${ms(doneAt - startedAt)}; completed by ${byPeer}; ` +
+        `${victim.peerId} killed holding ${held.length} leases with ${remaining} tasks left; ` +
+        `taken over ${ms(takenOverAt - killedAt)} later (lease ${leaseMs} ms) with ${leftAtTakeover} left; ` +
+        `${server.calls.length} provider calls (${repeats} repeated); phases: ${phases.join(', ')}`,
     );
   });
 });
