@@ -36,6 +36,14 @@ import {
 } from './types.js';
 
 export interface PostgresQueueOptions extends QueueOptions {
+  /**
+   * The server ends a session of ours that sits this long inside a transaction, ms. Default 60000.
+   * A peer whose machine vanishes mid-transaction sends no FIN: without this the server would keep
+   * its row locks (and advisory locks) until TCP keepalive gives up, about 2 h on Linux, and the
+   * fleet could not take those items over. Our transactions take milliseconds between statements.
+   */
+  idleInTransactionTimeoutMs?: number;
+
   /** postgres://user:pass@host:port/db (DATABASE_URL). */
   connectionString: string;
   /** Pool size per peer. Default 10. */
@@ -62,6 +70,8 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
     types,
+    // Sent at connect: the server applies it to every session of this pool.
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
   });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
@@ -483,6 +493,13 @@ export class PostgresQueue implements Queue {
   async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.#pool.connect();
     let broken: Error | undefined;
+    // The pool listens for the errors of idle clients only: a connection lost while this one is
+    // checked out emits 'error' with no listener, an uncaught exception that kills the process.
+    // The query under way fails with it anyway; keep it to discard the client.
+    const lost = (err: Error) => {
+      broken = err;
+    };
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       const out = await fn(c);
@@ -494,6 +511,7 @@ export class PostgresQueue implements Queue {
       });
       throw err;
     } finally {
+      c.off('error', lost);
       c.release(broken);
     }
   }
