@@ -73,6 +73,12 @@ export const TRADING_VARS = {
     ohlcvCsv,
     'OHLCV CSV (time,open,high,low,close,volume) replayed as the market instead of the exchange',
   ),
+  leaseMs: withDefault(
+    'TRADING_LEASE',
+    '15000',
+    interval(),
+    'with DATABASE_URL: length of the account lease, ms; renewed every third of it, and orders stop a quarter of it before it could expire unrenewed; another peer takes over at most this long after the holder dies',
+  ),
   paperAccount: withDefault(
     'PAPER_ACCOUNT',
     'default',

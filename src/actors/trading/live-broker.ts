@@ -17,7 +17,7 @@ import { classifyExchangeError, isErrorClass, scrubSecrets } from './exchange-er
 import { applyFill } from './ledger.js';
 import type { MarketInfo, OrderBook } from './market.js';
 import { markAccount } from './paper-broker.js';
-import type { AccountRecord, OrderRecord, OrderStatus, TradingStore } from './store.js';
+import type { AccountRecord, LedgerStore, OrderRecord, OrderStatus } from './store.js';
 
 /** Client order ids of this program start with it (see engine.ts decisionId). */
 export const CLIENT_ID_PREFIX = 'qb';
@@ -31,7 +31,7 @@ type CcxtOrder = any;
 
 export interface LiveBrokerOptions {
   client: Ccxt;
-  store: TradingStore;
+  store: LedgerStore;
   markets: ReadonlyMap<string, MarketInfo>;
   quote: string;
   now: () => number;
@@ -79,8 +79,10 @@ export class LiveBroker implements Broker {
     if (!this.o.markets.has(req.symbol)) throw new OrderRejected(`unknown symbol ${req.symbol}`);
     const now = this.o.now();
     const order = newOrder(`live-${req.clientOrderId}`, req, now, 'sent; awaiting the exchange');
-    // Committed before the request leaves: a crash from here on leaves a row to reconcile.
+    // Committed before the request leaves: a crash from here on leaves a row to reconcile. With
+    // PostgreSQL the flush is also the fence: a peer that lost the account lease sends nothing.
     this.o.store.insertOrder(order);
+    await this.o.store.flush();
     try {
       const remote = await this.o.client.createOrder(req.symbol, req.type, req.side, req.amount, req.price, {
         clientOrderId: req.clientOrderId,

@@ -1,0 +1,332 @@
+/**
+ * One trader per account with a shared PostgreSQL (DATABASE_URL): the right to trade an account is
+ * a row of `trading_lease` holding the holder (peer id + boot id), a fencing token that grows with
+ * every acquisition, and an expiry computed by the DATABASE's clock (`now() + lease`), so the
+ * peers' clocks never enter the decision.
+ *
+ * - acquire, renew and release are each one atomic statement (with their lease-log row in a CTE);
+ *   acquire succeeds only on a free, expired or already-own row, and always bumps the token;
+ * - the holder renews every third of the lease;
+ * - it may place orders only while `monotonic now < local deadline`, where the deadline is the
+ *   monotonic time the last successful renewal was SENT plus the lease minus a safety margin. The
+ *   row cannot expire before `send time + lease` (the database stamps it after receiving the
+ *   request), so a slow renewal, a partition or a paused process stops placement before the row
+ *   can expire and another peer can take it. Only the rate of the two clocks matters, not their
+ *   offset; the margin (a quarter of the lease) covers rate drift and the time an order takes to
+ *   leave after the check;
+ * - a renewal that fails or finds the row taken stops trading at once;
+ * - every ledger write is fenced: the store checks, in the transaction that writes, that the row
+ *   still holds its token and has not expired (store-pg.ts), so a paused-then-resumed old holder
+ *   cannot write even if its process never noticed.
+ */
+import type pg from 'pg';
+import type { Logger } from '../../logger.js';
+import type { GuardVerdict } from './account-guard.js';
+
+/** Who may write the ledger: the token of the lease and its holder. */
+export interface Fence {
+  token: number;
+  peerId: string;
+  bootId: string;
+}
+
+type Exec = Pick<pg.ClientBase, 'query'>;
+
+export type AcquireResult =
+  | { acquired: true; token: number }
+  | {
+      acquired: false;
+      /** The current holder, by the database's view. */
+      holder: { peerId: string; bootId: string; token: number; since: number };
+      /** ms until the holder's row expires, by the database's clock. */
+      remainingMs: number;
+    };
+
+/** Takes the lease if it is free, expired or already ours; the token always grows. */
+export async function acquireLease(
+  db: Exec,
+  account: string,
+  holder: { peerId: string; bootId: string },
+  leaseMs: number,
+): Promise<AcquireResult> {
+  const { rows } = await db.query<{ token: number }>(
+    `WITH got AS (
+       INSERT INTO trading_lease AS l (account, holder_peer, holder_boot, token, acquired_at, renewed_at, expires_at)
+       VALUES ($1, $2, $3, 1, now(), now(), now() + $4::bigint * interval '1 millisecond')
+       ON CONFLICT (account) DO UPDATE
+         SET holder_peer = EXCLUDED.holder_peer, holder_boot = EXCLUDED.holder_boot, token = l.token + 1,
+             acquired_at = now(), renewed_at = now(), expires_at = EXCLUDED.expires_at
+         WHERE l.expires_at <= now()
+            OR (l.holder_peer = EXCLUDED.holder_peer AND l.holder_boot = EXCLUDED.holder_boot)
+       RETURNING token, expires_at
+     ), logged AS (
+       INSERT INTO trading_lease_log (account, event, holder_peer, holder_boot, token, expires_at)
+       SELECT $1, 'acquired', $2, $3, token, expires_at FROM got
+     )
+     SELECT token FROM got`,
+    [account, holder.peerId, holder.bootId, leaseMs],
+  );
+  if (rows[0]) return { acquired: true, token: Number(rows[0].token) };
+  const current = await db.query<{
+    holder_peer: string;
+    holder_boot: string;
+    token: number;
+    since: number;
+    remaining_ms: number;
+  }>(
+    `SELECT holder_peer, holder_boot, token, (extract(epoch FROM acquired_at) * 1000)::bigint AS since,
+       greatest(0, ceil(extract(epoch FROM (expires_at - now())) * 1000))::bigint AS remaining_ms
+     FROM trading_lease WHERE account = $1`,
+    [account],
+  );
+  const row = current.rows[0];
+  // Released or expired between the two statements: try again at once.
+  if (!row) return acquireLease(db, account, holder, leaseMs);
+  return {
+    acquired: false,
+    holder: {
+      peerId: row.holder_peer,
+      bootId: row.holder_boot,
+      token: Number(row.token),
+      since: Number(row.since),
+    },
+    remainingMs: Number(row.remaining_ms),
+  };
+}
+
+/** Extends our lease from the database's now; false when the row expired or another holder has it. */
+export async function renewLease(db: Exec, account: string, fence: Fence, leaseMs: number): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH r AS (
+       UPDATE trading_lease SET renewed_at = now(), expires_at = now() + $5::bigint * interval '1 millisecond'
+       WHERE account = $1 AND holder_peer = $2 AND holder_boot = $3 AND token = $4 AND expires_at > now()
+       RETURNING token, expires_at
+     ), logged AS (
+       INSERT INTO trading_lease_log (account, event, holder_peer, holder_boot, token, expires_at)
+       SELECT $1, 'renewed', $2, $3, token, expires_at FROM r
+     )
+     SELECT token FROM r`,
+    [account, fence.peerId, fence.bootId, fence.token, leaseMs],
+  );
+  return rows.length > 0;
+}
+
+/** Gives the lease up (it expires now), so a peer waiting for it need not wait for the expiry. */
+export async function releaseLease(db: Exec, account: string, fence: Fence): Promise<boolean> {
+  const { rows } = await db.query(
+    `WITH r AS (
+       UPDATE trading_lease SET expires_at = now()
+       WHERE account = $1 AND holder_peer = $2 AND holder_boot = $3 AND token = $4 AND expires_at > now()
+       RETURNING token
+     ), logged AS (
+       INSERT INTO trading_lease_log (account, event, holder_peer, holder_boot, token, expires_at)
+       SELECT $1, 'released', $2, $3, token, now() FROM r
+     )
+     SELECT token FROM r`,
+    [account, fence.peerId, fence.bootId, fence.token],
+  );
+  return rows.length > 0;
+}
+
+/** Records that a holder noticed it lost the lease (best effort: the database may be unreachable). */
+export async function logLeaseLost(db: Exec, account: string, fence: Fence, detail: string): Promise<void> {
+  await db.query(
+    `INSERT INTO trading_lease_log (account, event, holder_peer, holder_boot, token, detail)
+     VALUES ($1, 'lost', $2, $3, $4, $5)`,
+    [account, fence.peerId, fence.bootId, fence.token, detail.slice(0, 500)],
+  );
+}
+
+export interface AccountLeaseOptions {
+  db: Exec;
+  account: string;
+  peerId: string;
+  bootId: string;
+  /** Lease length, ms (TRADING_LEASE). */
+  leaseMs: number;
+  logger: Logger;
+  /** Monotonic ms; default performance.now. Never the wall clock: a clock step must not extend a lease. */
+  monotonic?: () => number;
+}
+
+/** What /status shows of the lease. */
+export interface LeaseView {
+  backend: 'postgres';
+  held: boolean;
+  token: number | null;
+  /** The holder when it is not this peer: who trades the account, and since when (ISO). */
+  standby: { holder: string; since: string } | null;
+  /** ms this peer may still place orders (0 when it may not). */
+  placeForMs: number;
+  lastError: string | null;
+}
+
+/** The renewal loop and the verdict the engine asks before every order. */
+export class AccountLease {
+  private readonly monotonic: () => number;
+  private fence: Fence | null = null;
+  /** Monotonic ms before which orders may be placed (the renewal's send time + lease - margin). */
+  private deadline = 0;
+  private holder: { peerId: string; since: number } | null = null;
+  private lastError: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private busy = false;
+  private again = false;
+  private loop: Promise<void> = Promise.resolve();
+  readonly marginMs: number;
+
+  constructor(private readonly o: AccountLeaseOptions) {
+    this.monotonic = o.monotonic ?? (() => performance.now());
+    this.marginMs = Math.floor(o.leaseMs / 4);
+  }
+
+  /** Starts acquiring (and then renewing) in the background. Safe to call twice. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Stops the loop and releases the lease, so another peer takes over without waiting. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.loop;
+    const fence = this.fence;
+    this.drop();
+    if (fence) {
+      await releaseLease(this.o.db, this.o.account, fence).then(
+        (released) => released && this.o.logger.info({ token: fence.token }, 'account lease released'),
+        (err) => this.o.logger.warn({ err }, 'releasing the account lease failed; it expires by itself'),
+      );
+    }
+  }
+
+  /** The fence ledger writes go under while the lease is held. */
+  currentFence(): Fence | null {
+    return this.fence;
+  }
+
+  /**
+   * A ledger write was refused (or failed): stop trading at once; the loop acquires again, which
+   * gives a new token, and the engine reloads the ledger before it trades again.
+   */
+  lost(reason: string): void {
+    const fence = this.fence;
+    if (!fence) return;
+    this.o.logger.error({ token: fence.token, reason }, 'account lease lost: trading stops at once');
+    this.drop();
+    this.lastError = reason;
+    void logLeaseLost(this.o.db, this.o.account, fence, reason).catch(() => undefined);
+    if (this.running) this.schedule(0);
+  }
+
+  verdict(): GuardVerdict {
+    const fence = this.fence;
+    if (fence && this.monotonic() < this.deadline) {
+      return { mayTrade: true, holder: null, contenders: [], token: fence.token };
+    }
+    const h = this.holder;
+    return {
+      mayTrade: false,
+      holder: h ? { peerId: h.peerId, account: this.o.account, since: h.since } : null,
+      contenders: [],
+      reason: h
+        ? `account ${this.o.account} is leased to peer ${h.peerId} (since ${new Date(h.since).toISOString()}): this peer stands by`
+        : fence
+          ? `the account lease could not be renewed in time (${this.lastError ?? 'no answer'}): no order until it is`
+          : `waiting for the account lease of ${this.o.account}${this.lastError ? `: ${this.lastError}` : ''}`,
+    };
+  }
+
+  view(): LeaseView {
+    const v = this.verdict();
+    return {
+      backend: 'postgres',
+      held: v.mayTrade,
+      token: this.fence?.token ?? null,
+      standby: this.holder
+        ? { holder: this.holder.peerId, since: new Date(this.holder.since).toISOString() }
+        : null,
+      placeForMs: v.mayTrade ? Math.max(0, Math.round(this.deadline - this.monotonic())) : 0,
+      lastError: this.lastError,
+    };
+  }
+
+  private drop(): void {
+    this.fence = null;
+    this.deadline = 0;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      // One statement at a time: a step asked for while one runs follows it at once.
+      if (this.busy) {
+        this.again = true;
+        return;
+      }
+      this.busy = true;
+      this.loop = this.step()
+        .catch(() => Math.floor(this.o.leaseMs / 3))
+        .then((next) => {
+          this.busy = false;
+          const again = this.again;
+          this.again = false;
+          this.schedule(again ? 0 : next);
+        });
+    }, delayMs);
+  }
+
+  /** One acquire or renew; returns the delay before the next. */
+  private async step(): Promise<number> {
+    const { db, account, leaseMs, logger } = this.o;
+    const third = Math.floor(leaseMs / 3);
+    // Measured BEFORE the request leaves: the row's expiry is at least this + lease.
+    const sentAt = this.monotonic();
+    const fence = this.fence;
+    try {
+      if (fence) {
+        if (await renewLease(db, account, fence, leaseMs)) {
+          if (this.fence === fence) this.deadline = sentAt + leaseMs - this.marginMs;
+          this.lastError = null;
+          return third;
+        }
+        this.lost('the lease expired or another peer holds it');
+        return 0;
+      }
+      const r = await acquireLease(db, account, { peerId: this.o.peerId, bootId: this.o.bootId }, leaseMs);
+      if (!this.running) {
+        if (r.acquired)
+          await releaseLease(db, account, { token: r.token, peerId: this.o.peerId, bootId: this.o.bootId });
+        return third;
+      }
+      if (r.acquired) {
+        this.fence = { token: r.token, peerId: this.o.peerId, bootId: this.o.bootId };
+        this.deadline = sentAt + leaseMs - this.marginMs;
+        this.holder = null;
+        this.lastError = null;
+        logger.warn({ token: r.token, account }, 'account lease acquired: this peer trades the account');
+        return third;
+      }
+      if (this.holder?.peerId !== r.holder.peerId)
+        logger.warn(
+          { holder: r.holder.peerId, token: r.holder.token, account },
+          'ONE TRADER PER ACCOUNT: another peer holds the account lease; this peer stands by',
+        );
+      this.holder = { peerId: r.holder.peerId, since: r.holder.since };
+      // Try again just after the holder's row would expire (by the database's clock), or sooner.
+      return Math.min(third, r.remainingMs + 20);
+    } catch (err) {
+      this.lastError = err instanceof Error ? err.message : String(err);
+      if (fence) {
+        // Stop at once: the deadline would stop us anyway, but a failed renewal is news now.
+        this.lost(`renewal failed: ${this.lastError}`);
+        return Math.min(third, 500);
+      }
+      return third;
+    }
+  }
+}
