@@ -68,6 +68,12 @@ export const TRADING_VARS = {
     `the strategy that turns candles into orders: ${TRADING_STRATEGIES.join(', ')}`,
   ),
   tickIntervalMs: withDefault('TRADING_TICK_INTERVAL', '1000', interval(), 'ms between trading ticks'),
+  simSpeed: withDefault(
+    'TRADING_SIM_SPEED',
+    '1',
+    integer(1),
+    'EXCHANGE=sim: market steps per tick (60 closes a one-minute candle every tick: a fast market for tests and demos)',
+  ),
   replayCsv: optional(
     'TRADING_REPLAY_CSV',
     ohlcvCsv,

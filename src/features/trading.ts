@@ -93,7 +93,7 @@ export function tradingFeature(): FeatureDefinition {
 
       const openSource = async (): Promise<MarketSource> => {
         if (cfg.replayCsv) return new CsvReplaySource(cfg.replayCsv, Date.now);
-        if (cfg.exchange === 'sim') return new SimSource(Date.now);
+        if (cfg.exchange === 'sim') return new SimSource(Date.now, {}, cfg.simSpeed);
         // ccxt is loaded here only: a sim peer never pays for it.
         const { openCcxtSource } = await import('../actors/trading/ccxt-source.js');
         return openCcxtSource({

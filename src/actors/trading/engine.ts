@@ -374,11 +374,14 @@ export class TradingEngine {
     }
     // A new token within this tick: the next tick reloads the ledger first.
     if (guard && guard.token !== this.token) return;
+    // A repeated decision returns the order placed the first time: not counted again. (Comparing
+    // the order's time with the tick's missed every order placed a millisecond into the tick.)
+    const repeat = this.o.store.orderByClientId(clientOrderId) !== undefined;
     try {
       const order = await broker.place({ clientOrderId, symbol, side, type: 'market', amount }, data.book);
       // Counted once committed: with PostgreSQL a refused write means the order never happened.
       if (!(await this.flushLedger())) return;
-      if (order.createdAt === now) {
+      if (!repeat) {
         this.counters.ordersPlaced += 1;
         this.o.logger.info(
           {

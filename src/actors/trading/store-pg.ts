@@ -33,8 +33,7 @@ export const pgTypes = {
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as never,
 };
 
-/** How much of the ledger the cache keeps: open orders always, others for a week; the newest fills. */
-const ORDER_WINDOW_MS = 7 * 24 * 3_600_000;
+/** How much of the ledger the cache keeps: open orders always, the newest others and fills. */
 const MAX_CACHED_ORDERS = 20_000;
 const MAX_CACHED_FILLS = 1_000;
 const MAX_EQUITY_POINTS = 10_080;
@@ -89,10 +88,14 @@ export class PgTradingStore implements LedgerStore {
         'SELECT quote, state, day, day_equity FROM trading_account WHERE account = $1',
         [a],
       );
+      // Every open order, and the newest others (client order ids of recent decisions stay known;
+      // the unique index refuses an older repeat anyway).
       const orders = await client.query(
-        `SELECT * FROM trading_order WHERE account = $1 AND (status = 'open' OR created_at >= $2)
-         ORDER BY created_at DESC, id DESC LIMIT $3`,
-        [a, Date.now() - ORDER_WINDOW_MS, MAX_CACHED_ORDERS],
+        `SELECT * FROM trading_order WHERE account = $1 AND status = 'open'
+         UNION
+         (SELECT * FROM trading_order WHERE account = $1 ORDER BY created_at DESC, id DESC LIMIT $2)
+         ORDER BY created_at DESC, id DESC`,
+        [a, MAX_CACHED_ORDERS],
       );
       const fills = await client.query(
         'SELECT * FROM trading_fill WHERE account = $1 ORDER BY seq DESC LIMIT $2',
