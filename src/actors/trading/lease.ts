@@ -197,7 +197,7 @@ export class AccountLease {
     this.drop();
     if (fence) {
       await releaseLease(this.o.db, this.o.account, fence).then(
-        (released) => released && this.o.logger.info({ token: fence.token }, 'account lease released'),
+        (released) => released && this.o.logger.info({ leaseToken: fence.token }, 'account lease released'),
         (err) => this.o.logger.warn({ err }, 'releasing the account lease failed; it expires by itself'),
       );
     }
@@ -215,7 +215,7 @@ export class AccountLease {
   lost(reason: string): void {
     const fence = this.fence;
     if (!fence) return;
-    this.o.logger.error({ token: fence.token, reason }, 'account lease lost: trading stops at once');
+    this.o.logger.error({ leaseToken: fence.token, reason }, 'account lease lost: trading stops at once');
     this.drop();
     this.lastError = reason;
     void logLeaseLost(this.o.db, this.o.account, fence, reason).catch(() => undefined);
@@ -308,12 +308,12 @@ export class AccountLease {
         this.deadline = sentAt + leaseMs - this.marginMs;
         this.holder = null;
         this.lastError = null;
-        logger.warn({ token: r.token, account }, 'account lease acquired: this peer trades the account');
+        logger.warn({ leaseToken: r.token, account }, 'account lease acquired: this peer trades the account');
         return third;
       }
       if (this.holder?.peerId !== r.holder.peerId)
         logger.warn(
-          { holder: r.holder.peerId, token: r.holder.token, account },
+          { holder: r.holder.peerId, leaseToken: r.holder.token, account },
           'ONE TRADER PER ACCOUNT: another peer holds the account lease; this peer stands by',
         );
       this.holder = { peerId: r.holder.peerId, since: r.holder.since };
