@@ -249,7 +249,10 @@ export class TradingEngine {
       await broker.reconcile();
       this.broker = broker;
       this.token = token;
-      this.o.logger.warn({ leaseToken: token }, 'account lease held: ledger reloaded from the database, trading');
+      this.o.logger.warn(
+        { leaseToken: token },
+        'account lease held: ledger reloaded from the database, trading',
+      );
       return true;
     } catch (err) {
       lease.lost(`reloading the ledger failed: ${err instanceof Error ? err.message : String(err)}`);

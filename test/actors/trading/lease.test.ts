@@ -191,4 +191,16 @@ describe.skipIf(pgMissing)('account lease in PostgreSQL', () => {
     expect(performance.now() - stoppedAt).toBeLessThan(leaseMs + 2_000);
     expect(b.currentFence()?.token).toBe(2);
   });
+
+  it('a graceful stop releases the lease: the next peer takes it at once, not at the expiry', async () => {
+    const db = await pool();
+    const leaseMs = 60_000;
+    const a = new AccountLease({ db, account: ACCOUNT, ...A, leaseMs, logger: silentLogger() });
+    a.start();
+    await vi.waitFor(() => expect(a.verdict().mayTrade).toBe(true), { timeout: 10_000 });
+    await a.stop();
+    expect(a.verdict().mayTrade).toBe(false);
+    expect(await acquireLease(db, ACCOUNT, B, leaseMs)).toEqual({ acquired: true, token: 2 });
+    expect(await log(db)).toEqual(['acquired peer-a 1', 'released peer-a 1', 'acquired peer-b 2']);
+  });
 });
