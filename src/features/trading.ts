@@ -52,7 +52,14 @@ export function tradingFeature(): FeatureDefinition {
       // ledger flush.
       const pools = databaseUrl
         ? {
-            ledger: new pg.Pool({ connectionString: databaseUrl, max: 3, types: pgTypes }),
+            // A flush that hangs longer than a lease fails (and the engine stands by) instead of
+            // holding the tick forever.
+            ledger: new pg.Pool({
+              connectionString: databaseUrl,
+              max: 3,
+              types: pgTypes,
+              query_timeout: cfg.leaseMs,
+            }),
             lease: new pg.Pool({
               connectionString: databaseUrl,
               max: 1,
@@ -115,6 +122,7 @@ export function tradingFeature(): FeatureDefinition {
                 now: Date.now,
                 logger,
                 secrets,
+                mayPlace: () => !lease || lease.verdict().mayTrade,
               })
             : new PaperBroker(
                 store,

@@ -37,6 +37,11 @@ export interface LiveBrokerOptions {
   now: () => number;
   logger: Logger;
   secrets: readonly (string | undefined)[];
+  /**
+   * Asked once the order's row is committed, right before the request leaves: false (the account
+   * lease ran out while the row was being written) and the order is not sent. Absent: always true.
+   */
+  mayPlace?: () => boolean;
 }
 
 export class LiveBroker implements Broker {
@@ -83,6 +88,12 @@ export class LiveBroker implements Broker {
     // PostgreSQL the flush is also the fence: a peer that lost the account lease sends nothing.
     this.o.store.insertOrder(order);
     await this.o.store.flush();
+    if (this.o.mayPlace && !this.o.mayPlace()) {
+      // The row may stay `open` in a ledger this peer can no longer write: the next holder's
+      // reconciliation asks the exchange, which never got it, and marks it rejected.
+      this.settle(order, 'rejected', 'the account lease ran out before the order was sent: not sent');
+      return order;
+    }
     try {
       const remote = await this.o.client.createOrder(req.symbol, req.type, req.side, req.amount, req.price, {
         clientOrderId: req.clientOrderId,
