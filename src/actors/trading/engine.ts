@@ -57,6 +57,9 @@ export interface EngineOptions {
   lease?: Pick<AccountLease, 'start' | 'stop' | 'verdict' | 'lost' | 'currentFence' | 'view'>;
 }
 
+/** How often a peer standing by under a lease re-reads the shared ledger for its view, ms. */
+const STANDBY_REFRESH_MS = 10_000;
+
 /** Backoff after exchange failures: 1 s doubling to 30 s. */
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
@@ -86,6 +89,8 @@ export class TradingEngine {
     exchangeErrors: 0,
   };
   private readonly lastRefusal = new Map<string, number>();
+  /** When a peer standing by last re-read the shared ledger (lease only). */
+  private standbyRefreshedAt = 0;
   /** Who trades the account while this peer stands by (null: unknown, or not standing by). */
   private standbyHolder: { holder: string; since: string } | null = null;
   /** The lease token the ledger in memory was loaded under (lease only). */
@@ -283,7 +288,26 @@ export class TradingEngine {
       }
       return true;
     }
-    return this.standBy(verdict);
+    await this.standBy(verdict);
+    await this.refreshWhileStandingBy();
+    return false;
+  }
+
+  /**
+   * With a lease the ledger is the holder's: a peer standing by re-reads it now and then (read
+   * only), so its /status and dashboard card show the account as it is, not as it was at start.
+   */
+  private async refreshWhileStandingBy(): Promise<void> {
+    const now = this.o.now();
+    if (!this.o.lease || now - this.standbyRefreshedAt < STANDBY_REFRESH_MS) return;
+    this.standbyRefreshedAt = now;
+    try {
+      await this.o.store.load(null);
+      this.broker = this.o.broker(this.markets, this.source as MarketSource);
+      this.token = undefined;
+    } catch (err) {
+      this.o.logger.warn({ err }, 'standing by: re-reading the shared ledger failed; the view may be stale');
+    }
   }
 
   private verdict(): GuardVerdict | undefined {

@@ -154,7 +154,10 @@ describe.skipIf(pgMissing)('trading ledger in PostgreSQL', () => {
   it('two engines, one shared ledger: one trades; the paused holder is taken over and can no longer write', async () => {
     const db = await pool();
     const leaseMs = 1_500;
+    // B's clock can be moved ahead (by less than the stale-data limit) to reach its refresh interval.
+    const skew = { ms: 0 };
     const make = (who: { peerId: string; bootId: string }) => {
+      const now = who === B ? () => Date.now() + skew.ms : Date.now;
       const store = new PgTradingStore(db, ACCOUNT);
       const lease = new AccountLease({ db, account: ACCOUNT, ...who, leaseMs, logger: silentLogger() });
       const engine = new TradingEngine({
@@ -174,7 +177,7 @@ describe.skipIf(pgMissing)('trading ledger in PostgreSQL', () => {
         },
         symbols: ['BTC/USDT', 'ETH/USDT'],
         killSwitchActive: () => false,
-        now: Date.now,
+        now,
         logger: silentLogger(),
         lease,
       });
@@ -197,6 +200,11 @@ describe.skipIf(pgMissing)('trading ledger in PostgreSQL', () => {
     );
     expect(b.engine.view()).toMatchObject({ state: 'standby', standby: { holder: 'peer-a' } });
     expect(b.engine.view().counters.ordersPlaced).toBe(0);
+    // Standing by, B re-reads the shared ledger every 10 s: its view shows the account A trades.
+    skew.ms = 11_000;
+    await b.engine.tick();
+    expect(b.engine.view().balances).toEqual(a.engine.view().balances);
+    expect(b.engine.view().balances).not.toEqual({ USDT: 100_000 });
 
     // A pauses (no tick, no renewal: a stopped process); B takes over after the lease expires.
     (a.lease as unknown as { running: boolean }).running = false;
