@@ -16,7 +16,7 @@
  * unexpired expiry by the database's clock. A stale holder's flush fails with
  * QB_ERR_TRADING_LEASE_LOST and commits nothing.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { QbError } from '../../errors.js';
 import { migratePostgres } from '../../queue/postgres-schema.js';
 import type { FillPiece, Side } from './fill-model.js';
@@ -25,13 +25,9 @@ import { openingLedger } from './ledger.js';
 import { POSTGRES_TRADING_MIGRATIONS } from './pg-schema.js';
 import type { ProtectionName } from './protections.js';
 import { type AccountRecord, type FillRecord, type LedgerStore, type OrderRecord, utcDay } from './store.js';
+import { toFill, toOrder } from './store-pg-rows.js';
 
-const INT8_OID = 20;
-/** BIGINT as numbers: ms timestamps and tokens fit in 2^53. */
-export const pgTypes = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as never,
-};
+export { pgTypes } from './store-pg-rows.js';
 
 /** How much of the ledger the cache keeps: open orders always, the newest others and fills. */
 const MAX_CACHED_ORDERS = 20_000;
@@ -371,38 +367,4 @@ export class PgTradingStore implements LedgerStore {
       break;
     }
   }
-}
-
-function toOrder(r: Record<string, unknown>): OrderRecord {
-  return {
-    id: r.id as string,
-    clientOrderId: r.client_order_id as string,
-    exchangeId: (r.exchange_id as string | null) ?? null,
-    symbol: r.symbol as string,
-    side: r.side as Side,
-    type: r.type as OrderRecord['type'],
-    amount: r.amount as number,
-    price: r.price as number | null,
-    status: r.status as OrderRecord['status'],
-    filled: r.filled as number,
-    average: r.average as number | null,
-    fee: r.fee as number,
-    reason: r.reason as string | null,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-  };
-}
-
-function toFill(r: Record<string, unknown>): FillRecord {
-  return {
-    seq: r.seq as number,
-    orderId: r.order_id as string,
-    symbol: r.symbol as string,
-    side: r.side as Side,
-    price: r.price as number,
-    amount: r.amount as number,
-    fee: r.fee as number,
-    role: r.role as string,
-    at: r.at as number,
-  };
 }
