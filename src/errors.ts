@@ -72,6 +72,11 @@ export const ERRORS = {
     description:
       'a queue lease expired or was taken over; its holder can no longer complete or fail the item',
   },
+  QB_ERR_TRADING_LEASE_LOST: {
+    status: 409,
+    description:
+      'this peer does not hold the account lease (DATABASE_URL): its ledger writes are refused and it places no order',
+  },
   QB_ERR_QUEUE_ITEM_STATE: {
     status: 409,
     description:
