@@ -32,6 +32,7 @@ import {
   type QueueItemState,
   type QueueOptions,
   type QueueSettings,
+  type ReleaseOptions,
   systemClock,
 } from './types.js';
 
@@ -339,6 +340,24 @@ export class PostgresQueue implements Queue {
         return toItem(updated.rows[0] as ItemRow);
       }),
     );
+  }
+
+  release(lease: Lease, options: ReleaseOptions = {}): Promise<QueueItem> {
+    const delay = Math.max(0, options.delayMs ?? 0);
+    return this.#run(async () => {
+      const now = this.#clock.now();
+      // The claim's attempt is taken back; the token moves on so the released lease stays fenced.
+      const { rows } = await this.#pool.query<ItemRow>(
+        `UPDATE queue_items
+         SET attempts = GREATEST(attempts - 1, 0), state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+             lease_token = lease_token + 1, run_at = $1, updated_at = $2
+         WHERE id = $3 AND state = 'running' AND lease_token = $4 AND lease_expires_at > $2
+         RETURNING *`,
+        [now + delay, now, lease.id, lease.token],
+      );
+      if (!rows[0]) throw leaseLost(lease);
+      return toItem(rows[0]);
+    });
   }
 
   get<P = unknown, R = unknown>(id: string): Promise<QueueItem<P, R> | null> {

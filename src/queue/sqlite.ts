@@ -27,6 +27,7 @@ import {
   type QueueItemState,
   type QueueOptions,
   type QueueSettings,
+  type ReleaseOptions,
   systemClock,
 } from './types.js';
 
@@ -173,6 +174,16 @@ export class SqliteQueue implements Queue {
         dead ? now : null,
         lease.id,
       ) as ItemRow;
+      return toItem(row);
+    });
+  }
+
+  release(lease: Lease, options: ReleaseOptions = {}): Promise<QueueItem> {
+    const delay = Math.max(0, options.delayMs ?? 0);
+    return this.#write(() => {
+      const now = this.#clock.now();
+      const row = this.#sql.release.get(now + delay, now, lease.id, lease.token, now) as ItemRow | undefined;
+      if (!row) throw leaseLost(lease);
       return toItem(row);
     });
   }
@@ -327,6 +338,14 @@ function prepare(db: Db) {
     fail: db.prepare(
       `UPDATE queue_items SET state = ?, last_error = ?, run_at = ?, updated_at = ?, finished_at = ?
        WHERE id = ? RETURNING *`,
+    ),
+    // The claim's attempt is taken back; the token moves on so the released lease stays fenced.
+    release: db.prepare(
+      `UPDATE queue_items
+       SET attempts = MAX(attempts - 1, 0), state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+           lease_token = lease_token + 1, run_at = ?, updated_at = ?
+       WHERE id = ? AND state = 'running' AND lease_token = ? AND lease_expires_at > ?
+       RETURNING *`,
     ),
     get: db.prepare('SELECT * FROM queue_items WHERE id = ?'),
     retry: db.prepare(

@@ -101,6 +101,11 @@ export interface FailOptions {
   retryInMs?: number;
 }
 
+export interface ReleaseOptions {
+  /** Do not run again before this delay, ms. Default 0. */
+  delayMs?: number;
+}
+
 /** Per-queue (per-subsystem) settings. Every field has a default in DEFAULT_QUEUE_SETTINGS. */
 export interface QueueSettings {
   /** Attempts before `dead`. Default 5. */
@@ -206,6 +211,15 @@ export interface Queue {
    * `permanent`. QB_ERR_QUEUE_LEASE_LOST if the lease is gone.
    */
   fail(lease: Lease, error: unknown, options?: FailOptions): Promise<QueueItem>;
+
+  /**
+   * Gives a leased item back without spending the attempt: the holder was cut off from outside
+   * (kill switch, pause, subsystem stop), the item itself did not fail. It becomes runnable after
+   * `delayMs` (queued, or failed when earlier attempts failed) with its attempt count as before the
+   * claim; the fencing token moves on, so the old lease is refused from then on.
+   * QB_ERR_QUEUE_LEASE_LOST if the lease is gone.
+   */
+  release(lease: Lease, options?: ReleaseOptions): Promise<QueueItem>;
 
   get<P = unknown, R = unknown>(id: string): Promise<QueueItem<P, R> | null>;
   list<P = unknown>(filter?: ListFilter): Promise<ListPage<P>>;

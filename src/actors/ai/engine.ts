@@ -6,7 +6,8 @@
  *
  * It pauses, claiming nothing so every task stays queued, while no provider is configured, while a
  * spending cap holds (until the next clock hour) and while the breaker is open (until its probe).
- * stop() (kill switch, operator) aborts the calls in flight; their tasks go back to the queue.
+ * stop() (kill switch, operator) aborts the calls in flight; their tasks go back to the queue
+ * without spending an attempt (Queue.release).
  */
 import {
   BrokenCircuitError,
@@ -191,9 +192,7 @@ export class AiEngine {
     for (const item of items) {
       if (!this.running) {
         // Stopped while claiming: hand it straight back.
-        void this.settle(item.claim, () =>
-          this.o.queue.fail(item.claim, 'stopped before the call', { retryInMs: 0 }),
-        );
+        void this.settle(item.claim, () => this.o.queue.release(item.claim));
         continue;
       }
       this.o.usage.add(1, 0);
@@ -324,9 +323,9 @@ export class AiEngine {
 
   private recordFailure(lease: Lease, err: unknown, aborted: boolean): Promise<unknown> {
     if (aborted) {
-      return this.o.queue.fail(lease, 'stopped during the call (kill switch or operator stop)', {
-        retryInMs: 0,
-      });
+      // Cut off from outside (kill switch, operator stop): the task did not fail, so the attempt
+      // is given back rather than spent.
+      return this.o.queue.release(lease);
     }
     if (err instanceof BrokenCircuitError) {
       const probeIn = Math.max(0, this.breakerOpenedAt + this.o.config.breakerHalfOpenMs - this.now());

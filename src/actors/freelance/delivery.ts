@@ -154,9 +154,8 @@ export class DeliveryWorker {
         { timeoutMs: DELIVERY_TIMEOUT_MS, signal: abort.signal },
       );
       if (abort.signal.aborted) {
-        await this.o.queue.fail(item.claim, 'stopped during delivery (kill switch or operator stop)', {
-          retryInMs: 0,
-        });
+        // Cut off from outside (kill switch, operator stop): the attempt is given back, not spent.
+        await this.o.queue.release(item.claim);
         return;
       }
       if (outcome.ok) {
