@@ -84,7 +84,7 @@ export async function assemblePeer(
 
   const db = openDb(config.dataDir);
   // SQLite in DATA_DIR (its own connection, synchronous=FULL), or the fleet's PostgreSQL.
-  const queue = await openQueue(config);
+  const queue = await openQueue(config, { log: log.child({ component: 'queue' }) });
   const queueSummary = new QueueSummary(queue);
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;

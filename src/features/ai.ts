@@ -176,7 +176,7 @@ function aiMetrics(
     registers: [registry],
     collect() {
       const p = engine.paused;
-      for (const kind of ['no-provider', 'spend-cap', 'breaker'])
+      for (const kind of ['no-provider', 'spend-cap', 'breaker', 'store'])
         this.set({ reason: kind }, p?.kind === kind ? 1 : 0);
     },
   });

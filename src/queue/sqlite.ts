@@ -28,6 +28,7 @@ import {
   type QueueOptions,
   type QueueSettings,
   type ReleaseOptions,
+  type StoreConnection,
   systemClock,
 } from './types.js';
 
@@ -57,6 +58,7 @@ export class SqliteQueue implements Queue {
   readonly #commit: GroupCommit;
   readonly #sql;
   #closed = false;
+  readonly #openedAt = Date.now();
 
   constructor(db: Db, options: SqliteQueueOptions & { ownsDb?: boolean } = {}) {
     this.#db = db;
@@ -262,6 +264,10 @@ export class SqliteQueue implements Queue {
       }
       return removed;
     });
+  }
+
+  connection(): StoreConnection {
+    return { kind: 'sqlite', state: 'connected', since: this.#openedAt, lastError: null };
   }
 
   async close(): Promise<void> {

@@ -170,6 +170,17 @@ export interface ListPage<P = unknown> {
   nextCursor: string | null;
 }
 
+/** How the queue reaches its store, for /status and /ready. */
+export interface StoreConnection {
+  kind: 'sqlite' | 'postgres';
+  /** `reconnecting`: the server is unreachable; every call fails with QB_ERR_STORE_UNAVAILABLE. */
+  state: 'connected' | 'reconnecting';
+  /** When the state began, ms since the epoch. */
+  since: number;
+  /** The last connection error seen (kept after recovery); null when none. */
+  lastError: string | null;
+}
+
 /** Counts by state for one queue. */
 export type QueueDepths = Record<QueueItemState, number>;
 
@@ -180,6 +191,8 @@ export type QueueDepths = Record<QueueItemState, number>;
  * - QB_ERR_QUEUE_ITEM_STATE: retry of an item that is not dead/failed/cancelled, cancel of one that
  *   is not queued/failed
  * - QB_ERR_QUEUE_CLOSED: the backend was closed
+ * - QB_ERR_STORE_UNAVAILABLE: the database cannot be reached (PostgreSQL); nothing was committed,
+ *   or the commit could not be confirmed (an idempotency key makes the retry safe)
  */
 export interface Queue {
   /** 'sqlite' or 'postgres' (for /status and logs). */
@@ -239,6 +252,9 @@ export interface Queue {
 
   /** Deletes completed and cancelled items older than their queue's retentionMs. Returns the count. */
   prune(): Promise<number>;
+
+  /** The store's reachability now (SQLite is always connected). */
+  connection(): StoreConnection;
 
   /** Flushes pending batches, then releases the connection(s). Further calls reject. */
   close(): Promise<void>;

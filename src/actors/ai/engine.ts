@@ -5,7 +5,8 @@
  * provider names one); dead at once on any other 4xx, with the provider's message.
  *
  * It pauses, claiming nothing so every task stays queued, while no provider is configured, while a
- * spending cap holds (until the next clock hour) and while the breaker is open (until its probe).
+ * spending cap holds (until the next clock hour), while the breaker is open (until its probe) and
+ * while the queue's database is unreachable (until it is back).
  * stop() (kill switch, operator) aborts the calls in flight; their tasks go back to the queue
  * without spending an attempt (Queue.release).
  */
@@ -20,6 +21,7 @@ import {
 import type { AiConfig } from '../../config.js';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { isStoreUnavailable } from '../../queue/pg-connection.js';
 import type { ClaimedItem, Lease, Queue } from '../../queue/types.js';
 import { checkSpend } from './guard.js';
 import { judge, type Provider } from './provider.js';
@@ -29,12 +31,12 @@ import type { UsageLedger } from './usage.js';
 /** Look at the queue at least this often (a retry came due, another peer shares it), ms. */
 const POLL_MS = 1_000;
 
-export type PauseKind = 'no-provider' | 'spend-cap' | 'breaker';
+export type PauseKind = 'no-provider' | 'spend-cap' | 'breaker' | 'store';
 
 export interface Pause {
   kind: PauseKind;
   reason: string;
-  /** ISO time the pause ends on its own; null: only a configuration change ends it. */
+  /** ISO time the pause ends on its own; null: no known end (a configuration change, the database back). */
   until: string | null;
 }
 
@@ -161,7 +163,11 @@ export class AiEngine {
       return;
     }
     this.pumping = this.pump()
-      .catch((err) => this.o.logger.error({ err }, 'AI worker could not claim tasks; trying again'))
+      .catch((err) => {
+        // The store's loss is logged once by the queue and shown as a pause; not once per poll.
+        if (isStoreUnavailable(err)) this.o.logger.debug('AI worker: queue database unreachable');
+        else this.o.logger.error({ err }, 'AI worker could not claim tasks; trying again');
+      })
       .finally(() => {
         this.pumping = undefined;
         if (this.again) {
@@ -225,6 +231,14 @@ export class AiEngine {
       return {
         kind: 'no-provider',
         reason: 'no provider configured (AI_BASE_URL is not set); tasks stay queued',
+        until: null,
+      };
+    }
+    const store = this.o.queue.connection();
+    if (store.state !== 'connected') {
+      return {
+        kind: 'store',
+        reason: `the queue database is unreachable (${store.kind} ${store.state}); tasks wait in it and resume when it is back`,
         until: null,
       };
     }
@@ -298,6 +312,11 @@ export class AiEngine {
       const { code, message } = describeError(err);
       if (code === 'QB_ERR_QUEUE_LEASE_LOST') {
         this.o.logger.warn({ taskId: lease.id }, 'AI task lease lost; this outcome is dropped');
+      } else if (code === 'QB_ERR_STORE_UNAVAILABLE') {
+        this.o.logger.warn(
+          { taskId: lease.id },
+          'AI task outcome not recorded: the queue database stayed unreachable; the task runs again when its lease runs out',
+        );
       } else if (code !== 'QB_ERR_QUEUE_CLOSED') {
         this.o.logger.error({ taskId: lease.id, err: message }, 'could not record an AI task outcome');
       }

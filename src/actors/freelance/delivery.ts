@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from '../../logger.js';
+import { isStoreUnavailable } from '../../queue/pg-connection.js';
 import type { ClaimedItem, Queue } from '../../queue/types.js';
 import type { Db } from '../../store/db.js';
 import { HOUR_MS, hourOf } from '../ai/usage.js';
@@ -89,7 +90,11 @@ export class DeliveryWorker {
     }
     this.pumping = true;
     this.pump()
-      .catch((err) => this.o.logger.error({ err }, 'delivery worker could not claim; trying again'))
+      .catch((err) => {
+        // The store's loss is logged once by the queue and shown as a pause; not once per poll.
+        if (!isStoreUnavailable(err))
+          this.o.logger.error({ err }, 'delivery worker could not claim; trying again');
+      })
       .finally(() => {
         this.pumping = false;
         if (this.again) {
@@ -105,10 +110,15 @@ export class DeliveryWorker {
   private setPause(reason: string | null): void {
     if (reason && reason !== this.pauseReason)
       this.o.logger.warn({ reason }, `freelance deliveries paused: ${reason}`);
+    if (!reason && this.pauseReason) this.o.logger.info('freelance deliveries resumed');
     this.pauseReason = reason;
   }
 
   private async pump(): Promise<void> {
+    if (this.o.queue.connection().state !== 'connected') {
+      this.setPause('the queue database is unreachable; approved jobs wait in it and resume when it is back');
+      return;
+    }
     if (!this.o.webhookUrl || !this.o.webhookSecret) {
       this.setPause('no webhook configured (FREELANCE_WEBHOOK_URL); approved jobs stay queued');
       return;

@@ -121,6 +121,9 @@ export class JobStore {
       listStatus: db.prepare(
         'SELECT * FROM freelance_jobs WHERE status = ? ORDER BY created_at DESC, id LIMIT ?',
       ),
+      withdraw: db.prepare(
+        `DELETE FROM freelance_jobs WHERE id = ? AND status = 'drafting' AND proposal_task_id IS NULL`,
+      ),
       counts: db.prepare('SELECT status, COUNT(*) AS n FROM freelance_jobs GROUP BY status'),
       setTask: db.prepare(
         `UPDATE freelance_jobs SET proposal_task_id = @taskId, updated_at = @now
@@ -171,6 +174,11 @@ export class JobStore {
     const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
     for (const r of this.s.counts.all() as { status: JobStatus; n: number }[]) out[r.status] = r.n;
     return out;
+  }
+
+  /** Removes a job just added whose proposal could not be queued (an intake answered 503). */
+  withdraw(id: string): void {
+    this.s.withdraw.run(id);
   }
 
   setProposalTask(id: string, taskId: string): void {

@@ -7,6 +7,7 @@
  */
 import { QbError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { isStoreUnavailable } from '../../queue/pg-connection.js';
 import type { Queue } from '../../queue/types.js';
 import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult } from '../ai/tasks.js';
 import type { FeedItem } from './feeds/parse.js';
@@ -47,8 +48,16 @@ const ORIGIN_PREFIX = 'freelance:';
 export class FreelancePipeline {
   constructor(private readonly o: PipelineOptions) {}
 
-  /** Takes a job in; a repeat (same guid or URL) returns the first one. */
-  async submit(job: NewJob): Promise<{ job: Job; created: boolean }> {
+  /**
+   * Takes a job in; a repeat (same guid or URL) returns the first one. `allOrNothing` (an HTTP
+   * intake, whose caller gets 503 and retries): when the proposal task cannot be committed because
+   * the queue's database is unreachable, the new job is withdrawn too, so nothing is half-accepted.
+   * A feed's job is kept instead (reconcile() queues its proposal later; the feed may not repeat it).
+   */
+  async submit(
+    job: NewJob,
+    options: { allOrNothing?: boolean } = {},
+  ): Promise<{ job: Job; created: boolean }> {
     const verdict = matchJob(job, this.o.rules);
     const { job: stored, created } = verdict.matched
       ? this.o.jobs.add(job, 'drafting', null)
@@ -58,7 +67,14 @@ export class FreelancePipeline {
         { jobId: stored.id, source: stored.source, status: stored.status, reason: stored.reason },
         verdict.matched ? 'freelance job matched; drafting a proposal' : 'freelance job skipped',
       );
-      if (stored.status === 'drafting') await this.requestProposal(stored);
+      if (stored.status === 'drafting') {
+        try {
+          await this.requestProposal(stored);
+        } catch (err) {
+          if (options.allOrNothing && isStoreUnavailable(err)) this.o.jobs.withdraw(stored.id);
+          throw err;
+        }
+      }
     }
     return { job: this.o.jobs.get(stored.id) ?? stored, created };
   }
@@ -129,7 +145,17 @@ export class FreelancePipeline {
         );
       }
     }
-    await this.queueDelivery(jobId, by);
+    try {
+      await this.queueDelivery(jobId, by);
+    } catch (err) {
+      // Not committed (database unreachable): the approval is taken back, so the caller's 503 is
+      // the whole answer and a retry approves again.
+      if (isStoreUnavailable(err) && job.status === 'awaiting-approval')
+        this.o.jobs.move(jobId, 'approved', 'awaiting-approval', {
+          reason: 'approval not committed: the queue database was unreachable',
+        });
+      throw err;
+    }
     this.o.logger.info({ jobId, by }, 'freelance job approved; delivery queued');
     return this.o.jobs.get(jobId) as Job;
   }
@@ -159,6 +185,8 @@ export class FreelancePipeline {
    * settled task, approvals without a delivery. Idempotency keys make a repeat harmless.
    */
   async reconcile(): Promise<void> {
+    // Nothing can be repaired while the queue's database is unreachable; the next round will.
+    if (this.o.queue.connection().state !== 'connected') return;
     for (const job of this.o.jobs.list(500, 'drafting')) {
       if (!job.proposalTaskId) {
         await this.requestProposal(job);

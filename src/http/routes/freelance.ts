@@ -92,13 +92,16 @@ export function freelanceRoutes(deps: FreelanceRouteDeps): FastifyPluginAsync<Ro
         if (bytes > deps.maxJobBytes) {
           throw new QbError('QB_ERR_PAYLOAD_TOO_LARGE', `job is ${bytes} bytes; ${limit}`);
         }
-        const { job } = await deps.pipeline.submit({
-          ...b,
-          currency: b.currency?.toUpperCase(),
-          source: b.source ?? 'api',
-          // A job posted twice with its URL is the same job.
-          dedupKey: b.url ? `url:${b.url}` : undefined,
-        });
+        const { job } = await deps.pipeline.submit(
+          {
+            ...b,
+            currency: b.currency?.toUpperCase(),
+            source: b.source ?? 'api',
+            // A job posted twice with its URL is the same job.
+            dedupKey: b.url ? `url:${b.url}` : undefined,
+          },
+          { allOrNothing: true },
+        );
         return reply
           .status(202)
           .send({ id: job.id, status: job.status, ...(job.reason ? { reason: job.reason } : {}) });
