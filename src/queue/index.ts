@@ -2,6 +2,7 @@
  * Opens the peer's queue: PostgreSQL shared by the fleet when DATABASE_URL is set, otherwise
  * SQLite in DATA_DIR (synchronous=FULL). Subsystems receive the Queue and never know which.
  */
+import type { NamedMigration } from '../store/migrations.js';
 import type { ConnectionLog } from './pg-connection.js';
 import { openPostgresQueue } from './postgres.js';
 import { openSqliteQueue } from './sqlite.js';
@@ -20,6 +21,8 @@ export interface QueueStoreConfig {
 export interface OpenQueueOptions extends QueueOptions {
   /** Where PostgreSQL's loss and recovery are logged. */
   log?: ConnectionLog;
+  /** PostgreSQL migrations of the features' shared tables, applied with the queue's own. */
+  migrations?: readonly NamedMigration[];
 }
 
 /**

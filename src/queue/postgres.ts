@@ -41,6 +41,7 @@ import {
   type QueueOptions,
   type QueueSettings,
   type ReleaseOptions,
+  type SharedSql,
   type StoreConnection,
   systemClock,
 } from './types.js';
@@ -155,6 +156,10 @@ export class PostgresQueue implements Queue {
   readonly #completions = new Batcher<CompleteRequest, QueueItem>((batch) => this.#flushCompletions(batch));
   #closed = false;
   readonly #connection: PgConnection;
+  readonly shared: SharedSql = {
+    query: <R>(text: string, params: unknown[] = []) =>
+      this.#run(async () => (await this.#pool.query(text, params)).rows as R[]),
+  };
 
   constructor(pool: pg.Pool, options: QueueOptions, connection: PgConnection) {
     this.#pool = pool;

@@ -181,6 +181,16 @@ export interface StoreConnection {
   lastError: string | null;
 }
 
+/**
+ * The fleet's shared database (PostgreSQL with DATABASE_URL), for the fleet-wide tables features
+ * keep beside the queue (spending caps, freelance jobs). Calls behave as the queue's own: refused
+ * with QB_ERR_STORE_UNAVAILABLE while the server is unreachable, refused after close.
+ */
+export interface SharedSql {
+  /** One statement ($1, $2... parameters); BIGINT columns come back as numbers. */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+}
+
 /** Counts by state for one queue. */
 export type QueueDepths = Record<QueueItemState, number>;
 
@@ -197,6 +207,8 @@ export type QueueDepths = Record<QueueItemState, number>;
 export interface Queue {
   /** 'sqlite' or 'postgres' (for /status and logs). */
   readonly backend: 'sqlite' | 'postgres';
+  /** The shared database, when the store is one the whole fleet shares (PostgreSQL); else absent. */
+  readonly shared?: SharedSql;
 
   /** Sets (or merges into) one queue's settings. Call before its workers start. */
   define(queue: string, settings: Partial<QueueSettings>): void;

@@ -26,7 +26,7 @@ import type { ClaimedItem, Lease, Queue } from '../../queue/types.js';
 import { checkSpend } from './guard.js';
 import { judge, type Provider } from './provider.js';
 import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult } from './tasks.js';
-import type { UsageLedger } from './usage.js';
+import type { SpendLedger } from './usage.js';
 
 /** Look at the queue at least this often (a retry came due, another peer shares it), ms. */
 const POLL_MS = 1_000;
@@ -42,7 +42,7 @@ export interface Pause {
 
 export interface EngineOptions {
   queue: Queue;
-  usage: UsageLedger;
+  usage: SpendLedger;
   config: AiConfig;
   /** Absent without AI_BASE_URL: tasks stay queued. */
   provider: Provider | undefined;
@@ -195,15 +195,24 @@ export class AiEngine {
       limit,
       leaseMs: leaseMsFor(this.o.config.timeoutMs),
     });
-    for (const item of items) {
-      if (!this.running) {
-        // Stopped while claiming: hand it straight back.
-        void this.settle(item.claim, () => this.o.queue.release(item.claim));
-        continue;
-      }
-      this.o.usage.add(1, 0);
-      this.run(item);
+    if (items.length === 0) return;
+    // One unit of the hourly request cap per call, taken atomically (fleet-wide with PostgreSQL:
+    // another peer may have used the room the snapshot above showed).
+    let granted = 0;
+    try {
+      granted = this.running
+        ? await this.o.usage.reserveRequests(items.length, this.o.config.maxRequestsPerHour)
+        : 0;
+    } finally {
+      items.forEach((item, i) => {
+        if (i < granted && this.running) this.run(item);
+        // Stopped while claiming, or no unit left: hand it straight back, without spending an attempt.
+        else void this.settle(item.claim, () => this.o.queue.release(item.claim));
+      });
     }
+    const unused = items.filter((item, i) => i < granted && !this.inFlight.has(item.id)).length;
+    if (unused > 0) await this.o.usage.refundRequests(unused);
+    if (granted < items.length) this.setPause(this.currentPause(this.now()));
   }
 
   /** Arms an extra wake-up at `at` (epoch ms), beside the regular poll. */
@@ -294,8 +303,15 @@ export class AiEngine {
     });
     call.then(
       (answer) =>
-        this.settle(lease, () => {
-          if (answer.usage) this.o.usage.add(0, answer.usage.totalTokens);
+        this.settle(lease, async () => {
+          // The outcome counts more than the accounting: a ledger that cannot be written (the
+          // database is unreachable) does not hold the completion back.
+          if (answer.usage)
+            await this.o.usage
+              .addTokens(answer.usage.totalTokens)
+              .catch((err) =>
+                this.o.logger.warn({ err: describeError(err).message }, 'AI token usage not recorded'),
+              );
           const result: TaskResult = { text: answer.text, usage: answer.usage ?? null, model };
           return this.o.queue.complete(lease, result);
         }),
