@@ -15,12 +15,12 @@ import type { Job, JobStore, NewJob } from './jobs.js';
 import { type MatchRules, matchJob } from './match.js';
 
 /**
- * The delivery queue of one peer. Jobs live in the peer's own SQLite file, so the peer that holds
- * a job delivers it: with a fleet-wide PostgreSQL queue another peer would not find the job.
- * (Proposal tasks are self-contained and may run on any peer.)
+ * The delivery queue. Jobs in a peer's own SQLite file are delivered by that peer (another peer
+ * sharing a PostgreSQL queue would not find the job): one queue per peer. Jobs in the fleet's
+ * shared database (`shared`) are visible to every peer, so any peer delivers any job: one queue.
  */
-export function deliveryQueue(peerId: string): string {
-  return `freelance.deliver.${peerId}`;
+export function deliveryQueue(peerId: string, shared = false): string {
+  return shared ? 'freelance.deliver' : `freelance.deliver.${peerId}`;
 }
 
 export interface DeliveryPayload {
@@ -60,8 +60,8 @@ export class FreelancePipeline {
   ): Promise<{ job: Job; created: boolean }> {
     const verdict = matchJob(job, this.o.rules);
     const { job: stored, created } = verdict.matched
-      ? this.o.jobs.add(job, 'drafting', null)
-      : this.o.jobs.add(job, 'skipped', verdict.reason);
+      ? await this.o.jobs.add(job, 'drafting', null)
+      : await this.o.jobs.add(job, 'skipped', verdict.reason);
     if (created) {
       this.o.logger.info(
         { jobId: stored.id, source: stored.source, status: stored.status, reason: stored.reason },
@@ -71,12 +71,12 @@ export class FreelancePipeline {
         try {
           await this.requestProposal(stored);
         } catch (err) {
-          if (options.allOrNothing && isStoreUnavailable(err)) this.o.jobs.withdraw(stored.id);
+          if (options.allOrNothing && isStoreUnavailable(err)) await this.o.jobs.withdraw(stored.id);
           throw err;
         }
       }
     }
-    return { job: this.o.jobs.get(stored.id) ?? stored, created };
+    return { job: (await this.o.jobs.get(stored.id)) ?? stored, created };
   }
 
   /** A feed item becomes a job; its guid (or URL) is the dedup key. */
@@ -101,19 +101,19 @@ export class FreelancePipeline {
       maxTokens: 800,
     };
     const { item } = await this.o.queue.enqueue(AI_QUEUE, payload, { idempotencyKey: proposalKey(job.id) });
-    this.o.jobs.setProposalTask(job.id, item.id);
+    await this.o.jobs.setProposalTask(job.id, item.id);
     this.o.wakeAi();
     // The task may have finished already (a repeat of a completed key).
-    this.onTaskSettled(item as AiTask);
+    await this.onTaskSettled(item as AiTask);
   }
 
   /** An AI task settled: if it drafted a proposal, the job moves on. */
-  onTaskSettled(task: AiTask): void {
+  async onTaskSettled(task: AiTask): Promise<void> {
     if (!task.payload.origin.startsWith(ORIGIN_PREFIX)) return;
     const jobId = task.payload.origin.slice(ORIGIN_PREFIX.length);
     if (task.state === 'completed' && task.result) {
       const proposal = (task.result as TaskResult).text;
-      if (this.o.jobs.move(jobId, 'drafting', 'awaiting-approval', { proposal })) {
+      if (await this.o.jobs.move(jobId, 'drafting', 'awaiting-approval', { proposal })) {
         this.o.logger.info({ jobId }, 'proposal drafted; the job awaits approval');
         if (this.o.autoExecute)
           void this.approve(jobId, 'auto').catch((err) =>
@@ -121,7 +121,7 @@ export class FreelancePipeline {
           );
       }
     } else if (task.state === 'dead' || task.state === 'cancelled') {
-      this.o.jobs.move(jobId, 'drafting', 'failed', {
+      await this.o.jobs.move(jobId, 'drafting', 'failed', {
         reason: `proposal task ${task.state}: ${task.lastError ?? ''}`,
       });
     }
@@ -129,13 +129,13 @@ export class FreelancePipeline {
 
   /** The operator (or auto-execute) says go: the delivery is queued. */
   async approve(jobId: string, by: 'operator' | 'auto'): Promise<Job> {
-    const job = this.o.jobs.get(jobId);
+    const job = await this.o.jobs.get(jobId);
     if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${jobId}`);
     if (
-      !this.o.jobs.move(jobId, 'awaiting-approval', 'approved', {
+      !(await this.o.jobs.move(jobId, 'awaiting-approval', 'approved', {
         decided: true,
         reason: `approved by ${by}`,
-      })
+      }))
     ) {
       // Approving twice is harmless: the delivery is keyed by the job.
       if (job.status !== 'approved') {
@@ -151,27 +151,27 @@ export class FreelancePipeline {
       // Not committed (database unreachable): the approval is taken back, so the caller's 503 is
       // the whole answer and a retry approves again.
       if (isStoreUnavailable(err) && job.status === 'awaiting-approval')
-        this.o.jobs.move(jobId, 'approved', 'awaiting-approval', {
+        await this.o.jobs.move(jobId, 'approved', 'awaiting-approval', {
           reason: 'approval not committed: the queue database was unreachable',
         });
       throw err;
     }
     this.o.logger.info({ jobId, by }, 'freelance job approved; delivery queued');
-    return this.o.jobs.get(jobId) as Job;
+    return (await this.o.jobs.get(jobId)) as Job;
   }
 
-  reject(jobId: string, reason: string | undefined): Job {
-    const job = this.o.jobs.get(jobId);
+  async reject(jobId: string, reason: string | undefined): Promise<Job> {
+    const job = await this.o.jobs.get(jobId);
     if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${jobId}`);
     const why = reason ? `rejected: ${reason}` : 'rejected by operator';
-    if (!this.o.jobs.move(jobId, 'awaiting-approval', 'rejected', { decided: true, reason: why })) {
+    if (!(await this.o.jobs.move(jobId, 'awaiting-approval', 'rejected', { decided: true, reason: why }))) {
       throw new QbError(
         'QB_ERR_JOB_STATE',
         `job ${jobId} is ${job.status}; only a job awaiting approval can be rejected`,
       );
     }
     this.o.logger.info({ jobId }, 'freelance job rejected');
-    return this.o.jobs.get(jobId) as Job;
+    return (await this.o.jobs.get(jobId)) as Job;
   }
 
   private async queueDelivery(jobId: string, approvedBy: 'operator' | 'auto'): Promise<void> {
@@ -187,20 +187,20 @@ export class FreelancePipeline {
   async reconcile(): Promise<void> {
     // Nothing can be repaired while the queue's database is unreachable; the next round will.
     if (this.o.queue.connection().state !== 'connected') return;
-    for (const job of this.o.jobs.list(500, 'drafting')) {
+    for (const job of await this.o.jobs.list(500, 'drafting')) {
       if (!job.proposalTaskId) {
         await this.requestProposal(job);
         continue;
       }
       const task = await this.o.queue.get<TaskPayload, TaskResult>(job.proposalTaskId);
-      if (task) this.onTaskSettled(task as AiTask);
+      if (task) await this.onTaskSettled(task as AiTask);
     }
-    for (const job of this.o.jobs.list(500, 'approved')) {
+    for (const job of await this.o.jobs.list(500, 'approved')) {
       const by = job.reason === 'approved by auto' ? 'auto' : 'operator';
       await this.queueDelivery(job.id, by);
     }
     if (this.o.autoExecute) {
-      for (const job of this.o.jobs.list(500, 'awaiting-approval')) await this.approve(job.id, 'auto');
+      for (const job of await this.o.jobs.list(500, 'awaiting-approval')) await this.approve(job.id, 'auto');
     }
   }
 }
