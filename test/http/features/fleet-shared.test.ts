@@ -125,6 +125,10 @@ describe.skipIf(unavailable !== null)('features on a shared PostgreSQL', () => {
     }
     expect((await b.authed({ url: `/freelance/jobs/${second}` })).json().status).toBe('approved');
     expect(receiver.accepted.size).toBe(1);
-    expect((await status(a)).freelance.jobs).toMatchObject({ delivered: 1, approved: 1 });
+    // /status shows the fleet's jobs (a snapshot renewed every 2 s).
+    await vi.waitFor(
+      async () => expect((await status(a)).freelance.jobs).toMatchObject({ delivered: 1, approved: 1 }),
+      { timeout: 10_000 },
+    );
   });
 });
