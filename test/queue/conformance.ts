@@ -220,6 +220,11 @@ export function queueConformance(factory: BackendFactory): void {
       expect(await errorCode(q.release(e.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
     });
 
+    it('reports its store connected', async () => {
+      const { q } = await setup();
+      expect(q.connection()).toMatchObject({ kind: q.backend, state: 'connected', lastError: null });
+    });
+
     it('retries a failed item on the exponential backoff schedule', async () => {
       const settings = { maxAttempts: 6, backoffBaseMs: 1_000, backoffMaxMs: 8_000, jitter: 0.2 };
       const { q, clock } = await setup({ queues: { b: settings } });
