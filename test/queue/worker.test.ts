@@ -98,7 +98,10 @@ describe('queue worker loop', () => {
             return { ...target.connection(), kind: 'postgres', state };
           };
         if (prop === 'claim')
-          return (...args: Parameters<typeof q.claim>) => (claims(), target.claim(...args));
+          return (...args: Parameters<typeof q.claim>) => {
+            claims();
+            return target.claim(...args);
+          };
         const value = Reflect.get(target, prop, receiver);
         return typeof value === 'function' ? value.bind(target) : value;
       },
