@@ -11,6 +11,7 @@ import {
 } from '../actors/freelance/executions.js';
 import { FeedPoller } from '../actors/freelance/feeds/poller.js';
 import { FeedStore } from '../actors/freelance/feeds/store.js';
+import { importLocalJobs } from '../actors/freelance/import-local.js';
 import { JOB_STATUSES, type JobStore, SqliteJobStore } from '../actors/freelance/jobs.js';
 import { FREELANCE_MIGRATIONS } from '../actors/freelance/migrations.js';
 import { deliveryQueue, FreelancePipeline } from '../actors/freelance/pipeline.js';
@@ -47,7 +48,21 @@ export function freelanceFeature(): FeatureDefinition {
         : new SqliteExecutionCounter(ctx.db);
       const queueName = deliveryQueue(ctx.peerId, shared !== undefined);
       // /status, the summary and /metrics are synchronous: keep the shared figures fresh.
-      const refresh = () => Promise.all([jobs.refresh(), executions.refresh()]).catch(() => undefined);
+      let imported = !shared;
+      const refresh = async () => {
+        try {
+          // Once per start, when the shared database first answers: this peer's SQLite jobs join the fleet's.
+          if (shared && !imported) {
+            const copied = await importLocalJobs(ctx.db, shared);
+            imported = true;
+            if (copied > 0)
+              logger.info({ copied }, 'freelance jobs of this peer copied into the shared database');
+          }
+          await Promise.all([jobs.refresh(), executions.refresh()]);
+        } catch {
+          // Unreachable now: /status keeps the last figures; the next round tries again.
+        }
+      };
       const refreshTimer = shared ? setInterval(refresh, 2_000) : undefined;
       refreshTimer?.unref();
       if (shared) void refresh();

@@ -4,9 +4,13 @@
  * delivered through the other.
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { buildTestApp, type TestApp } from '../../helpers/app.js';
+import { testConfig } from '../../../src/config.js';
+import { assemblePeer } from '../../../src/peer.js';
+import { buildTestApp, TEST_TOKEN, type TestApp } from '../../helpers/app.js';
 import { startFakeOpenAi } from '../../helpers/fake-openai.js';
+import { silentLogger } from '../../helpers/logger.js';
 import { postgresUnavailable, startPostgres } from '../../helpers/postgres.js';
+import { tempDir } from '../../helpers/tmp.js';
 import { startWebhookReceiver, TEST_WEBHOOK_SECRET } from '../../helpers/webhook-receiver.js';
 
 const unavailable = postgresUnavailable();
@@ -128,6 +132,40 @@ describe.skipIf(unavailable !== null)('features on a shared PostgreSQL', () => {
     // /status shows the fleet's jobs (a snapshot renewed every 2 s).
     await vi.waitFor(
       async () => expect((await status(a)).freelance.jobs).toMatchObject({ delivered: 1, approved: 1 }),
+      { timeout: 10_000 },
+    );
+  });
+  it('a peer that kept its jobs in SQLite brings them into the shared database when it moves to DATABASE_URL', {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = tempDir('qb-move-');
+    const env = { API_TOKEN: TEST_TOKEN, FREELANCE_KEYWORDS: 'rust', AI_ENABLED: 'false' };
+    const alone = await assemblePeer(testConfig(dataDir, env), silentLogger());
+    const posted = await alone.app.inject({
+      method: 'POST',
+      url: '/freelance/jobs',
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      payload: { title: 'TypeScript API', url: 'https://jobs.example/moved' },
+    });
+    expect(posted.json()).toMatchObject({ status: 'skipped' });
+    await alone.app.close();
+    await alone.close();
+
+    const server = await startPostgres({ fsync: false });
+    onTestFinished(() => server.stop());
+    const url = await server.createDatabase('fleet_moved');
+    const moved = await assemblePeer(testConfig(dataDir, { ...env, DATABASE_URL: url }), silentLogger());
+    onTestFinished(async () => {
+      await moved.app.close();
+      await moved.close();
+    });
+    const other = await buildTestApp({ env: { DATABASE_URL: url } });
+    await vi.waitFor(
+      async () =>
+        expect((await other.authed({ url: `/freelance/jobs/${posted.json().id}` })).json()).toMatchObject({
+          status: 'skipped',
+          url: 'https://jobs.example/moved',
+        }),
       { timeout: 10_000 },
     );
   });
