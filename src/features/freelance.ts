@@ -94,10 +94,8 @@ export function freelanceFeature(): FeatureDefinition {
         store: new FeedStore(ctx.db),
         intervalMs: cfg.pollIntervalMs,
         timeoutMs: cfg.feedTimeoutMs,
-        intake: (item, url) =>
-          void pipeline
-            .intakeFeedItem(item, url)
-            .catch((err) => logger.error({ err, feed: url }, 'feed item not taken in')),
+        // A failed intake (the shared job store unreachable) fails the poll: the feed is retried.
+        intake: (item, url) => pipeline.intakeFeedItem(item, url),
         logger,
       });
 
