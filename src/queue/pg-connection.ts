@@ -4,8 +4,9 @@
  * QB_ERR_STORE_UNAVAILABLE instead of waiting on a dead server, so workers stop claiming and an
  * HTTP POST answers 503 without anything half-accepted; a probe (connect, then the pending
  * migrations) runs on an exponential backoff with jitter (cockatiel's decorrelated jitter) until it
- * succeeds. The loss is logged once as a warning, the recovery once as info; failed probes only
- * at debug level, so an outage does not flood the log.
+ * succeeds. The loss is logged once as a warning, the recovery once as info; failed probes, and a
+ * link that flaps (lost again within a minute), only at debug level, so an outage does not flood
+ * the log.
  */
 import { ExponentialBackoff, type IBackoff } from 'cockatiel';
 import { QbError } from '../errors.js';
@@ -58,6 +59,9 @@ export function isStoreUnavailable(err: unknown): boolean {
   return err instanceof QbError && err.code === 'QB_ERR_STORE_UNAVAILABLE';
 }
 
+/** Losses this soon after a logged one are logged at debug level only, ms. */
+const FLAP_WINDOW_MS = 60_000;
+
 export interface PgConnectionOptions {
   /** Connects and applies what is pending; resolves when the store is usable. */
   probe: () => Promise<void>;
@@ -78,6 +82,10 @@ export class PgConnection {
   #probing = false;
   #closed = false;
   readonly #waiters = new Set<(up: boolean) => void>();
+  /** When the last loss was logged as a warning; losses within FLAP_WINDOW_MS of it go to debug. */
+  #warnedAt = Number.NEGATIVE_INFINITY;
+  #quiet = false;
+  #flaps = 0;
   readonly #factory: ExponentialBackoff<unknown>;
 
   constructor(private readonly o: PgConnectionOptions) {
@@ -110,12 +118,21 @@ export class PgConnection {
     if (this.#state === 'reconnecting') return;
     this.#state = 'reconnecting';
     this.#since = this.o.clock.now();
-    this.o.log?.warn(
-      { err: this.#lastError },
-      atStart
-        ? 'PostgreSQL unreachable at start: serving without it, queue work paused, reconnecting with backoff'
-        : 'PostgreSQL connection lost: queue work paused, reconnecting with backoff',
-    );
+    // A flapping link (lost again soon after each recovery) is logged once per window, not per flap.
+    this.#quiet = this.#since - this.#warnedAt < FLAP_WINDOW_MS;
+    if (this.#quiet) {
+      this.#flaps++;
+      this.o.log?.debug({ err: this.#lastError }, 'PostgreSQL connection lost again');
+    } else {
+      this.#warnedAt = this.#since;
+      this.o.log?.warn(
+        { err: this.#lastError, ...(this.#flaps > 0 ? { flapsSinceLastWarning: this.#flaps } : {}) },
+        atStart
+          ? 'PostgreSQL unreachable at start: serving without it, queue work paused, reconnecting with backoff'
+          : 'PostgreSQL connection lost: queue work paused, reconnecting with backoff',
+      );
+      this.#flaps = 0;
+    }
     this.#backoff = undefined;
     this.#schedule();
   }
@@ -164,10 +181,12 @@ export class PgConnection {
     const downMs = this.o.clock.now() - this.#since;
     this.#state = 'connected';
     this.#since = this.o.clock.now();
-    this.o.log?.info(
-      { downMs, lastError: this.#lastError },
-      'PostgreSQL reachable again: queue work resumes',
-    );
+    if (this.#quiet) this.o.log?.debug({ downMs }, 'PostgreSQL reachable again');
+    else
+      this.o.log?.info(
+        { downMs, lastError: this.#lastError },
+        'PostgreSQL reachable again: queue work resumes',
+      );
     for (const w of [...this.#waiters]) w(true);
   }
 }

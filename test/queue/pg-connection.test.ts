@@ -53,5 +53,15 @@ describe('PgConnection', () => {
     expect(log.warn).toHaveBeenCalledTimes(1);
     expect(log.info).toHaveBeenCalledTimes(1);
     expect(log.debug.mock.calls.length).toBeGreaterThanOrEqual(2);
+    // Flapping: lost and back twice more within the minute, and the log has no more warnings.
+    for (let i = 0; i < 2; i++) {
+      up = false;
+      conn.translate(refused);
+      expect(conn.connected).toBe(false);
+      up = true;
+      expect(await conn.whenConnected(5_000)).toBe(true);
+    }
+    expect(log.warn).toHaveBeenCalledTimes(1);
+    expect(log.info).toHaveBeenCalledTimes(1);
   });
 });
