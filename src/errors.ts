@@ -83,6 +83,11 @@ export const ERRORS = {
       'the queue item is in a state that does not allow this (retry needs dead/failed/cancelled, cancel needs queued/failed)',
   },
   QB_ERR_QUEUE_CLOSED: { status: 503, description: 'the queue backend is closed (the peer is stopping)' },
+  QB_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    description:
+      'the queue database (PostgreSQL, DATABASE_URL) is unreachable; nothing was committed (or the commit could not be confirmed): retry later with the same idempotency key. /ready and /status name the outage',
+  },
   QB_ERR_STARTING: {
     status: 503,
     description: 'the peer is still starting and cannot hold this request; retry after a second',

@@ -27,6 +27,8 @@ import {
   type QueueItemState,
   type QueueOptions,
   type QueueSettings,
+  type ReleaseOptions,
+  type StoreConnection,
   systemClock,
 } from './types.js';
 
@@ -56,6 +58,7 @@ export class SqliteQueue implements Queue {
   readonly #commit: GroupCommit;
   readonly #sql;
   #closed = false;
+  readonly #openedAt = Date.now();
 
   constructor(db: Db, options: SqliteQueueOptions & { ownsDb?: boolean } = {}) {
     this.#db = db;
@@ -177,6 +180,16 @@ export class SqliteQueue implements Queue {
     });
   }
 
+  release(lease: Lease, options: ReleaseOptions = {}): Promise<QueueItem> {
+    const delay = Math.max(0, options.delayMs ?? 0);
+    return this.#write(() => {
+      const now = this.#clock.now();
+      const row = this.#sql.release.get(now + delay, now, lease.id, lease.token, now) as ItemRow | undefined;
+      if (!row) throw leaseLost(lease);
+      return toItem(row);
+    });
+  }
+
   get<P = unknown, R = unknown>(id: string): Promise<QueueItem<P, R> | null> {
     return this.#read(() => {
       const row = this.#sql.get.get(id) as ItemRow | undefined;
@@ -251,6 +264,10 @@ export class SqliteQueue implements Queue {
       }
       return removed;
     });
+  }
+
+  connection(): StoreConnection {
+    return { kind: 'sqlite', state: 'connected', since: this.#openedAt, lastError: null };
   }
 
   async close(): Promise<void> {
@@ -329,6 +346,14 @@ function prepare(db: Db) {
     fail: db.prepare(
       `UPDATE queue_items SET state = ?, last_error = ?, run_at = ?, updated_at = ?, finished_at = ?
        WHERE id = ? RETURNING *`,
+    ),
+    // The claim's attempt is taken back; the token moves on so the released lease stays fenced.
+    release: db.prepare(
+      `UPDATE queue_items
+       SET attempts = MAX(attempts - 1, 0), state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+           lease_token = lease_token + 1, run_at = ?, updated_at = ?
+       WHERE id = ? AND state = 'running' AND lease_token = ? AND lease_expires_at > ?
+       RETURNING *`,
     ),
     get: db.prepare('SELECT * FROM queue_items WHERE id = ?'),
     retry: db.prepare(

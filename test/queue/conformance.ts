@@ -203,6 +203,43 @@ export function queueConformance(factory: BackendFactory): void {
       expect((await q.complete(lease)).state).toBe('completed');
     });
 
+    it('releases a leased item without spending the attempt, and fences the released lease', async () => {
+      const { q, clock } = await setup({ defaults: { leaseMs: 1_000, maxAttempts: 2 } });
+      const { item } = await q.enqueue('w', 1);
+      const a = at(await q.claim('w', { owner: 'peer-a' }));
+      const released = await q.release(a.claim, { delayMs: 500 });
+      expect(released).toMatchObject({ id: item.id, state: 'queued', attempts: 0, runAt: clock.t + 500 });
+      expect(await errorCode(q.complete(a.claim, 'late'))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await errorCode(q.release(a.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await q.claim('w', { owner: 'peer-b' })).toEqual([]);
+      clock.advance(500);
+      // Released many times (a kill switch toggled on and off), it never runs out of attempts.
+      for (let i = 0; i < 3; i++) {
+        const c = at(await q.claim('w', { owner: 'peer-b' }));
+        expect(c.attempts).toBe(1);
+        expect(c.claim.token).toBeGreaterThan(a.claim.token);
+        await q.release(c.claim);
+      }
+      // After a real failure the attempt counts, and a release keeps that count and the error.
+      const b = at(await q.claim('w', { owner: 'peer-b' }));
+      await q.fail(b.claim, 'boom', { retryInMs: 0 });
+      const c = at(await q.claim('w', { owner: 'peer-b' }));
+      expect(c.attempts).toBe(2);
+      expect(await q.release(c.claim)).toMatchObject({ state: 'failed', attempts: 1, lastError: 'boom' });
+      const d = at(await q.claim('w', { owner: 'peer-b' }));
+      expect((await q.complete(d.claim, 'done')).state).toBe('completed');
+      // A lease that ran out cannot be released either.
+      await q.enqueue('w', 2);
+      const e = at(await q.claim('w', { owner: 'peer-a' }));
+      clock.advance(1_000);
+      expect(await errorCode(q.release(e.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+    });
+
+    it('reports its store connected', async () => {
+      const { q } = await setup();
+      expect(q.connection()).toMatchObject({ kind: q.backend, state: 'connected', lastError: null });
+    });
+
     it('retries a failed item on the exponential backoff schedule', async () => {
       const settings = { maxAttempts: 6, backoffBaseMs: 1_000, backoffMaxMs: 8_000, jitter: 0.2 };
       const { q, clock } = await setup({ queues: { b: settings } });
