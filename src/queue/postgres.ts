@@ -107,6 +107,10 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
   let migrated = false;
   const probe = async () => {
     const client = await pool.connect();
+    // A checked-out client has no pool listener: a connection lost mid-migration would otherwise
+    // be an unhandled 'error' that kills the process. The query itself rejects and says why.
+    const ignore = () => {};
+    client.on('error', ignore);
     try {
       if (migrated) await client.query('SELECT 1');
       else {
@@ -114,9 +118,11 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
         migrated = true;
       }
     } catch (err) {
+      client.off('error', ignore);
       client.release(err as Error);
       throw err;
     }
+    client.off('error', ignore);
     client.release();
   };
   const connection = new PgConnection({
