@@ -2,7 +2,6 @@
  * Opens the peer's queue: PostgreSQL shared by the fleet when DATABASE_URL is set, otherwise
  * SQLite in DATA_DIR (synchronous=FULL). Subsystems receive the Queue and never know which.
  */
-import { openPostgresQueue } from './postgres.js';
 import { openSqliteQueue } from './sqlite.js';
 import type { Queue, QueueOptions } from './types.js';
 
@@ -16,6 +15,10 @@ export interface QueueStoreConfig {
 }
 
 export async function openQueue(config: QueueStoreConfig, options: QueueOptions = {}): Promise<Queue> {
-  if (config.databaseUrl) return openPostgresQueue({ ...options, connectionString: config.databaseUrl });
+  if (config.databaseUrl) {
+    // pg is loaded only when DATABASE_URL is set: a SQLite peer never pays for it (about 11 MiB).
+    const { openPostgresQueue } = await import('./postgres.js');
+    return openPostgresQueue({ ...options, connectionString: config.databaseUrl });
+  }
   return openSqliteQueue(config.dataDir, options);
 }

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../../logger.js';
 import { fetchFeed } from './fetch.js';
-import { type FeedItem, parseFeed } from './parse.js';
+import type { FeedItem } from './parse.js';
 import type { FeedState, FeedStore } from './store.js';
 
 /** A feed body larger than this is refused. */
@@ -82,7 +82,11 @@ export class FeedPoller {
       });
       if (abort.signal.aborted) return;
       let items: FeedItem[] = [];
-      if (res.kind === 'body') items = parseFeed(res.body, res.contentType);
+      if (res.kind === 'body') {
+        // The XML parser is loaded with the first feed body: a peer without feeds never pays for it.
+        const { parseFeed } = await import('./parse.js');
+        items = parseFeed(res.body, res.contentType);
+      }
       for (const item of items) this.o.intake(item, url);
       const now = this.now();
       this.o.store.succeeded(url, {
