@@ -9,6 +9,7 @@ import type { Broker } from '../actors/trading/broker.js';
 import type { CcxtSource } from '../actors/trading/ccxt-source.js';
 import { CsvReplaySource } from '../actors/trading/csv-source.js';
 import { TradingEngine } from '../actors/trading/engine.js';
+import { scrubSecrets } from '../actors/trading/exchange-errors.js';
 import { LiveBroker } from '../actors/trading/live-broker.js';
 import { TRADING_MIGRATIONS } from '../actors/trading/migrations.js';
 import { PaperBroker } from '../actors/trading/paper-broker.js';
@@ -66,6 +67,11 @@ export function tradingFeature(): FeatureDefinition {
           apiUrl: cfg.exchangeApiUrl,
           apiKey: cfg.apiKey,
           secret: cfg.apiSecret,
+          onStreamFailure: (err) =>
+            logger.warn(
+              { err: scrubSecrets(err instanceof Error ? err.message : String(err), secrets) },
+              'exchange stream failed: REST answers until it is back',
+            ),
         });
       };
       const engine = new TradingEngine({

@@ -100,7 +100,15 @@ export function startStreams(
         if (event && (s.has(`${lower}@depth@100ms`) || s.has(`${lower}@depth`))) {
           sent.depth += 1;
           ws.send(
-            JSON.stringify({ e: 'depthUpdate', E: now, s: market.id, U: event.U, u: event.u, b: event.bids, a: event.asks }),
+            JSON.stringify({
+              e: 'depthUpdate',
+              E: now,
+              s: market.id,
+              U: event.U,
+              u: event.u,
+              b: event.bids,
+              a: event.asks,
+            }),
           );
         }
         for (const channel of ['miniTicker', 'ticker'] as const) {
@@ -162,7 +170,9 @@ export function startStreams(
     handleUpgrade(req, socket, head) {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       if (refusing || !/^\/ws(\/\d+)?$/.test(path)) {
-        socket.end(`HTTP/1.1 ${refusing ? '503 Service Unavailable' : '404 Not Found'}\r\nContent-Length: 0\r\n\r\n`);
+        socket.end(
+          `HTTP/1.1 ${refusing ? '503 Service Unavailable' : '404 Not Found'}\r\nContent-Length: 0\r\n\r\n`,
+        );
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -7,8 +7,9 @@
  * and subscribes again with backoff.
  */
 import type { BackoffPolicy } from '../backoff.js';
+import { isErrorClass } from './exchange-errors.js';
 import type { Candle, MarketInfo, OrderBook, Ticker } from './market.js';
-import { type MarketSnapshot, type MarketSource, UnknownSymbol } from './source.js';
+import { type FeedStatus, type MarketSnapshot, type MarketSource, UnknownSymbol } from './source.js';
 import { StreamWatch } from './stream-watch.js';
 
 export interface CcxtSourceOptions {
@@ -58,7 +59,12 @@ export async function openCcxtSource(o: CcxtSourceOptions): Promise<CcxtSource> 
   for (const option of ['fetchCurrencies', 'fetchMargins']) {
     if (exchange.options && option in exchange.options) exchange.options[option] = false;
   }
-  if (o.apiUrl) rebaseUrls(exchange.urls, o.apiUrl);
+  if (o.apiUrl) {
+    rebaseUrls(exchange.urls, o.apiUrl);
+    // ccxt refuses plain ws:// URLs (NotSupported, "use proxy with non-ssl ws:// urls") until its
+    // http agent is loaded; without this an http:// EXCHANGE_API_URL never streams, it only polls.
+    if (new URL(o.apiUrl).protocol === 'http:') await exchange.loadHttpProxyAgent?.();
+  }
   return new CcxtSource(exchange, o.exchange, o);
 }
 
@@ -79,19 +85,6 @@ export function rebaseUrls(urls: { api?: unknown }, base: string): void {
     return value;
   };
   urls.api = rewrite(urls.api);
-}
-
-/** What the market data comes through now, as GET /trading shows it. */
-export interface FeedStatus {
-  /** `websocket` while every stream of every symbol is fresh; `polling` when REST answers instead. */
-  transport: 'websocket' | 'polling';
-  /**
-   * off: the exchange has no streams (or they are disabled); connecting: waiting for the first
-   * update; streaming; reconnecting: a stream dropped, was refused or went silent, and REST answers
-   * until it is back.
-   */
-  stream: 'off' | 'connecting' | 'streaming' | 'reconnecting';
-  reason: string | null;
 }
 
 interface SymbolStreams {
@@ -117,6 +110,8 @@ export class CcxtSource implements MarketSource {
   private readonly retry: BackoffPolicy;
   private readonly firstUpdateMs: number;
   private closed = false;
+  /** Stream updates ccxt could not parse: dropped (REST answers meanwhile), counted. */
+  private malformed = 0;
 
   constructor(
     readonly client: CcxtExchange,
@@ -187,8 +182,16 @@ export class CcxtSource implements MarketSource {
 
   /** What the data comes through now (every symbol's streams must be fresh for `websocket`). */
   feed(): FeedStatus {
+    return { ...this.transport(), malformed: this.malformed };
+  }
+
+  private transport(): Omit<FeedStatus, 'malformed'> {
     if (!this.canStream) return { transport: 'polling', stream: 'off', reason: null };
-    const all = [...this.streams.values()].flatMap((s) => [s.ticker, s.book, ...(s.candles ? [s.candles] : [])]);
+    const all = [...this.streams.values()].flatMap((s) => [
+      s.ticker,
+      s.book,
+      ...(s.candles ? [s.candles] : []),
+    ]);
     if (all.length === 0 || all.every((w) => w.state === 'connecting'))
       return { transport: 'polling', stream: 'connecting', reason: null };
     const broken = all.find((w) => w.state === 'reconnecting');
@@ -210,7 +213,17 @@ export class CcxtSource implements MarketSource {
     if (streams) return streams;
     const c = this.client;
     const watch = <T>(next: () => Promise<T>) =>
-      new StreamWatch<T>({ next, retry: this.retry, onFailure: this.o.onStreamFailure });
+      new StreamWatch<T>({
+        next: () =>
+          next().catch((err: unknown) => {
+            // ccxt raises its own classes for connection trouble and exchange errors; anything else
+            // is a message it could not parse (a NaN price fails its decimal arithmetic).
+            if (!isErrorClass(err, 'BaseError')) this.malformed += 1;
+            throw err;
+          }),
+        retry: this.retry,
+        onFailure: this.o.onStreamFailure,
+      });
     streams = {
       ticker: watch(async () => toRawTicker(await c.watchTicker(symbol))),
       book: watch(async () => this.toBook(symbol, await c.watchOrderBook(symbol, 20))),

@@ -253,9 +253,12 @@ export class TradingEngine {
     }
     const lastCandle = data.candles.at(-1)?.[0] ?? 0;
     const clientOrderId = decisionId(this.o.store.account, symbol, lastCandle, side);
+    // A decision repeated (a later tick on the same candle, a restart) returns the order it placed.
+    // Compared by id, not by createdAt === now: the broker stamps its own clock, ms after `now`.
+    const repeated = this.o.store.orderByClientId(clientOrderId) !== undefined;
     try {
       const order = await broker.place({ clientOrderId, symbol, side, type: 'market', amount }, data.book);
-      if (order.createdAt === now) {
+      if (!repeated) {
         this.counters.ordersPlaced += 1;
         this.o.logger.info(
           {
@@ -365,6 +368,7 @@ export class TradingEngine {
       exchange: this.exchangeName,
       state: this.state,
       reason: this.reason,
+      feed: this.source?.feed?.() ?? null,
       account: this.o.store.account,
       strategy: this.o.strategy.name,
       symbols: [...this.o.symbols],
