@@ -19,6 +19,7 @@ import {
   LATCHING,
   type ProtectionLimits,
   type ProtectionName,
+  tripReason,
 } from './protections.js';
 import { type MarketSnapshot, type MarketSource, UnknownSymbol } from './source.js';
 import type { TradingStore } from './store.js';
@@ -233,14 +234,10 @@ export class TradingEngine {
     const amount = Math.abs(delta);
     const price = side === 'buy' ? data.ticker.ask : data.ticker.bid;
     const latched = this.o.store.latchedProtections();
-    const verdict = checkOrder(
-      { symbol, side, amount, price },
-      this.accountView(position, data, latched),
-      this.o.limits,
-      now,
-    );
+    const view = this.accountView(position, data, latched);
+    const verdict = checkOrder({ symbol, side, amount, price }, view, this.o.limits, now);
     for (const name of verdict.tripped) {
-      this.o.store.trip(name, verdict.reason ?? name, now);
+      this.o.store.trip(name, tripReason(name, view), now);
       this.o.logger.error(
         { protection: name, reason: verdict.reason },
         'protection tripped: new entries halted until an operator resets it',
