@@ -125,6 +125,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard trading panel in Chromium', ()
     await expect.poll(() => fetched.has('/trading/equity')).toBe(true);
     expect((fetched.get('/trading/candles') as { candles: unknown[] }).candles.length).toBeGreaterThan(27);
     expect((fetched.get('/trading/fills') as { fills: unknown[] }).fills).toHaveLength(fills.length);
+    // One marker per order (the buy and the sell), however many levels each filled at.
+    expect(await page.locator('#trading-price').getAttribute('data-markers')).toBe('2');
     expect((fetched.get('/trading/equity') as { equity: unknown[] }).equity.length).toBeGreaterThan(0);
 
     // The tripped protection, with its reason, and a reset button.
