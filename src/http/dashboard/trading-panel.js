@@ -33,7 +33,12 @@ function render(t, candles, fills, equity) {
   $('trading-title').textContent = `${t.mode} on ${t.exchange} · ${t.strategy} · ${t.account}`;
   const state = $('trading-state');
   state.dataset.state = t.state;
-  state.textContent = `${t.state}${t.reason ? `: ${t.reason}` : ''}`;
+  // How the market data arrives (ccxt exchanges): over the streams, or REST while one reconnects.
+  const feed = t.feed
+    ? ` · data over ${t.feed.transport === 'websocket' ? 'WebSocket' : 'REST polling'}${t.feed.stream === 'reconnecting' ? ' (stream reconnecting)' : ''}`
+    : '';
+  state.dataset.feed = t.feed?.stream ?? '';
+  state.textContent = `${t.state}${t.reason ? `: ${t.reason}` : ''}${feed}`;
   const p = t.pnl ?? {};
   $('trading-pnl').replaceChildren(
     ...[
