@@ -5,7 +5,7 @@
  * ids U..u with the final amount of every price level touched in between (0: removed). That is
  * what ccxt's order book sync needs (drop events with u <= lastUpdateId, then U must be id + 1).
  */
-import type { Candle, Level, OrderBook } from '../../src/actors/trading/market.js';
+import type { Level, OrderBook } from '../../src/actors/trading/market.js';
 import { SimMarket } from '../../src/actors/trading/sim-market.js';
 
 export interface DepthEvent {
@@ -73,11 +73,6 @@ export class FakeMarket {
     }
     this.streamedId = this.updateId;
     return event;
-  }
-
-  /** The last closed candle and the one still forming. */
-  klines(): Candle[] {
-    return [...this.sim.candles(1), this.sim.forming()];
   }
 
   private touch(book: OrderBook): void {

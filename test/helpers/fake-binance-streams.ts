@@ -12,6 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { Candle } from '../../src/actors/trading/market.js';
 import type { FakeMarket } from './fake-binance-market.js';
 
 export type StreamCorruption = 'zero-price' | 'nan-price' | 'crossed-book';
@@ -82,6 +83,8 @@ export function startStreams(
     return true;
   };
 
+  const lastClosed = new Map<FakeMarket, number>();
+  const klines = new Map<FakeMarket, Candle[]>();
   const tick = () => {
     if (subs.size === 0) return;
     const now = Date.now();
@@ -91,6 +94,12 @@ export function startStreams(
       const wanted = [...subs.values()].some((s) => [...s].some((p) => p.startsWith(`${lower}@`)));
       if (!wanted) continue;
       const depthSubs = [...subs].filter(([, s]) => s.has(`${lower}@depth@100ms`) || s.has(`${lower}@depth`));
+      // As Binance does: the forming candle at every push, a closed one once (x: true) as it closes.
+      const forming = market.sim.forming();
+      const closed = market.sim.candles(1)[0];
+      const fresh = closed && closed[0] !== lastClosed.get(market) ? [closed] : [];
+      if (closed) lastClosed.set(market, closed[0]);
+      klines.set(market, [...fresh, forming]);
       const bestAsk = market.book.asks[0]?.[0] ?? 0;
       const event =
         depthSubs.length > 0
@@ -117,7 +126,7 @@ export function startStreams(
           ws.send(JSON.stringify(tickerEvent(market, channel, now, take)));
         }
         if (s.has(`${lower}@kline_1m`)) {
-          for (const [t, o, h, l, c, v] of market.klines()) {
+          for (const [t, o, h, l, c, v] of klines.get(market) ?? []) {
             sent.kline += 1;
             ws.send(
               JSON.stringify({
@@ -137,7 +146,7 @@ export function startStreams(
                   l: String(l),
                   v: String(v),
                   n: 2,
-                  x: t + 60_000 <= market.sim.now(),
+                  x: t !== forming[0],
                   q: String(v * c),
                   V: '0',
                   Q: '0',

@@ -53,6 +53,10 @@ export async function openCcxtSource(o: CcxtSourceOptions): Promise<CcxtSource> 
     enableRateLimit: true,
     timeout: o.timeoutMs ?? 10_000,
   });
+  // A watch call answers the whole cache (every candle since the subscription), not only the updates
+  // since the previous call: the source keeps the latest answer, so a closed candle's final update
+  // must not be lost to the forming candle's next one.
+  exchange.newUpdates = false;
   // Spot only: derivatives markets live on other hosts a proxy may not serve.
   if (exchange.options?.fetchMarkets?.types) exchange.options.fetchMarkets.types = ['spot'];
   // Spot trading needs neither the currency list nor margin pairs (both extra signed requests).
@@ -228,10 +232,8 @@ export class CcxtSource implements MarketSource {
       ticker: watch(async () => toRawTicker(await c.watchTicker(symbol))),
       book: watch(async () => this.toBook(symbol, await c.watchOrderBook(symbol, 20))),
       candles: c.has?.watchOHLCV
-        ? watch(async () =>
-            // A streamed candle list restarts empty after a reconnect: refetch the history then.
-            ((await c.watchOHLCV(symbol, '1m')) as number[][]).map(toCandle),
-          )
+        ? // Candles since the subscription; recentCandles merges them into the REST history.
+          watch(async () => ((await c.watchOHLCV(symbol, '1m')) as number[][]).map(toCandle))
         : undefined,
     };
     this.streams.set(symbol, streams);

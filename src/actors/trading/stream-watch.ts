@@ -27,8 +27,6 @@ export class StreamWatch<T> {
   private readonly abort = new AbortController();
   private readonly first = Promise.withResolvers<void>();
   private readonly now: () => number;
-  /** Updates received since the start. */
-  received = 0;
 
   constructor(private readonly o: StreamWatchOptions<T>) {
     this.now = o.now ?? Date.now;
@@ -42,7 +40,6 @@ export class StreamWatch<T> {
         const value = await this.o.next();
         if (signal.aborted) return;
         this.latest = { value, at: this.now() };
-        this.received += 1;
         this.failures = 0;
         this.lastError = null;
         this.first.resolve();

@@ -69,6 +69,14 @@ describe('ccxt market streams against a local Binance', () => {
     expect(fake.requests.slice(restBefore)).toEqual([]);
     expect(restTickerCalls(fake)).toBe(0);
     expect(fake.requests.filter((r) => r.path === '/api/v3/klines')).toHaveLength(1);
+    // A candle that closed over the stream has its final values (its last update is sent once).
+    const rest = (await (
+      await fetch(`${fake.url}/api/v3/klines?symbol=BTCUSDT&limit=50`)
+    ).json()) as unknown[][];
+    const final = new Map(rest.map((k) => [Number(k[0]), k.slice(1, 6).map(Number)]));
+    const streamedClosed = last.candles.filter((c) => c[0] > historyEnd);
+    expect(streamedClosed.length).toBeGreaterThan(0);
+    for (const c of streamedClosed) expect(c.slice(1)).toEqual(final.get(c[0]));
   });
 
   it('a dropped and refused stream: REST answers, the feed shows reconnecting, and the stream comes back', async () => {
