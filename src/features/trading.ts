@@ -4,13 +4,13 @@
  * PostgreSQL with DATABASE_URL, the mesh's announcements otherwise), its ledger (PostgreSQL or the
  * peer's SQLite), its subsystem, routes, /status fields, mesh summary and metrics.
  */
-import pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type AccountClaim, accountFingerprint, judgeClaims } from '../actors/trading/account-guard.js';
 import type { Broker } from '../actors/trading/broker.js';
 import type { CcxtSource } from '../actors/trading/ccxt-source.js';
 import { CsvReplaySource } from '../actors/trading/csv-source.js';
 import { TradingEngine } from '../actors/trading/engine.js';
+import { scrubSecrets } from '../actors/trading/exchange-errors.js';
 import { AccountLease } from '../actors/trading/lease.js';
 import { LiveBroker } from '../actors/trading/live-broker.js';
 import { TRADING_MIGRATIONS } from '../actors/trading/migrations.js';
@@ -20,7 +20,7 @@ import { tradingRun } from '../actors/trading/run.js';
 import { SimSource } from '../actors/trading/sim-source.js';
 import type { MarketSource } from '../actors/trading/source.js';
 import { type LedgerStore, TradingStore } from '../actors/trading/store.js';
-import { PgTradingStore, pgTypes } from '../actors/trading/store-pg.js';
+import { PgTradingStore } from '../actors/trading/store-pg.js';
 import { createStrategy } from '../actors/trading/strategy.js';
 import { tradingRoutes } from '../http/routes/trading.js';
 import type { Feature, FeatureDefinition } from './feature.js';
@@ -50,27 +50,19 @@ export function tradingFeature(): FeatureDefinition {
       // lease has its own small pool whose statements time out at a third of the lease, so a hung
       // renewal is a failed one (the local deadline stops orders anyway) and never waits behind a
       // ledger flush.
-      const pools = databaseUrl
+      const shared = databaseUrl ? ctx.queue.shared : undefined;
+      const pools = shared
         ? {
             // A flush that hangs longer than a lease fails (and the engine stands by) instead of
             // holding the tick forever.
-            ledger: new pg.Pool({
-              connectionString: databaseUrl,
-              max: 3,
-              types: pgTypes,
-              query_timeout: cfg.leaseMs,
-            }),
-            lease: new pg.Pool({
-              connectionString: databaseUrl,
+            ledger: shared.newPool({ max: 3, queryTimeoutMs: cfg.leaseMs }),
+            lease: shared.newPool({
               max: 1,
-              types: pgTypes,
-              query_timeout: Math.floor(cfg.leaseMs / 3),
-              connectionTimeoutMillis: Math.floor(cfg.leaseMs / 3),
+              queryTimeoutMs: Math.floor(cfg.leaseMs / 3),
+              connectionTimeoutMs: Math.floor(cfg.leaseMs / 3),
             }),
           }
         : undefined;
-      // An idle client's error (a server restart) must not crash the process; the next query reconnects.
-      for (const pool of Object.values(pools ?? {})) pool.on('error', () => undefined);
       const store: LedgerStore = pools
         ? new PgTradingStore(pools.ledger, account)
         : new TradingStore(ctx.db, account);
@@ -108,6 +100,11 @@ export function tradingFeature(): FeatureDefinition {
           apiUrl: cfg.exchangeApiUrl,
           apiKey: cfg.apiKey,
           secret: cfg.apiSecret,
+          onStreamFailure: (err) =>
+            logger.warn(
+              { err: scrubSecrets(err instanceof Error ? err.message : String(err), secrets) },
+              'exchange stream failed: REST answers until it is back',
+            ),
         });
       };
       const engine = new TradingEngine({

@@ -4,7 +4,6 @@
  */
 import type { NamedMigration } from '../store/migrations.js';
 import type { ConnectionLog } from './pg-connection.js';
-import { openPostgresQueue } from './postgres.js';
 import { openSqliteQueue } from './sqlite.js';
 import type { Queue, QueueOptions } from './types.js';
 
@@ -30,6 +29,10 @@ export interface OpenQueueOptions extends QueueOptions {
  * and connects in the background (see pg-connection.ts).
  */
 export async function openQueue(config: QueueStoreConfig, options: OpenQueueOptions = {}): Promise<Queue> {
-  if (config.databaseUrl) return openPostgresQueue({ ...options, connectionString: config.databaseUrl });
+  if (config.databaseUrl) {
+    // pg is loaded only when DATABASE_URL is set: a SQLite peer never pays for it (about 11 MiB).
+    const { openPostgresQueue } = await import('./postgres.js');
+    return openPostgresQueue({ ...options, connectionString: config.databaseUrl });
+  }
   return openSqliteQueue(config.dataDir, options);
 }

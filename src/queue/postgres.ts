@@ -41,6 +41,7 @@ import {
   type QueueOptions,
   type QueueSettings,
   type ReleaseOptions,
+  type SharedPoolOptions,
   type SharedSql,
   type StoreConnection,
   systemClock,
@@ -83,7 +84,8 @@ function isRowId(id: string): boolean {
 }
 
 /** Times and ids are BIGINT: parse them as numbers (ms timestamps fit in 2^53). */
-const types = {
+/** BIGINT as numbers: ms timestamps, ids and tokens fit in 2^53. */
+export const pgTypes = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as never,
 };
@@ -99,7 +101,7 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    types,
+    types: pgTypes,
     // Sent at connect: the server applies it to every session of this pool.
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
   });
@@ -143,7 +145,19 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
     }
     connection.lost(err, true);
   }
-  return new PostgresQueue(pool, options, connection);
+  const newPool = (o: SharedPoolOptions) => {
+    const extra = new pg.Pool({
+      connectionString: options.connectionString,
+      max: o.max,
+      types: pgTypes,
+      query_timeout: o.queryTimeoutMs,
+      connectionTimeoutMillis: o.connectionTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
+    });
+    extra.on('error', () => undefined);
+    return extra;
+  };
+  return new PostgresQueue(pool, options, connection, newPool);
 }
 
 type Exec = Pick<pg.ClientBase, 'query'>;
@@ -172,12 +186,19 @@ export class PostgresQueue implements Queue {
   readonly #completions = new Batcher<CompleteRequest, QueueItem>((batch) => this.#flushCompletions(batch));
   #closed = false;
   readonly #connection: PgConnection;
-  readonly shared: SharedSql = {
-    query: <R>(text: string, params: unknown[] = []) =>
-      this.#run(async () => (await this.#pool.query(text, params)).rows as R[]),
-  };
+  readonly shared: SharedSql;
 
-  constructor(pool: pg.Pool, options: QueueOptions, connection: PgConnection) {
+  constructor(
+    pool: pg.Pool,
+    options: QueueOptions,
+    connection: PgConnection,
+    newPool: (o: SharedPoolOptions) => pg.Pool,
+  ) {
+    this.shared = {
+      query: <R>(text: string, params: unknown[] = []) =>
+        this.#run(async () => (await this.#pool.query(text, params)).rows as R[]),
+      newPool,
+    };
     this.#pool = pool;
     this.#connection = connection;
     this.#clock = options.clock ?? systemClock;

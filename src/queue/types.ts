@@ -9,6 +9,8 @@
  * STABLE: other subsystems build on these names. Add fields; never rename or remove them.
  */
 
+import type pg from 'pg';
+
 /** Every state an item can be in. ONLY APPEND. */
 export const QUEUE_ITEM_STATES = ['queued', 'running', 'completed', 'failed', 'dead', 'cancelled'] as const;
 
@@ -189,6 +191,19 @@ export interface StoreConnection {
 export interface SharedSql {
   /** One statement ($1, $2... parameters); BIGINT columns come back as numbers. */
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * Another pool on the same database with its own size and timeouts (the trading ledger and
+   * account lease), BIGINT as numbers, idle-client errors ignored (the next query reconnects).
+   * Through here so that a feature never loads `pg` itself: a SQLite peer never pays for it.
+   */
+  newPool(options: SharedPoolOptions): pg.Pool;
+}
+
+export interface SharedPoolOptions {
+  max: number;
+  /** A statement running longer fails (pg's query_timeout). */
+  queryTimeoutMs?: number;
+  connectionTimeoutMs?: number;
 }
 
 /** Counts by state for one queue. */

@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { onTestFinished } from 'vitest';
 import { POSTGRES_TRADING_MIGRATIONS } from '../../src/actors/trading/pg-schema.js';
-import { pgTypes } from '../../src/actors/trading/store-pg.js';
+import { pgTypes } from '../../src/queue/postgres.js';
 import { migratePostgres } from '../../src/queue/postgres-schema.js';
 import type { PostgresServer } from './postgres.js';
 

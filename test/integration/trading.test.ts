@@ -4,10 +4,12 @@
  * exactly one trading, and the other takes over when the trader is killed; three peers sharing a
  * PostgreSQL leave exactly one trading under the account lease, and when it is SIGKILLed another
  * takes over within the lease from the persisted ledger, no order lost or duplicated; the kill
- * switch halts trading on every peer and survives a restart.
+ * switch halts trading on every peer and survives a restart; a peer on a ccxt exchange (the local
+ * Binance) takes its market data over the exchange's WebSocket streams.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { startFakeBinance } from '../helpers/fake-binance.js';
 import { newSecret, startMesh } from '../helpers/mesh.js';
 import { type PostgresServer, postgresUnavailable, startPostgres } from '../helpers/postgres.js';
 import { type BotProcess, http, startBot } from '../helpers/process.js';
@@ -64,6 +66,32 @@ describe('trading in real peers', () => {
     await bot.stop('SIGTERM');
     const again = await startBot({ env: { CONTINUOUS_MODE: 'false', API_TOKEN: TOKEN }, dirs: bot.dirs });
     await vi.waitFor(async () => expect(await subsystemState(again)).toBe('halted'), { timeout: 10_000 });
+  });
+
+  it('on a ccxt exchange, market data comes over its WebSocket streams, not REST polling', async () => {
+    const fake = await startFakeBinance();
+    onTestFinished(() => fake.close());
+    const bot = await startBot({
+      env: { CONTINUOUS_MODE: 'false', API_TOKEN: TOKEN, EXCHANGE: 'binance', EXCHANGE_API_URL: fake.url },
+    });
+    const account = async () => JSON.parse((await http(`${bot.url}/trading`, { token: TOKEN })).body);
+    await vi.waitFor(
+      async () =>
+        expect(await account()).toMatchObject({
+          exchange: 'binance',
+          state: 'running',
+          feed: { transport: 'websocket', stream: 'streaming' },
+        }),
+      { timeout: 30_000, interval: 250 },
+    );
+    expect(fake.streams.subscriptions).toEqual(
+      expect.arrayContaining(['btcusdt@miniTicker', 'btcusdt@depth@100ms', 'btcusdt@kline_1m']),
+    );
+    const ticks = (await account()).counters.ticks;
+    await vi.waitFor(async () => expect((await account()).counters.ticks).toBeGreaterThan(ticks + 2), {
+      timeout: 15_000,
+    });
+    expect(fake.requests.filter((r) => r.path.startsWith('/api/v3/ticker'))).toEqual([]);
   });
 });
 

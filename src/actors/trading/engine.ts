@@ -21,6 +21,7 @@ import {
   LATCHING,
   type ProtectionLimits,
   type ProtectionName,
+  tripReason,
 } from './protections.js';
 import { type MarketSnapshot, type MarketSource, UnknownSymbol } from './source.js';
 import type { LedgerStore } from './store.js';
@@ -373,14 +374,10 @@ export class TradingEngine {
     const amount = Math.abs(delta);
     const price = side === 'buy' ? data.ticker.ask : data.ticker.bid;
     const latched = this.o.store.latchedProtections();
-    const verdict = checkOrder(
-      { symbol, side, amount, price },
-      this.accountView(position, data, latched),
-      this.o.limits,
-      now,
-    );
+    const view = this.accountView(position, data, latched);
+    const verdict = checkOrder({ symbol, side, amount, price }, view, this.o.limits, now);
     for (const name of verdict.tripped) {
-      this.o.store.trip(name, verdict.reason ?? name, now);
+      this.o.store.trip(name, tripReason(name, view), now);
       this.o.logger.error(
         { protection: name, reason: verdict.reason },
         'protection tripped: new entries halted until an operator resets it',
@@ -525,6 +522,7 @@ export class TradingEngine {
       state: this.state,
       reason: this.reason,
       standby: this.state === 'standby' ? this.standbyHolder : null,
+      feed: this.source?.feed?.() ?? null,
       account: this.o.store.account,
       strategy: this.o.strategy.name,
       symbols: [...this.o.symbols],

@@ -1,14 +1,6 @@
 /** Rows of the PostgreSQL trading ledger as the ledger's records, and BIGINT read as numbers. */
-import pg from 'pg';
 import type { Side } from './fill-model.js';
 import type { FillRecord, OrderRecord } from './store.js';
-
-const INT8_OID = 20;
-/** BIGINT as numbers: ms timestamps and tokens fit in 2^53. */
-export const pgTypes = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as never,
-};
 
 export function toOrder(r: Record<string, unknown>): OrderRecord {
   return {

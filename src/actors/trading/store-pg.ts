@@ -27,8 +27,6 @@ import type { ProtectionName } from './protections.js';
 import { type AccountRecord, type FillRecord, type LedgerStore, type OrderRecord, utcDay } from './store.js';
 import { toFill, toOrder } from './store-pg-rows.js';
 
-export { pgTypes } from './store-pg-rows.js';
-
 /** How much of the ledger the cache keeps: open orders always, the newest others and fills. */
 const MAX_CACHED_ORDERS = 20_000;
 const MAX_CACHED_FILLS = 1_000;

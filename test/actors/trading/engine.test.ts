@@ -255,6 +255,25 @@ describe('trading engine against bad data and a failing exchange', () => {
     expect(p).toMatchObject({ state: 'tripped', latching: true });
     expect(again.store.recentOrders(10)).toHaveLength(1);
   });
+
+  it('an exit that trips the daily-loss protection goes through, and the trip says the daily PnL', async () => {
+    const r = rig({ limits: { maxDailyLoss: 1 } });
+    await r.engine.start();
+    await r.engine.tick();
+    r.store.saveAccount(
+      { ...(r.engine as unknown as { broker: PaperBroker }).broker.state, dayEquity: 1_000_000 },
+      r.clock.t,
+    );
+    const exit = rig({ dataDir: r.dataDir, strategy: wants(0), limits: { maxDailyLoss: 1 } });
+    exit.clock.t = r.clock.t;
+    await exit.engine.start();
+    await exit.engine.tick();
+    expect(exit.store.recentOrders(10)).toHaveLength(2);
+    expect(exit.engine.view().protections.find((x) => x.name === 'max-daily-loss')).toMatchObject({
+      state: 'tripped',
+      reason: expect.stringMatching(/^daily PnL -\d/),
+    });
+  });
 });
 
 describe('trading engine: one trader per account', () => {

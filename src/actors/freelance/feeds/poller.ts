@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../../logger.js';
 import { fetchFeed } from './fetch.js';
-import { type FeedItem, parseFeed } from './parse.js';
+import type { FeedItem } from './parse.js';
 import type { FeedState, FeedStore } from './store.js';
 
 /** A feed body larger than this is refused. */
@@ -85,7 +85,11 @@ export class FeedPoller {
       });
       if (abort.signal.aborted) return;
       let items: FeedItem[] = [];
-      if (res.kind === 'body') items = parseFeed(res.body, res.contentType);
+      if (res.kind === 'body') {
+        // The XML parser is loaded with the first feed body: a peer without feeds never pays for it.
+        const { parseFeed } = await import('./parse.js');
+        items = parseFeed(res.body, res.contentType);
+      }
       const taken = await Promise.allSettled(items.map(async (item) => this.o.intake(item, url)));
       const missed = taken.flatMap((t) => (t.status === 'rejected' ? [t.reason as unknown] : []));
       if (missed.length > 0) {
