@@ -97,7 +97,7 @@ export class TradingEngine {
   /** The lease token the ledger in memory was loaded under (lease only). */
   private token: number | undefined;
   /** GET /status and the dashboard ask often; the view is rebuilt only after something changed. */
-  private viewCache: Omit<ReturnType<TradingEngine['buildView']>, 'lease'> | undefined;
+  private viewCache: ReturnType<TradingEngine['buildView']> | undefined;
 
   constructor(private readonly o: EngineOptions) {}
 
@@ -495,10 +495,13 @@ export class TradingEngine {
     return scrubSecrets(err instanceof Error ? err.message : String(err), this.o.secrets);
   }
 
-  /** The account as GET /trading shows it (rebuilt only after a tick or a change). */
+  /**
+   * The account as GET /trading shows it (rebuilt only after a tick or a change). The lease and
+   * the market feed change between ticks (a renewal, a dropped stream) and cost nothing to read.
+   */
   view() {
     this.viewCache ??= this.buildView();
-    return { ...this.viewCache, lease: this.o.lease?.view() ?? null };
+    return { ...this.viewCache, feed: this.source?.feed?.() ?? null, lease: this.o.lease?.view() ?? null };
   }
 
   private buildView() {
@@ -522,7 +525,6 @@ export class TradingEngine {
       state: this.state,
       reason: this.reason,
       standby: this.state === 'standby' ? this.standbyHolder : null,
-      feed: this.source?.feed?.() ?? null,
       account: this.o.store.account,
       strategy: this.o.strategy.name,
       symbols: [...this.o.symbols],
