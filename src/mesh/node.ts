@@ -13,10 +13,12 @@ import { newRefusalCounters, type Refusal } from './admission.js';
 import { arbitrate } from './arbiter.js';
 import type { Keyring } from './auth.js';
 import { BootHistory } from './boot-history.js';
-import { type MeshClock, systemClock } from './clock.js';
+import { type MeshClock, type Scheduler, systemClock, systemScheduler, type TimerHandle } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
 import { FailureDetector } from './failure-detector.js';
+import type { HandshakeError, SelfInfo } from './handshake.js';
+import { type Link, newWireCounters, type WireCounters } from './link.js';
 import { isValidPeerId } from './peer-id.js';
 import {
   DEFAULT_DIAL_POLICY,
@@ -37,17 +39,8 @@ import {
   type Summary,
 } from './protocol.js';
 import { advanceUptime, applyDelta, diffSummary } from './summary-delta.js';
-import {
-  acceptHandshake,
-  createMeshServer,
-  dialHandshake,
-  type HandshakeError,
-  type Link,
-  type MeshServer,
-  newWireCounters,
-  type SelfInfo,
-  type WireCounters,
-} from './transport.js';
+import { WebSocketTransport } from './transport.js';
+import type { PendingLink, Transport } from './transport-api.js';
 import { type MeshPeerView, meshPeerViews } from './view.js';
 
 export interface MeshTimers {
@@ -78,6 +71,10 @@ export interface MeshNodeOptions {
   random?: () => number;
   /** Monotonic time for every deadline, wall time for display; default: performance.now. */
   clock?: MeshClock;
+  /** Where timers run; default Node's. Tests run a node on virtual time (memory-transport.ts). */
+  scheduler?: Scheduler;
+  /** How links are dialed and accepted; default WebSocket (transport.ts). */
+  transport?: Transport;
 }
 
 export interface MeshCounters {
@@ -132,20 +129,21 @@ export class MeshNode {
   private readonly links = new Map<string, Link>();
   /** A second link we dialed to a linked peer, held until the peer (the acceptor) closes one. */
   private readonly spares = new Map<string, Link>();
-  private readonly pending = new Set<{ abort(): void }>();
+  private readonly pending = new Set<PendingLink>();
   private readonly now: () => number;
   private readonly clock: MeshClock;
   private readonly random: () => number;
   private readonly log: Logger;
-  private server: MeshServer | undefined;
+  private readonly transport: Transport;
+  private readonly scheduler: Scheduler;
   private discovery: DiscoveryGroup = combined([]);
   /** Discovery problems already logged at warn level, by source and kind: each is warned once. */
   private readonly warnedDiscovery = new Set<string>();
-  private timers: NodeJS.Timeout[] = [];
-  private syncTimer: NodeJS.Timeout | undefined;
-  private statusSoon: NodeJS.Timeout | undefined;
+  private timers: TimerHandle[] = [];
+  private syncTimer: TimerHandle | undefined;
+  private statusSoon: TimerHandle | undefined;
   /** Fires at the earliest dial deadline; the first retries (100-250 ms) cannot wait for the sweep. */
-  private dialTimer: NodeJS.Timeout | undefined;
+  private dialTimer: TimerHandle | undefined;
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
   /**
@@ -188,6 +186,14 @@ export class MeshNode {
   constructor(private readonly opts: MeshNodeOptions) {
     this.clock = opts.clock ?? systemClock;
     this.now = () => this.clock.now();
+    this.scheduler = opts.scheduler ?? systemScheduler;
+    this.transport =
+      opts.transport ??
+      new WebSocketTransport({
+        refused: this.counters.refusedUpgrades,
+        clock: this.clock,
+        scheduler: this.scheduler,
+      });
     this.detector = new FailureDetector(opts.timers.heartbeatIntervalMs, this.now());
     this.random = opts.random ?? Math.random;
     this.table = new PeerTable(opts.dialPolicy ?? DEFAULT_DIAL_POLICY, this.random);
@@ -205,16 +211,21 @@ export class MeshNode {
     await this.stopped;
     // stop() ran while we waited: it owns the teardown, and nothing may be set up after it.
     if (generation !== this.generation) return;
-    this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
+    this.transport.listen({
+      options: () => this.handshakeOptions(),
+      inbound: (pending, address) => this.inbound(pending, address),
+    });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.safely('kill switch', () => this.relayKillSwitch(state)),
     );
     this.detector.reset(this.now());
     const { heartbeatIntervalMs, reconnectIntervalMs } = this.opts.timers;
     this.timers.push(
-      setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
+      this.scheduler.setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
     );
-    this.timers.push(setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs));
+    this.timers.push(
+      this.scheduler.setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs),
+    );
     this.scheduleSync();
     // A provider that cannot start (mDNS port taken, DNS unreachable) is reported; the others run.
     const group = combined(this.opts.discoveries());
@@ -243,11 +254,13 @@ export class MeshNode {
     // Dials in flight settle into a later generation and are ignored: free their targets now, or
     // due() would skip them for ever after the next start.
     this.table.dialsAbandoned();
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.scheduler.clear(t);
     this.timers = [];
-    if (this.syncTimer) clearTimeout(this.syncTimer);
-    if (this.statusSoon) clearTimeout(this.statusSoon);
-    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.scheduler.clear(this.syncTimer);
+    this.scheduler.clear(this.statusSoon);
+    this.statusSoon = undefined;
+    this.scheduler.clear(this.dialTimer);
+    this.dialTimer = undefined;
     this.unsubscribeKillSwitch?.();
     for (const p of this.pending) p.abort();
     this.pending.clear();
@@ -258,9 +271,7 @@ export class MeshNode {
     this.links.clear();
     for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
     this.spares.clear();
-    for (const ws of this.server?.clients ?? []) ws.terminate();
-    this.server?.close();
-    this.server = undefined;
+    this.transport.close();
     const now = this.now();
     for (const peer of this.table.peers.values()) this.table.setState(peer.peerId, 'down', now);
     // A discovery start still under way (mDNS publishing) finishes before it is withdrawn, so an
@@ -286,27 +297,26 @@ export class MeshNode {
 
   /** Takes an HTTP upgrade on /mesh; refuses it while the mesh is not running. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const server = this.server;
-    if (!this.running || !server) {
+    if (!this.running || !(this.transport instanceof WebSocketTransport)) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
-    server.handleUpgrade(req, socket, head, (ws) => {
-      const handshake = acceptHandshake(ws, req, this.handshakeOptions());
-      const abort = { abort: () => ws.terminate() };
-      this.pending.add(abort);
-      handshake.then(
-        (link) => {
-          this.pending.delete(abort);
-          this.guardLink(link, 'link up', () => this.linkUp(link, undefined));
-        },
-        (err: HandshakeError) => {
-          this.pending.delete(abort);
-          const address = `${req.socket.remoteAddress ?? 'unknown'}`;
-          this.safely('handshake failed', () => this.handshakeFailed(err, address, 'in'));
-        },
-      );
-    });
+    this.transport.handleUpgrade(req, socket, head);
+  }
+
+  /** An inbound handshake began (the transport accepted a connection). */
+  private inbound(pending: PendingLink, address: string): void {
+    this.pending.add(pending);
+    pending.link.then(
+      (link) => {
+        this.pending.delete(pending);
+        this.guardLink(link, 'link up', () => this.linkUp(link, undefined));
+      },
+      (err: HandshakeError) => {
+        this.pending.delete(pending);
+        this.safely('handshake failed', () => this.handshakeFailed(err, address, 'in'));
+      },
+    );
   }
 
   /** Every peer this node knows, as GET /mesh shows them. */
@@ -385,14 +395,14 @@ export class MeshNode {
   }
 
   private armDialTimer(): void {
-    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.scheduler.clear(this.dialTimer);
     this.dialTimer = undefined;
     if (!this.running) return;
     const next = this.table.nextDeadline((t) => this.mayDial(t));
     if (next === undefined) return;
     // At least 20 ms: a deadline already due but not dialable must not become a busy loop.
     const delay = Math.max(20, next - this.now());
-    this.dialTimer = setTimeout(() => this.safely('dial', () => this.dialDue()), delay);
+    this.dialTimer = this.scheduler.setTimeout(() => this.safely('dial', () => this.dialDue()), delay);
   }
 
   private dial(address: string): void {
@@ -406,21 +416,20 @@ export class MeshNode {
     const settled = () => {
       if (generation === this.generation) this.dialsInFlight--;
     };
-    const handshake = dialHandshake(address, this.handshakeOptions());
-    // Nothing to cancel here: the handshake settles by itself (its own timeout at worst), and the
-    // generation check below discards it.
-    const abort = { abort: () => {} };
-    this.pending.add(abort);
-    handshake.then(
+    // stop() aborts it (it settles at once); a link that still comes up in a later generation is
+    // discarded by the generation check below.
+    const pending = this.transport.dial(address, this.handshakeOptions());
+    this.pending.add(pending);
+    pending.link.then(
       (link) => {
-        this.pending.delete(abort);
+        this.pending.delete(pending);
         settled();
         if (stale()) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
         this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
       (err: HandshakeError) =>
         this.safely('dial failed', () => {
-          this.pending.delete(abort);
+          this.pending.delete(pending);
           settled();
           if (stale()) return;
           if (err.closeCode === CLOSE.SELF) {
@@ -538,7 +547,7 @@ export class MeshNode {
   /** Links changed: tell everyone soon (coalesced), so every dashboard redraws the mesh at once. */
   private announceSoon(): void {
     if (this.statusSoon || !this.running) return;
-    this.statusSoon = setTimeout(() => {
+    this.statusSoon = this.scheduler.setTimeout(() => {
       this.statusSoon = undefined;
       this.safely('announce', () => this.syncStatus());
     }, 100);
@@ -792,7 +801,7 @@ export class MeshNode {
   private scheduleSync(): void {
     const base = this.opts.timers.syncIntervalMs;
     const delay = base * (0.9 + this.random() * 0.2);
-    this.syncTimer = setTimeout(() => {
+    this.syncTimer = this.scheduler.setTimeout(() => {
       this.safely('sync', () => this.syncStatus());
       if (this.running) this.scheduleSync();
     }, delay);
