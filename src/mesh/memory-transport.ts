@@ -182,7 +182,10 @@ export class MemorySocket implements FrameSocket {
   }
 
   close(code: number, reason: string): void {
-    if (this.state === 'connecting') return this.terminate();
+    if (this.state === 'connecting') {
+      this.terminate();
+      return;
+    }
     if (this.state !== 'open') return;
     this.state = 'closing';
     this.net.transmit(this, { kind: 'close', code, reason: reason.slice(0, 120) });
@@ -220,7 +223,10 @@ export class MemorySocket implements FrameSocket {
       for (const l of [...this.frameListeners]) l(packet.data, packet.binary);
       return;
     }
-    if (packet.kind === 'reset') return this.ended(1006, '');
+    if (packet.kind === 'reset') {
+      this.ended(1006, '');
+      return;
+    }
     // A close frame: answer it (as ws does) unless we sent ours first, then the connection is over.
     if (this.state === 'open') this.net.transmit(this, packet);
     this.ended(packet.code, packet.reason);
