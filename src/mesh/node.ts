@@ -16,7 +16,7 @@ import { BootHistory } from './boot-history.js';
 import { type MeshClock, type Scheduler, systemClock, systemScheduler, type TimerHandle } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
-import { FailureDetector } from './failure-detector.js';
+import { detectorPolicy, FailureDetector } from './failure-detector.js';
 import type { HandshakeError, SelfInfo } from './handshake.js';
 import { type Link, newWireCounters, type WireCounters } from './link.js';
 import { isValidPeerId } from './peer-id.js';
@@ -144,6 +144,8 @@ export class MeshNode {
   private statusSoon: TimerHandle | undefined;
   /** Fires at the earliest dial deadline; the first retries (100-250 ms) cannot wait for the sweep. */
   private dialTimer: TimerHandle | undefined;
+  /** Fires at the failure detector's next deadline, so no verdict waits for the next heartbeat. */
+  private checkTimer: TimerHandle | undefined;
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
   /**
@@ -194,7 +196,7 @@ export class MeshNode {
         clock: this.clock,
         scheduler: this.scheduler,
       });
-    this.detector = new FailureDetector(opts.timers.heartbeatIntervalMs, this.now());
+    this.detector = new FailureDetector(detectorPolicy(opts.timers.heartbeatIntervalMs), this.now());
     this.random = opts.random ?? Math.random;
     this.table = new PeerTable(opts.dialPolicy ?? DEFAULT_DIAL_POLICY, this.random);
     this.log = opts.logger;
@@ -261,6 +263,8 @@ export class MeshNode {
     this.statusSoon = undefined;
     this.scheduler.clear(this.dialTimer);
     this.dialTimer = undefined;
+    this.scheduler.clear(this.checkTimer);
+    this.checkTimer = undefined;
     this.unsubscribeKillSwitch?.();
     for (const p of this.pending) p.abort();
     this.pending.clear();
@@ -762,15 +766,17 @@ export class MeshNode {
     this.announceSoon();
   }
 
-  private heartbeat(): void {
+  /** Asks the failure detector, acts on its verdicts, and sets the timer for its next deadline. */
+  private judge(): void {
     const now = this.now();
     const linked = [...this.links.keys()].flatMap((id) => this.table.peers.get(id) ?? []);
-    const { lagMs, suspect, down } = this.detector.tick(now, linked);
+    const { lagMs, suspect, down, nextCheckAt } = this.detector.tick(now, linked);
     if (lagMs > 0) {
       // Peers not linked right now are stretched too: their deadlines are just as stale.
       for (const p of this.table.peers.values())
         if (p.state !== 'down' && !this.links.has(p.peerId)) p.lastSeen += lagMs;
-      this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
+      if (lagMs >= 500) this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
+      else this.log.debug({ lagMs }, 'event loop lagged; stretching peer timeouts');
     }
     for (const { peerId, silentMs } of down) {
       this.links.get(peerId)?.terminate(CLOSE.TIMEOUT, `silent for ${Math.round(silentMs)} ms`);
@@ -780,6 +786,19 @@ export class MeshNode {
       this.announceSoon();
       this.log.warn({ peer: peerId, silentMs: Math.round(silentMs) }, 'peer suspect');
     }
+    this.scheduler.clear(this.checkTimer);
+    this.checkTimer = undefined;
+    if (nextCheckAt !== undefined && this.running) {
+      this.checkTimer = this.scheduler.setTimeout(
+        () => this.safely('failure detection', () => this.judge()),
+        Math.max(0, nextCheckAt - now),
+      );
+    }
+  }
+
+  private heartbeat(): void {
+    this.judge();
+    const now = this.now();
     const interval = this.opts.timers.heartbeatIntervalMs;
     for (const [peerId, link] of this.links) {
       const peer = this.table.peers.get(peerId);
