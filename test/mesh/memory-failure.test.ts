@@ -3,6 +3,8 @@
 // within 1.5 s and `down` within 3 s, and one whose event loop is blocked for 1.2 s is never
 // accused, whatever the phase of its heartbeats when it stops.
 import { describe, expect, it } from 'vitest';
+import { CLOSE } from '../../src/mesh/protocol.js';
+import { captureLogger } from '../helpers/logger.js';
 import { MemoryMesh, type MemoryPeer, stateIn } from './memory-harness.js';
 
 /** Phases of the 200 ms heartbeat at which a peer stops: 0, 13, 26 ... 195 ms. */
@@ -122,5 +124,25 @@ describe('idle heartbeat traffic', () => {
     // 3 links, 2 frames each per 200 ms, for 10 s: 300 frames, and nothing else while idle.
     expect(frames() - before).toBeGreaterThanOrEqual(295);
     expect(frames() - before).toBeLessThanOrEqual(305);
+  });
+});
+
+describe('a middlebox that loses frames', () => {
+  it('breaks the sealed sequence: the link closes (4414) and relinks', async () => {
+    const m = new MemoryMesh();
+    const { logger, lines } = captureLogger();
+    const [a, b, c] = m.full(['a', 'b', 'c'], { logger }) as [MemoryPeer, MemoryPeer, MemoryPeer];
+    await m.startAll([a, b, c]);
+    await m.linked([a, b, c]);
+    await m.time.advance(6_000);
+    // Lose what a sends b for 300 ms: the next frame that arrives does not open.
+    m.net.drop(a.host, b.host);
+    await m.time.advance(300);
+    m.net.drop(a.host, b.host, false);
+    const unsealed = () =>
+      lines.some((l) => l.msg === 'peer down' && l.peer === 'a' && l.code === CLOSE.UNSEALED);
+    await m.time.until(unsealed, 2_000);
+    await m.time.until(() => stateIn(a, 'b') === 'connected' && stateIn(b, 'a') === 'connected', 5_000);
+    expect(stateIn(a, 'c')).toBe('connected');
   });
 });
