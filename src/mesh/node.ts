@@ -789,8 +789,15 @@ export class MeshNode {
     this.scheduler.clear(this.checkTimer);
     this.checkTimer = undefined;
     if (nextCheckAt !== undefined && this.running) {
+      // At the deadline, judge one turn of the event loop later: a timer runs before the loop
+      // reads its sockets, and a frame the peer sent in time may be waiting there to be read.
       this.checkTimer = this.scheduler.setTimeout(
-        () => this.safely('failure detection', () => this.judge()),
+        () => {
+          this.checkTimer = this.scheduler.setTimeout(
+            () => this.safely('failure detection', () => this.judge()),
+            0,
+          );
+        },
         Math.max(0, nextCheckAt - now),
       );
     }
