@@ -105,6 +105,12 @@ export const CLOSE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(CLOSE).map(([name, code]) => [code, name.toLowerCase()]),
 );
 
+/**
+ * How long a peer that closed a link as a duplicate (it holds another link with us) stays
+ * `connected` while that other link completes on our side: about one round trip in practice.
+ */
+export const OTHER_LINK_GRACE_MS = 1_000;
+
 /** Outbound handshakes at once; more due targets wait for one to settle. */
 export const MAX_DIALS_IN_FLIGHT = 16;
 
@@ -146,6 +152,8 @@ export class MeshNode {
   private dialTimer: TimerHandle | undefined;
   /** Fires at the failure detector's next deadline, so no verdict waits for the next heartbeat. */
   private checkTimer: TimerHandle | undefined;
+  /** Peers whose link closed as a duplicate while another link with them completes, by id. */
+  private readonly awaitingOther = new Map<string, TimerHandle>();
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
   /**
@@ -265,6 +273,8 @@ export class MeshNode {
     this.dialTimer = undefined;
     this.scheduler.clear(this.checkTimer);
     this.checkTimer = undefined;
+    for (const t of this.awaitingOther.values()) this.scheduler.clear(t);
+    this.awaitingOther.clear();
     this.unsubscribeKillSwitch?.();
     for (const p of this.pending) p.abort();
     this.pending.clear();
@@ -510,6 +520,8 @@ export class MeshNode {
       : this.table.sighted(link.address, 'inbound', now, link.peerId);
     const wasDown = this.table.peers.get(link.peerId)?.state !== 'connected';
     this.table.linked(link.peerId, link.bootId, link.address, now, target);
+    this.scheduler.clear(this.awaitingOther.get(link.peerId));
+    this.awaitingOther.delete(link.peerId);
     link.attach(
       (msg) => this.guardLink(link, 'message', () => this.onMessage(link, msg)),
       (code, reason) => this.safely('close', () => this.onClose(link, code, reason)),
@@ -747,6 +759,26 @@ export class MeshNode {
       this.guardLink(spare, 'link up', () => this.linkUp(spare, undefined));
       return;
     }
+    if (code === CLOSE.DUPLICATE && this.pending.size > 0) {
+      // The peer closed this link because it keeps another one with us, which is still completing
+      // on our side (one peer dialed at two addresses: the acceptor's refusal of one travels right
+      // behind its ready, before the other's ready arrives). Wait for it rather than calling the
+      // peer down and back up; without a link by then, it is down after all.
+      const peerId = link.peerId;
+      this.scheduler.clear(this.awaitingOther.get(peerId));
+      const timer = this.scheduler.setTimeout(() => {
+        this.awaitingOther.delete(peerId);
+        if (this.running && !this.links.has(peerId))
+          this.safely('close', () => this.lost(link, code, reason));
+      }, OTHER_LINK_GRACE_MS);
+      this.awaitingOther.set(peerId, timer);
+      return;
+    }
+    this.lost(link, code, reason);
+  }
+
+  /** The current link of a peer is gone, with no other to take over: the peer is down. */
+  private lost(link: Link, code: number, reason: string): void {
     if (code === CLOSE.BAD_MESSAGE || code === CLOSE.TOO_LARGE) {
       this.log.warn({ peer: link.peerId, code, reason }, 'mesh link closed for a protocol violation');
     }
