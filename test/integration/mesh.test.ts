@@ -200,7 +200,6 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
     );
     for (const [observer, history] of seen) {
       const states = history.map((h) => h.state);
-      console.log("SIGSTOP", observer, JSON.stringify(history));
       expect(states, `${observer} saw ${JSON.stringify(history)}`).toEqual(['connected', 'suspect', 'down']);
       const suspectAt = history[1]?.at ?? 0;
       const downAt = history[2]?.at ?? 0;
