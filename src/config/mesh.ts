@@ -3,7 +3,7 @@ import { optional, type ValuesOf, withDefault } from './define.js';
 import { hostPortList, integer, interval, peerIdText, secretList, setOf, text } from './parsers.js';
 
 export const DEFAULT_MESH_SYNC_INTERVAL_MS = 5_000;
-export const DEFAULT_MESH_HEARTBEAT_INTERVAL_MS = 1_000;
+export const DEFAULT_MESH_HEARTBEAT_INTERVAL_MS = 200;
 
 export type Discovery = 'mdns' | 'dns' | 'static';
 

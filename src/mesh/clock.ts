@@ -18,3 +18,25 @@ export const systemClock: MeshClock = {
   now: () => performance.now(),
   wall: (monotonic) => Date.now() - (performance.now() - monotonic),
 };
+
+/**
+ * Where the mesh's timers run. Injected like the clock, so a test runs a node on virtual time, and
+ * can hold a paused node's timers back as a stopped process's would be (memory-transport.ts).
+ */
+export interface Scheduler {
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timeout or an interval; ignores one already fired or cancelled. */
+  clear(handle: TimerHandle | undefined): void;
+}
+
+/** A timer of a Scheduler; opaque to its users. */
+export type TimerHandle = object;
+
+export const systemScheduler: Scheduler = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clear: (handle) => {
+    if (handle) clearTimeout(handle as NodeJS.Timeout);
+  },
+};

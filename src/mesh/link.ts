@@ -1,9 +1,10 @@
 /**
- * A mesh link after its handshake: an authenticated WebSocket to one peer whose every frame is
+ * A mesh link after its handshake: an authenticated connection to one peer whose every frame is
  * sealed (seal.ts) and whose messages reach the node as plaintext. What a newer peer adds (unknown
- * message types, enum values, subsystem data over budget) is counted and ignored, never fatal.
+ * message types, enum values, subsystem data over budget) is counted and ignored, never fatal. It
+ * runs over any FrameSocket (transport-api.ts): a WebSocket, or an in-memory pipe in tests.
  */
-import WebSocket from 'ws';
+import type { Established } from './handshake.js';
 import {
   CLOSE,
   decodeTolerant,
@@ -15,6 +16,7 @@ import {
   ProtocolError,
 } from './protocol.js';
 import { SEAL_OVERHEAD, type SealedChannel } from './seal.js';
+import type { FrameSocket } from './transport-api.js';
 
 /** What the link layer dropped rather than closing the link for: a newer peer's additions. */
 export interface WireCounters {
@@ -46,20 +48,28 @@ export class Link {
   closeCode: number | undefined;
   bytesOut = 0;
 
+  readonly peerId: string;
+  readonly bootId: string;
+  readonly direction: Direction;
+  /** host:port where the peer listens (dialed address, or its address + announced port). */
+  readonly address: string;
+  readonly remoteKillSwitch: KillSwitchWireState;
+  private readonly session: Session;
+
   constructor(
-    readonly ws: WebSocket,
-    readonly peerId: string,
-    readonly bootId: string,
-    readonly direction: Direction,
-    /** host:port where the peer listens (dialed address, or its address + announced port). */
-    readonly address: string,
-    readonly remoteKillSwitch: KillSwitchWireState,
-    private readonly session: Session,
-    counters: WireCounters = newWireCounters(),
+    readonly socket: FrameSocket,
+    established: Established,
   ) {
-    ws.on('message', (data, isBinary) => {
+    this.peerId = established.peerId;
+    this.bootId = established.bootId;
+    this.direction = established.direction;
+    this.address = established.address;
+    this.remoteKillSwitch = established.remoteKillSwitch;
+    const session = established.session;
+    const counters = established.counters;
+    this.session = session;
+    socket.onFrame((frame, isBinary) => {
       if (this.closed) return;
-      const frame = data as Buffer;
       const plain = isBinary ? session.in.open(frame) : undefined;
       if (!plain) return this.close(CLOSE.UNSEALED, 'a frame did not open (tampered, replayed or unsealed)');
       let decoded: ReturnType<typeof decodeTolerant>;
@@ -78,10 +88,7 @@ export class Link {
       if (this.onMessage) this.onMessage(decoded.msg);
       else this.buffered.push(decoded.msg);
     });
-    ws.on('close', (code, reason) => this.finish(code, reason.toString()));
-    ws.on('error', () => {
-      // 'close' follows every 'error' in ws; the close handler reports it.
-    });
+    socket.onClose((code, reason) => this.finish(code, reason));
   }
 
   /** The protocol version both sides speak on this link. */
@@ -105,24 +112,24 @@ export class Link {
    * newer or a broken peer; nothing else builds frames.
    */
   sendBytes(plain: Buffer): boolean {
-    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.closed || !this.socket.isOpen) return false;
     if (plain.length + SEAL_OVERHEAD > MAX_MESSAGE_BYTES) return false;
     this.bytesOut += plain.length + SEAL_OVERHEAD;
-    this.ws.send(this.session.out.seal(plain), { binary: true });
+    this.socket.send({ data: this.session.out.seal(plain), binary: true });
     return true;
   }
 
   /** Closes with a code; falls back to terminate() if the other side never answers the close. */
   close(code: number, reason: string): void {
     if (this.closed) return;
-    closeSocket(this.ws, code, reason);
+    this.socket.close(code, reason);
     this.finish(code, reason);
   }
 
   /** Drops the TCP connection at once (a peer that stopped answering). */
   terminate(code: number, reason: string): void {
     if (this.closed) return;
-    this.ws.terminate();
+    this.socket.terminate();
     this.finish(code, reason);
   }
 
@@ -147,18 +154,4 @@ function withinBudget(msg: Message): Message {
   if (msg.type !== 'status' || !msg.summary.extra) return msg;
   const { extra, dropped } = fitExtra(msg.summary.extra);
   return dropped === 0 ? msg : { ...msg, summary: { ...msg.summary, extra } };
-}
-
-const CLOSE_GRACE_MS = 2_000;
-
-export function closeSocket(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason.slice(0, 120));
-  } catch {
-    ws.terminate();
-    return;
-  }
-  const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
-  timer.unref();
-  ws.once('close', () => clearTimeout(timer));
 }

@@ -13,10 +13,12 @@ import { newRefusalCounters, type Refusal } from './admission.js';
 import { arbitrate } from './arbiter.js';
 import type { Keyring } from './auth.js';
 import { BootHistory } from './boot-history.js';
-import { type MeshClock, systemClock } from './clock.js';
+import { type MeshClock, type Scheduler, systemClock, systemScheduler, type TimerHandle } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
-import { FailureDetector } from './failure-detector.js';
+import { detectorPolicy, FailureDetector } from './failure-detector.js';
+import type { HandshakeError, SelfInfo } from './handshake.js';
+import { type Link, newWireCounters, type WireCounters } from './link.js';
 import { isValidPeerId } from './peer-id.js';
 import {
   DEFAULT_DIAL_POLICY,
@@ -37,17 +39,8 @@ import {
   type Summary,
 } from './protocol.js';
 import { advanceUptime, applyDelta, diffSummary } from './summary-delta.js';
-import {
-  acceptHandshake,
-  createMeshServer,
-  dialHandshake,
-  type HandshakeError,
-  type Link,
-  type MeshServer,
-  newWireCounters,
-  type SelfInfo,
-  type WireCounters,
-} from './transport.js';
+import { WebSocketTransport } from './transport.js';
+import type { PendingLink, Transport } from './transport-api.js';
 import { type MeshPeerView, meshPeerViews } from './view.js';
 
 export interface MeshTimers {
@@ -78,6 +71,10 @@ export interface MeshNodeOptions {
   random?: () => number;
   /** Monotonic time for every deadline, wall time for display; default: performance.now. */
   clock?: MeshClock;
+  /** Where timers run; default Node's. Tests run a node on virtual time (memory-transport.ts). */
+  scheduler?: Scheduler;
+  /** How links are dialed and accepted; default WebSocket (transport.ts). */
+  transport?: Transport;
 }
 
 export interface MeshCounters {
@@ -108,6 +105,12 @@ export const CLOSE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(CLOSE).map(([name, code]) => [code, name.toLowerCase()]),
 );
 
+/**
+ * How long a peer that closed a link as a duplicate (it holds another link with us) stays
+ * `connected` while that other link completes on our side: about one round trip in practice.
+ */
+export const OTHER_LINK_GRACE_MS = 1_000;
+
 /** Outbound handshakes at once; more due targets wait for one to settle. */
 export const MAX_DIALS_IN_FLIGHT = 16;
 
@@ -132,20 +135,25 @@ export class MeshNode {
   private readonly links = new Map<string, Link>();
   /** A second link we dialed to a linked peer, held until the peer (the acceptor) closes one. */
   private readonly spares = new Map<string, Link>();
-  private readonly pending = new Set<{ abort(): void }>();
+  private readonly pending = new Set<PendingLink>();
   private readonly now: () => number;
   private readonly clock: MeshClock;
   private readonly random: () => number;
   private readonly log: Logger;
-  private server: MeshServer | undefined;
+  private readonly transport: Transport;
+  private readonly scheduler: Scheduler;
   private discovery: DiscoveryGroup = combined([]);
   /** Discovery problems already logged at warn level, by source and kind: each is warned once. */
   private readonly warnedDiscovery = new Set<string>();
-  private timers: NodeJS.Timeout[] = [];
-  private syncTimer: NodeJS.Timeout | undefined;
-  private statusSoon: NodeJS.Timeout | undefined;
+  private timers: TimerHandle[] = [];
+  private syncTimer: TimerHandle | undefined;
+  private statusSoon: TimerHandle | undefined;
   /** Fires at the earliest dial deadline; the first retries (100-250 ms) cannot wait for the sweep. */
-  private dialTimer: NodeJS.Timeout | undefined;
+  private dialTimer: TimerHandle | undefined;
+  /** Fires at the failure detector's next deadline, so no verdict waits for the next heartbeat. */
+  private checkTimer: TimerHandle | undefined;
+  /** Peers whose link closed as a duplicate while another link with them completes, by id. */
+  private readonly awaitingOther = new Map<string, TimerHandle>();
   private unsubscribeKillSwitch: (() => void) | undefined;
   private running = false;
   /**
@@ -188,7 +196,15 @@ export class MeshNode {
   constructor(private readonly opts: MeshNodeOptions) {
     this.clock = opts.clock ?? systemClock;
     this.now = () => this.clock.now();
-    this.detector = new FailureDetector(opts.timers.heartbeatIntervalMs, this.now());
+    this.scheduler = opts.scheduler ?? systemScheduler;
+    this.transport =
+      opts.transport ??
+      new WebSocketTransport({
+        refused: this.counters.refusedUpgrades,
+        clock: this.clock,
+        scheduler: this.scheduler,
+      });
+    this.detector = new FailureDetector(detectorPolicy(opts.timers.heartbeatIntervalMs), this.now());
     this.random = opts.random ?? Math.random;
     this.table = new PeerTable(opts.dialPolicy ?? DEFAULT_DIAL_POLICY, this.random);
     this.log = opts.logger;
@@ -205,16 +221,21 @@ export class MeshNode {
     await this.stopped;
     // stop() ran while we waited: it owns the teardown, and nothing may be set up after it.
     if (generation !== this.generation) return;
-    this.server = createMeshServer({ refused: this.counters.refusedUpgrades });
+    this.transport.listen({
+      options: () => this.handshakeOptions(),
+      inbound: (pending, address) => this.inbound(pending, address),
+    });
     this.unsubscribeKillSwitch = this.opts.killSwitch.onChange((state) =>
       this.safely('kill switch', () => this.relayKillSwitch(state)),
     );
     this.detector.reset(this.now());
     const { heartbeatIntervalMs, reconnectIntervalMs } = this.opts.timers;
     this.timers.push(
-      setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
+      this.scheduler.setInterval(() => this.safely('heartbeat', () => this.heartbeat()), heartbeatIntervalMs),
     );
-    this.timers.push(setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs));
+    this.timers.push(
+      this.scheduler.setInterval(() => this.safely('sweep', () => this.dialDue()), reconnectIntervalMs),
+    );
     this.scheduleSync();
     // A provider that cannot start (mDNS port taken, DNS unreachable) is reported; the others run.
     const group = combined(this.opts.discoveries());
@@ -243,11 +264,17 @@ export class MeshNode {
     // Dials in flight settle into a later generation and are ignored: free their targets now, or
     // due() would skip them for ever after the next start.
     this.table.dialsAbandoned();
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) this.scheduler.clear(t);
     this.timers = [];
-    if (this.syncTimer) clearTimeout(this.syncTimer);
-    if (this.statusSoon) clearTimeout(this.statusSoon);
-    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.scheduler.clear(this.syncTimer);
+    this.scheduler.clear(this.statusSoon);
+    this.statusSoon = undefined;
+    this.scheduler.clear(this.dialTimer);
+    this.dialTimer = undefined;
+    this.scheduler.clear(this.checkTimer);
+    this.checkTimer = undefined;
+    for (const t of this.awaitingOther.values()) this.scheduler.clear(t);
+    this.awaitingOther.clear();
     this.unsubscribeKillSwitch?.();
     for (const p of this.pending) p.abort();
     this.pending.clear();
@@ -258,9 +285,7 @@ export class MeshNode {
     this.links.clear();
     for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
     this.spares.clear();
-    for (const ws of this.server?.clients ?? []) ws.terminate();
-    this.server?.close();
-    this.server = undefined;
+    this.transport.close();
     const now = this.now();
     for (const peer of this.table.peers.values()) this.table.setState(peer.peerId, 'down', now);
     // A discovery start still under way (mDNS publishing) finishes before it is withdrawn, so an
@@ -286,27 +311,26 @@ export class MeshNode {
 
   /** Takes an HTTP upgrade on /mesh; refuses it while the mesh is not running. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const server = this.server;
-    if (!this.running || !server) {
+    if (!this.running || !(this.transport instanceof WebSocketTransport)) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
       return;
     }
-    server.handleUpgrade(req, socket, head, (ws) => {
-      const handshake = acceptHandshake(ws, req, this.handshakeOptions());
-      const abort = { abort: () => ws.terminate() };
-      this.pending.add(abort);
-      handshake.then(
-        (link) => {
-          this.pending.delete(abort);
-          this.guardLink(link, 'link up', () => this.linkUp(link, undefined));
-        },
-        (err: HandshakeError) => {
-          this.pending.delete(abort);
-          const address = `${req.socket.remoteAddress ?? 'unknown'}`;
-          this.safely('handshake failed', () => this.handshakeFailed(err, address, 'in'));
-        },
-      );
-    });
+    this.transport.handleUpgrade(req, socket, head);
+  }
+
+  /** An inbound handshake began (the transport accepted a connection). */
+  private inbound(pending: PendingLink, address: string): void {
+    this.pending.add(pending);
+    pending.link.then(
+      (link) => {
+        this.pending.delete(pending);
+        this.guardLink(link, 'link up', () => this.linkUp(link, undefined));
+      },
+      (err: HandshakeError) => {
+        this.pending.delete(pending);
+        this.safely('handshake failed', () => this.handshakeFailed(err, address, 'in'));
+      },
+    );
   }
 
   /** Every peer this node knows, as GET /mesh shows them. */
@@ -385,14 +409,14 @@ export class MeshNode {
   }
 
   private armDialTimer(): void {
-    if (this.dialTimer) clearTimeout(this.dialTimer);
+    this.scheduler.clear(this.dialTimer);
     this.dialTimer = undefined;
     if (!this.running) return;
     const next = this.table.nextDeadline((t) => this.mayDial(t));
     if (next === undefined) return;
     // At least 20 ms: a deadline already due but not dialable must not become a busy loop.
     const delay = Math.max(20, next - this.now());
-    this.dialTimer = setTimeout(() => this.safely('dial', () => this.dialDue()), delay);
+    this.dialTimer = this.scheduler.setTimeout(() => this.safely('dial', () => this.dialDue()), delay);
   }
 
   private dial(address: string): void {
@@ -406,21 +430,20 @@ export class MeshNode {
     const settled = () => {
       if (generation === this.generation) this.dialsInFlight--;
     };
-    const handshake = dialHandshake(address, this.handshakeOptions());
-    // Nothing to cancel here: the handshake settles by itself (its own timeout at worst), and the
-    // generation check below discards it.
-    const abort = { abort: () => {} };
-    this.pending.add(abort);
-    handshake.then(
+    // stop() aborts it (it settles at once); a link that still comes up in a later generation is
+    // discarded by the generation check below.
+    const pending = this.transport.dial(address, this.handshakeOptions());
+    this.pending.add(pending);
+    pending.link.then(
       (link) => {
-        this.pending.delete(abort);
+        this.pending.delete(pending);
         settled();
         if (stale()) return link.close(CLOSE.GOING_AWAY, 'peer stopping');
         this.guardLink(link, 'link up', () => this.linkUp(link, address));
       },
       (err: HandshakeError) =>
         this.safely('dial failed', () => {
-          this.pending.delete(abort);
+          this.pending.delete(pending);
           settled();
           if (stale()) return;
           if (err.closeCode === CLOSE.SELF) {
@@ -497,6 +520,8 @@ export class MeshNode {
       : this.table.sighted(link.address, 'inbound', now, link.peerId);
     const wasDown = this.table.peers.get(link.peerId)?.state !== 'connected';
     this.table.linked(link.peerId, link.bootId, link.address, now, target);
+    this.scheduler.clear(this.awaitingOther.get(link.peerId));
+    this.awaitingOther.delete(link.peerId);
     link.attach(
       (msg) => this.guardLink(link, 'message', () => this.onMessage(link, msg)),
       (code, reason) => this.safely('close', () => this.onClose(link, code, reason)),
@@ -538,7 +563,7 @@ export class MeshNode {
   /** Links changed: tell everyone soon (coalesced), so every dashboard redraws the mesh at once. */
   private announceSoon(): void {
     if (this.statusSoon || !this.running) return;
-    this.statusSoon = setTimeout(() => {
+    this.statusSoon = this.scheduler.setTimeout(() => {
       this.statusSoon = undefined;
       this.safely('announce', () => this.syncStatus());
     }, 100);
@@ -734,6 +759,26 @@ export class MeshNode {
       this.guardLink(spare, 'link up', () => this.linkUp(spare, undefined));
       return;
     }
+    if (code === CLOSE.DUPLICATE && this.pending.size > 0) {
+      // The peer closed this link because it keeps another one with us, which is still completing
+      // on our side (one peer dialed at two addresses: the acceptor's refusal of one travels right
+      // behind its ready, before the other's ready arrives). Wait for it rather than calling the
+      // peer down and back up; without a link by then, it is down after all.
+      const peerId = link.peerId;
+      this.scheduler.clear(this.awaitingOther.get(peerId));
+      const timer = this.scheduler.setTimeout(() => {
+        this.awaitingOther.delete(peerId);
+        if (this.running && !this.links.has(peerId))
+          this.safely('close', () => this.lost(link, code, reason));
+      }, OTHER_LINK_GRACE_MS);
+      this.awaitingOther.set(peerId, timer);
+      return;
+    }
+    this.lost(link, code, reason);
+  }
+
+  /** The current link of a peer is gone, with no other to take over: the peer is down. */
+  private lost(link: Link, code: number, reason: string): void {
     if (code === CLOSE.BAD_MESSAGE || code === CLOSE.TOO_LARGE) {
       this.log.warn({ peer: link.peerId, code, reason }, 'mesh link closed for a protocol violation');
     }
@@ -753,15 +798,17 @@ export class MeshNode {
     this.announceSoon();
   }
 
-  private heartbeat(): void {
+  /** Asks the failure detector, acts on its verdicts, and sets the timer for its next deadline. */
+  private judge(): void {
     const now = this.now();
     const linked = [...this.links.keys()].flatMap((id) => this.table.peers.get(id) ?? []);
-    const { lagMs, suspect, down } = this.detector.tick(now, linked);
+    const { lagMs, suspect, down, nextCheckAt } = this.detector.tick(now, linked);
     if (lagMs > 0) {
       // Peers not linked right now are stretched too: their deadlines are just as stale.
       for (const p of this.table.peers.values())
         if (p.state !== 'down' && !this.links.has(p.peerId)) p.lastSeen += lagMs;
-      this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
+      if (lagMs >= 500) this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
+      else this.log.debug({ lagMs }, 'event loop lagged; stretching peer timeouts');
     }
     for (const { peerId, silentMs } of down) {
       this.links.get(peerId)?.terminate(CLOSE.TIMEOUT, `silent for ${Math.round(silentMs)} ms`);
@@ -771,6 +818,26 @@ export class MeshNode {
       this.announceSoon();
       this.log.warn({ peer: peerId, silentMs: Math.round(silentMs) }, 'peer suspect');
     }
+    this.scheduler.clear(this.checkTimer);
+    this.checkTimer = undefined;
+    if (nextCheckAt !== undefined && this.running) {
+      // At the deadline, judge one turn of the event loop later: a timer runs before the loop
+      // reads its sockets, and a frame the peer sent in time may be waiting there to be read.
+      this.checkTimer = this.scheduler.setTimeout(
+        () => {
+          this.checkTimer = this.scheduler.setTimeout(
+            () => this.safely('failure detection', () => this.judge()),
+            0,
+          );
+        },
+        Math.max(0, nextCheckAt - now),
+      );
+    }
+  }
+
+  private heartbeat(): void {
+    this.judge();
+    const now = this.now();
     const interval = this.opts.timers.heartbeatIntervalMs;
     for (const [peerId, link] of this.links) {
       const peer = this.table.peers.get(peerId);
@@ -792,7 +859,7 @@ export class MeshNode {
   private scheduleSync(): void {
     const base = this.opts.timers.syncIntervalMs;
     const delay = base * (0.9 + this.random() * 0.2);
-    this.syncTimer = setTimeout(() => {
+    this.syncTimer = this.scheduler.setTimeout(() => {
       this.safely('sync', () => this.syncStatus());
       if (this.running) this.scheduleSync();
     }, delay);

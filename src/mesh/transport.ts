@@ -1,40 +1,41 @@
 /**
- * WebSocket I/O of the mesh: the acceptor side (an upgrade on our own HTTP server at /mesh) and the
- * dialer side, each running its half of the handshake of protocol.ts, and the sealed Link both
- * produce. A handshake either resolves to an authenticated Link or rejects with a HandshakeError
- * carrying the close code; it never throws into the process.
+ * The WebSocket transport of the mesh: the acceptor side (an upgrade on our own HTTP server at
+ * /mesh) and the dialer side, each running its half of the handshake (handshake.ts) over a
+ * WebSocket, and the sealed Link (link.ts) both produce. A handshake either resolves to an
+ * authenticated Link or rejects with a HandshakeError carrying the close code; it never throws into
+ * the process.
  *
  * Before authentication a socket is bounded: mesh-server.ts admits it (admission.ts) or refuses it
- * with HTTP 503, and counts what it sends; here every handshake frame over
- * MAX_HANDSHAKE_FRAME_BYTES closes it (1009) before parsing, and the whole handshake has
- * HANDSHAKE_TIMEOUT_MS. After authentication every frame is sealed (link.ts, seal.ts); the node
- * above sees plaintext messages.
+ * with HTTP 503, and counts what it sends; every handshake frame over MAX_HANDSHAKE_FRAME_BYTES
+ * closes it (1009) before parsing, and the whole handshake has HANDSHAKE_TIMEOUT_MS. After
+ * authentication every frame is sealed (link.ts, seal.ts); the node above sees plaintext messages.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { type Keyring, newNonce, transcriptHash } from './auth.js';
-import { closeSocket, Link, type Session, type WireCounters } from './link.js';
-import { MAX_PREAUTH_BYTES, normaliseIp, takePreAuth } from './mesh-server.js';
+import type { Refusal } from './admission.js';
+import { type MeshClock, type Scheduler, systemClock, systemScheduler } from './clock.js';
 import {
-  announcedRange,
-  CLOSE,
-  decode,
-  encode,
-  HANDSHAKE_TIMEOUT_MS,
-  type KillSwitchWireState,
-  MAX_HANDSHAKE_FRAME_BYTES,
-  MAX_MESSAGE_BYTES,
-  MESH_PATH,
-  type Message,
-  message,
-  negotiateVersion,
-  ProtocolError,
-  SUPPORTED_VERSIONS,
-  type VersionRange,
-} from './protocol.js';
-import { deriveSessionKeys, SealedChannel } from './seal.js';
+  AcceptorHandshake,
+  DialerHandshake,
+  type Frame,
+  HandshakeError,
+  type HandshakeOptions,
+} from './handshake.js';
+import type { Link } from './link.js';
+import { MAX_PREAUTH_BYTES, MeshServer, normaliseIp, takePreAuth } from './mesh-server.js';
+import { CLOSE, HANDSHAKE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MESH_PATH } from './protocol.js';
+import type { Acceptor, FrameSocket, PendingLink, Transport } from './transport-api.js';
+import { runHandshake } from './transport-api.js';
 
-// The link layer's names, for the node and the tests that import them from here.
+// The handshake's and the link layer's names, for the node and the tests that import them from here.
+export {
+  type Established,
+  HandshakeError,
+  type HandshakeOptions,
+  joinHostPort,
+  type SelfInfo,
+} from './handshake.js';
 export { type Direction, Link, newWireCounters, type Session, type WireCounters } from './link.js';
 export {
   createMeshServer,
@@ -44,283 +45,173 @@ export {
   normaliseIp,
 } from './mesh-server.js';
 
-export interface SelfInfo {
-  peerId: string;
-  bootId: string;
-  cluster: string;
-  listenPort: number;
+const CLOSE_GRACE_MS = 2_000;
+
+/** Closes with a code; terminates should the other side not answer the close within the grace. */
+export function closeSocket(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason.slice(0, 120));
+  } catch {
+    ws.terminate();
+    return;
+  }
+  const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+  timer.unref();
+  ws.once('close', () => clearTimeout(timer));
 }
 
-export interface HandshakeOptions {
-  self: SelfInfo;
-  keyring: Keyring;
-  killSwitch: () => KillSwitchWireState;
-  timeoutMs?: number;
-  /** Protocol versions spoken; default SUPPORTED_VERSIONS (tests play an older or newer peer). */
-  versions?: VersionRange;
-  /** Where links count what they ignored; default a fresh object per link. */
-  counters?: WireCounters;
-  /** The dialer's nonce; default a fresh random one (tests replay a chosen one). */
-  nonce?: string;
-}
+/** A WebSocket as a FrameSocket. */
+export class WebSocketFrames implements FrameSocket {
+  constructor(readonly ws: WebSocket) {
+    // 'close' follows every 'error' in ws; the close handlers report it (a handshake fails at once).
+    ws.on('error', () => {});
+  }
 
-export class HandshakeError extends Error {
-  constructor(
-    readonly closeCode: number,
-    message: string,
-    /** The other side's id, when it said one. */
-    readonly remotePeerId?: string,
-  ) {
-    super(message);
-    this.name = 'HandshakeError';
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(frame: Frame): void {
+    this.ws.send(frame.data, { binary: frame.binary });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) closeSocket(this.ws, code, reason);
+    else if (this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  onFrame(listener: (data: Buffer, binary: boolean) => void): () => void {
+    const l = (data: WebSocket.RawData, isBinary: boolean) => listener(data as Buffer, isBinary);
+    this.ws.on('message', l);
+    return () => this.ws.off('message', l);
+  }
+
+  onClose(listener: (code: number, reason: string) => void): () => void {
+    const l = (code: number, reason: Buffer) => listener(code, reason.toString());
+    this.ws.on('close', l);
+    return () => this.ws.off('close', l);
   }
 }
 
-/**
- * Reads the frames of a socket that is still in its handshake, one at a time; a frame over
- * MAX_HANDSHAKE_FRAME_BYTES fails the handshake with 1009 before it is parsed.
- */
-function handshakeFrames(
+/** The acceptor's half on a socket our MeshServer upgraded: its admission ticket is settled here. */
+export function acceptWebSocket(
   ws: WebSocket,
-  onFrame: (data: Buffer, isBinary: boolean) => void,
-  fail: (err: HandshakeError) => void,
-) {
-  const listener = (data: WebSocket.RawData, isBinary: boolean) => {
-    const frame = data as Buffer;
-    if (frame.length > MAX_HANDSHAKE_FRAME_BYTES) {
-      return fail(new HandshakeError(CLOSE.TOO_LARGE, `handshake frame of ${frame.length} bytes`));
-    }
-    try {
-      onFrame(frame, isBinary);
-    } catch (err) {
-      if (err instanceof ProtocolError) fail(new HandshakeError(err.closeCode, err.message));
-      else if (err instanceof HandshakeError) fail(err);
-      else fail(new HandshakeError(CLOSE.BAD_MESSAGE, (err as Error).message));
-    }
-  };
-  ws.on('message', listener);
-  return () => ws.off('message', listener);
-}
-
-/** A plaintext handshake message; binary frames are not part of the handshake. */
-function textMessage(data: Buffer, isBinary: boolean): Message {
-  if (isBinary) throw new HandshakeError(CLOSE.BAD_MESSAGE, 'binary frame in handshake');
-  return decode(data);
-}
-
-/** The other side's announcement checked against ours. @returns the version to speak. */
-function checkPeer(
-  hello: { v: number; vMin?: number | undefined; cluster: string; peerId: string },
-  self: SelfInfo,
-  versions: VersionRange,
-): number {
-  const theirs = announcedRange(hello);
-  const version = negotiateVersion(versions, theirs);
-  if (version === undefined) {
-    throw new HandshakeError(
-      CLOSE.BAD_VERSION,
-      `protocol versions ${theirs.min}-${theirs.max}, this peer speaks ${versions.min}-${versions.max}`,
-      hello.peerId,
-    );
-  }
-  if (hello.cluster !== self.cluster) {
-    throw new HandshakeError(
-      CLOSE.WRONG_CLUSTER,
-      `cluster "${hello.cluster}", expected "${self.cluster}"`,
-      hello.peerId,
-    );
-  }
-  if (hello.peerId === self.peerId) throw new HandshakeError(CLOSE.SELF, 'connected to itself', hello.peerId);
-  return version;
-}
-
-/**
- * A message as its receiver will parse it: ws sends strings as UTF-8, which replaces lone
- * surrogates, and the transcript must hash what both sides see.
- */
-function asReceived(msg: Message): object {
-  return JSON.parse(Buffer.from(encode(msg)).toString('utf8'));
-}
-
-/** Runs one side's handshake on `ws` with the shared timeout, close and error handling. */
-function runHandshake(
-  ws: WebSocket,
-  timeoutMs: number,
-  body: (resolve: (link: Link) => void, fail: (err: HandshakeError) => void) => () => void,
-): Promise<Link> {
-  return new Promise<Link>((resolve, reject) => {
-    let done = false;
-    let stopReading = () => {};
-    const admitted = takePreAuth(ws);
-    const finish = (err: HandshakeError | undefined, link?: Link) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      stopReading();
-      ws.off('close', onClose);
-      if (admitted) {
-        admitted.stopCounting();
-        admitted.ticket.settle(err === undefined);
-      }
-      if (err) {
-        if (ws.readyState === WebSocket.OPEN) closeSocket(ws, err.closeCode, err.message);
-        else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-        reject(err);
-      } else resolve(link as Link);
-    };
-    const timer = setTimeout(
-      () => finish(new HandshakeError(CLOSE.HANDSHAKE_TIMEOUT, `handshake not finished in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const onClose = (code: number, reason: Buffer) =>
-      finish(new HandshakeError(code, reason.toString() || `closed during handshake (${code})`));
-    ws.on('close', onClose);
-    ws.on('error', (err) => finish(new HandshakeError(1006, err.message)));
-    if (admitted) {
-      const overflow = () =>
-        finish(
-          new HandshakeError(CLOSE.TOO_LARGE, `more than ${MAX_PREAUTH_BYTES} bytes before authentication`),
-        );
-      if (admitted.overflowed) overflow();
-      else admitted.onOverflow = overflow;
-    }
-    stopReading = body(
-      (link) => finish(undefined, link),
-      (err) => finish(err),
-    );
+  req: IncomingMessage,
+  opts: HandshakeOptions,
+  scheduler: Scheduler = systemScheduler,
+): PendingLink {
+  const admitted = takePreAuth(ws);
+  const socket = new WebSocketFrames(ws);
+  const machine = new AcceptorHandshake(opts, normaliseIp(req.socket.remoteAddress ?? 'unknown'));
+  const running = runHandshake(socket, machine, {
+    scheduler,
+    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+    onSettled: (ok) => {
+      if (!admitted) return;
+      admitted.stopCounting();
+      admitted.ticket.settle(ok);
+    },
   });
+  ws.on('error', (err) => running.fail(new HandshakeError(1006, err.message)));
+  if (admitted) {
+    const overflow = () =>
+      running.fail(
+        new HandshakeError(CLOSE.TOO_LARGE, `more than ${MAX_PREAUTH_BYTES} bytes before authentication`),
+      );
+    if (admitted.overflowed) overflow();
+    else admitted.onOverflow = overflow;
+  }
+  return running;
 }
 
-/** The acceptor's half: hello -> challenge -> auth -> ready (sealed). */
-export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: HandshakeOptions): Promise<Link> {
-  const nonce = newNonce();
-  const remoteIp = normaliseIp(req.socket.remoteAddress ?? 'unknown');
-  const versions = opts.versions ?? SUPPORTED_VERSIONS;
-  return runHandshake(ws, opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS, (resolve, fail) => {
-    let hello: Extract<Message, { type: 'hello' }> | undefined;
-    let transcript: Buffer | undefined;
-    let version = 0;
-    return handshakeFrames(
-      ws,
-      (data, isBinary) => {
-        const msg = textMessage(data, isBinary);
-        if (!hello) {
-          if (msg.type !== 'hello')
-            throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected hello, got ${msg.type}`);
-          version = checkPeer(msg, opts.self, versions);
-          hello = msg;
-          const challenge = message('challenge', {
-            v: versions.max,
-            vMin: versions.min,
-            cluster: opts.self.cluster,
-            peerId: opts.self.peerId,
-            bootId: opts.self.bootId,
-            nonce,
-            killSwitch: opts.killSwitch(),
-            proof: '',
-          });
-          // The proof covers the challenge (its proof aside) as the dialer will parse it.
-          transcript = transcriptHash(hello, asReceived(challenge));
-          ws.send(encode({ ...challenge, proof: opts.keyring.prove('acceptor', transcript) }));
-          return;
-        }
-        if (msg.type !== 'auth')
-          throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected auth, got ${msg.type}`);
-        const secret = opts.keyring.verify('dialer', transcript as Buffer, msg.proof);
-        if (secret === undefined) {
-          throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', hello.peerId);
-        }
-        const keys = deriveSessionKeys(opts.keyring.secret(secret), transcript as Buffer);
-        const session: Session = {
-          version,
-          out: new SealedChannel(keys.acceptorToDialer),
-          in: new SealedChannel(keys.dialerToAcceptor),
-        };
-        const address = joinHostPort(remoteIp, hello.listenPort);
-        const link = new Link(
-          ws,
-          hello.peerId,
-          hello.bootId,
-          'in',
-          address,
-          hello.killSwitch,
-          session,
-          opts.counters,
-        );
-        // The first sealed frame: the dialer learns that both sides derived the same keys.
-        link.send(message('ready', {}));
-        resolve(link);
-      },
-      fail,
-    );
-  });
-}
-/** The dialer's half: connect, hello -> challenge -> auth -> ready (sealed). */
-export function dialHandshake(address: string, opts: HandshakeOptions): Promise<Link> {
+/** The dialer's half: connect to ws://address/mesh, send hello once open, run the handshake. */
+export function dialWebSocket(
+  address: string,
+  opts: HandshakeOptions,
+  scheduler: Scheduler = systemScheduler,
+): PendingLink {
   const timeoutMs = opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS;
-  const versions = opts.versions ?? SUPPORTED_VERSIONS;
   const ws = new WebSocket(`ws://${address}${MESH_PATH}`, {
     perMessageDeflate: false,
     maxPayload: MAX_MESSAGE_BYTES,
     handshakeTimeout: timeoutMs,
     followRedirects: false,
   });
-  const hello = message('hello', {
-    v: versions.max,
-    vMin: versions.min,
-    cluster: opts.self.cluster,
-    peerId: opts.self.peerId,
-    bootId: opts.self.bootId,
-    nonce: opts.nonce ?? newNonce(),
-    listenPort: opts.self.listenPort,
-    killSwitch: opts.killSwitch(),
-  });
-  return runHandshake(ws, timeoutMs, (resolve, fail) => {
-    let challenge: Extract<Message, { type: 'challenge' }> | undefined;
-    let session: Session | undefined;
-    ws.once('open', () => ws.send(encode(hello)));
-    ws.once('unexpected-response', (_req, res) =>
-      fail(new HandshakeError(1006, `HTTP ${res.statusCode} instead of a WebSocket upgrade`)),
-    );
-    return handshakeFrames(
-      ws,
-      (data, isBinary) => {
-        if (!challenge) {
-          const msg = textMessage(data, isBinary);
-          if (msg.type !== 'challenge')
-            throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected challenge, got ${msg.type}`);
-          const version = checkPeer(msg, opts.self, versions);
-          const transcript = transcriptHash(asReceived(hello), msg);
-          const secret = opts.keyring.verify('acceptor', transcript, msg.proof);
-          if (secret === undefined) {
-            throw new HandshakeError(CLOSE.AUTH_FAILED, 'authentication failed', msg.peerId);
-          }
-          challenge = msg;
-          // Answer with the secret that verified: both sides then derive keys from the same one.
-          const keys = deriveSessionKeys(opts.keyring.secret(secret), transcript);
-          session = {
-            version,
-            out: new SealedChannel(keys.dialerToAcceptor),
-            in: new SealedChannel(keys.acceptorToDialer),
-          };
-          ws.send(encode(message('auth', { proof: opts.keyring.prove('dialer', transcript, secret) })));
-          return;
-        }
-        const plain = isBinary ? session?.in.open(data) : undefined;
-        if (!plain) throw new HandshakeError(CLOSE.UNSEALED, 'ready did not open', challenge.peerId);
-        const msg = decode(plain);
-        if (msg.type !== 'ready')
-          throw new HandshakeError(CLOSE.BAD_MESSAGE, `expected ready, got ${msg.type}`);
-        const c = challenge;
-        resolve(
-          new Link(ws, c.peerId, c.bootId, 'out', address, c.killSwitch, session as Session, opts.counters),
-        );
-      },
-      fail,
-    );
-  });
+  const socket = new WebSocketFrames(ws);
+  const machine = new DialerHandshake(opts, address);
+  const running = runHandshake(socket, machine, { scheduler, timeoutMs });
+  ws.on('error', (err) => running.fail(new HandshakeError(1006, err.message)));
+  ws.once('open', () => socket.send(machine.hello));
+  ws.once('unexpected-response', (_req, res) =>
+    running.fail(new HandshakeError(1006, `HTTP ${res.statusCode} instead of a WebSocket upgrade`)),
+  );
+  return running;
 }
 
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+/** The acceptor's half as a promise (tests and tools). */
+export function acceptHandshake(ws: WebSocket, req: IncomingMessage, opts: HandshakeOptions): Promise<Link> {
+  return acceptWebSocket(ws, req, opts).link;
+}
+
+/** The dialer's half as a promise (tests and tools). */
+export function dialHandshake(address: string, opts: HandshakeOptions): Promise<Link> {
+  return dialWebSocket(address, opts).link;
+}
+
+export interface WebSocketTransportOptions {
+  /** Where refused upgrades are counted, by reason (the node's counters). */
+  refused?: Record<Refusal, number>;
+  clock?: MeshClock;
+  scheduler?: Scheduler;
+}
+
+/**
+ * The production Transport: dials ws://address/mesh, and accepts the upgrades the HTTP server routes
+ * to handleUpgrade while listening (refused with 503 otherwise).
+ */
+export class WebSocketTransport implements Transport {
+  private server: MeshServer | undefined;
+  private acceptor: Acceptor | undefined;
+  private readonly scheduler: Scheduler;
+
+  constructor(private readonly opts: WebSocketTransportOptions = {}) {
+    this.scheduler = opts.scheduler ?? systemScheduler;
+  }
+
+  listen(acceptor: Acceptor): void {
+    this.acceptor = acceptor;
+    const clock = this.opts.clock ?? systemClock;
+    this.server = new MeshServer({
+      now: () => clock.now(),
+      ...(this.opts.refused ? { refused: this.opts.refused } : {}),
+    });
+  }
+
+  close(): void {
+    for (const ws of this.server?.clients ?? []) ws.terminate();
+    this.server?.close();
+    this.server = undefined;
+    this.acceptor = undefined;
+  }
+
+  dial(address: string, opts: HandshakeOptions): PendingLink {
+    return dialWebSocket(address, opts, this.scheduler);
+  }
+
+  /** Takes an HTTP upgrade on /mesh; refuses it with 503 while not listening. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { server, acceptor } = this;
+    if (!server || !acceptor) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    server.handleUpgrade(req, socket, head, (ws) => {
+      const pending = acceptWebSocket(ws, req, acceptor.options(), this.scheduler);
+      acceptor.inbound(pending, `${req.socket.remoteAddress ?? 'unknown'}`);
+    });
+  }
 }

@@ -163,7 +163,7 @@ describe('mesh endpoint under fuzzing', () => {
         );
         for (const f of frames) {
           if (f.sealed) link.sendBytes(f.data);
-          else link.ws.send(f.data, { binary: true });
+          else link.socket.send({ data: f.data, binary: true });
         }
         link.send(message('ping', { id: 424242, t: 0 }));
         const result = await outcome;

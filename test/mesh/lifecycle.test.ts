@@ -4,8 +4,12 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { Keyring } from '../../src/mesh/auth.js';
 import type { Discovery } from '../../src/mesh/discovery/types.js';
-import { MemoryKillSwitch, makePeer } from './harness.js';
+import { CLOSE } from '../../src/mesh/protocol.js';
+import { dialWebSocket, HandshakeError } from '../../src/mesh/transport.js';
+import { KILL_SWITCH_NEVER_SET } from '../helpers/contract.js';
+import { MemoryKillSwitch, makePeer, SECRET } from './harness.js';
 
 /** A TCP server that accepts connections and never answers: a dial to it hangs in its handshake. */
 async function silentServer(): Promise<{ port: number; sockets: Socket[]; connections: () => number }> {
@@ -23,6 +27,25 @@ async function silentServer(): Promise<{ port: number; sockets: Socket[]; connec
   });
   return { port: (server.address() as AddressInfo).port, sockets, connections: () => count };
 }
+
+describe('the WebSocket dialer', () => {
+  it('settles at once when aborted, though the other side never answers', async () => {
+    const silent = await silentServer();
+    const pending = dialWebSocket(`127.0.0.1:${silent.port}`, {
+      self: { peerId: 'a', bootId: 'a-boot', cluster: 'quantum-bot', listenPort: 1 },
+      keyring: new Keyring([SECRET]),
+      killSwitch: () => KILL_SWITCH_NEVER_SET,
+    });
+    await vi.waitFor(() => expect(silent.connections()).toBe(1));
+    const started = performance.now();
+    pending.abort();
+    const err = await pending.link.catch((e: unknown) => e);
+    // Well before the 5 s handshake timeout.
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(err).toBeInstanceOf(HandshakeError);
+    expect((err as HandshakeError).closeCode).toBe(CLOSE.GOING_AWAY);
+  });
+});
 
 describe('MeshNode restarts', () => {
   it('re-dials after a restart an address whose dial was in flight at stop', async () => {
