@@ -8,7 +8,7 @@
  * leaves the socket open, a cut cable) was last heard at most P before it stopped. A peer whose
  * event loop is blocked for BUSY_TOLERANCE_MS is silent for up to P + BUSY_TOLERANCE_MS, and must
  * not be accused. So `suspect` comes after P + BUSY_TOLERANCE_MS + CATCH_UP_MS of silence, which
- * at P = 200 ms is 1.45 s, and `down` (the link is dropped) DOWN_GRACE_MS later, 2.75 s. Between
+ * at P = 200 ms is 1.49 s, and `down` (the link is dropped) DOWN_GRACE_MS later, 2.79 s. Between
  * the two, a peer that speaks again is simply `connected` again. The node asks again exactly at
  * the next deadline (nextCheckAt), so a verdict is never late by a tick.
  *
@@ -20,7 +20,7 @@
 /** A peer whose event loop is blocked this long (a long computation, a GC pause) is not accused. */
 export const BUSY_TOLERANCE_MS = 1_200;
 /** Time for a peer back from a stall to answer, and for the network to deliver it. */
-export const CATCH_UP_MS = 50;
+export const CATCH_UP_MS = 90;
 /** From `suspect` to `down`. */
 export const DOWN_GRACE_MS = 1_300;
 

@@ -11,9 +11,9 @@ const peer = (peerId: string, lastSeen = 0): Heard => ({ peerId, lastSeen, state
 
 describe('FailureDetector', () => {
   it('derives its deadlines from the heartbeat interval and the busy tolerance', () => {
-    expect(detectorPolicy(200)).toMatchObject({ suspectAfterMs: 1_450, downAfterMs: 2_750 });
+    expect(detectorPolicy(200)).toMatchObject({ suspectAfterMs: 1_490, downAfterMs: 2_790 });
     // A slower heartbeat (an operator's MESH_HEARTBEAT_INTERVAL) stretches both.
-    expect(detectorPolicy(1_000)).toMatchObject({ suspectAfterMs: 2_250, downAfterMs: 3_550 });
+    expect(detectorPolicy(1_000)).toMatchObject({ suspectAfterMs: 2_290, downAfterMs: 3_590 });
     // A peer silent for one interval and then busy for the tolerance stays under suspicion's bar.
     for (const interval of [100, 200, 250, 1_000])
       expect(detectorPolicy(interval).suspectAfterMs).toBeGreaterThan(interval + BUSY_TOLERANCE_MS);
@@ -41,14 +41,14 @@ describe('FailureDetector', () => {
       check = r.nextCheckAt;
       now = Math.min(now - (now % 200) + 200, check ?? Number.POSITIVE_INFINITY);
     }
-    expect(history).toEqual(['1451 suspect silent', '2751 down silent']);
+    expect(history).toEqual(['1491 suspect silent', '2791 down silent']);
   });
 
   it('names the next deadline of the peers it watches', () => {
     const fd = new FailureDetector(detectorPolicy(200), 0);
-    expect(fd.tick(100, [peer('a', 50), peer('b', 90)]).nextCheckAt).toBe(50 + 1_450 + 1);
+    expect(fd.tick(100, [peer('a', 50), peer('b', 90)]).nextCheckAt).toBe(50 + 1_490 + 1);
     const suspect: Heard = { peerId: 's', lastSeen: 0, state: 'suspect' };
-    expect(fd.tick(300, [suspect]).nextCheckAt).toBe(2_751);
+    expect(fd.tick(300, [suspect]).nextCheckAt).toBe(2_791);
     expect(fd.tick(400, []).nextCheckAt).toBeUndefined();
   });
 
