@@ -222,8 +222,10 @@ async function loggedAt(peers, since, match) {
         } catch {
           continue;
         }
-        if (typeof entry.time === 'number' && entry.time >= since && match(entry)) {
-          found.set(peer, entry.time);
+        // The peers' logger writes ISO times; a number is epoch ms (pino's default).
+        const time = typeof entry.time === 'string' ? Date.parse(entry.time) : entry.time;
+        if (typeof time === 'number' && time >= since && match(entry)) {
+          found.set(peer, time);
           break;
         }
       }
