@@ -200,7 +200,7 @@ export async function assemblePeer(
 
   const node = meshNode;
   const liveFeed = new LiveFeed({
-    fleet: () =>
+    fleet: ({ links }) =>
       buildFleet(
         {
           peerId: identity.peerId,
@@ -213,6 +213,7 @@ export async function assemblePeer(
           now: Date.now(),
         },
         node?.peers() ?? [],
+        { links },
       ),
     killSwitch: () => killSwitch.get(),
     onKillSwitchChange: (listener) => killSwitch.onChange(listener),
