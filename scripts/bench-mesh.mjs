@@ -98,10 +98,26 @@ killOnExit(() => {
 // ----------------------------------------------------------------------------------------------
 // Ports and HTTP
 
-/** `count` consecutive free ports, from a random base in 20000-59999. */
+/**
+ * The first port the kernel hands out to outgoing connections. Our ports must lie below it: at N=50
+ * the peers open 1,225 connections while the later ones are still starting, and an ephemeral port
+ * taken in our range failed a start with EADDRINUSE.
+ */
+function ephemeralLow() {
+  try {
+    return (
+      Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32_768
+    );
+  } catch {
+    return 32_768;
+  }
+}
+
+/** `count` consecutive free ports, from a random base in 20000 up to the ephemeral range. */
 async function freeRange(count) {
+  const span = Math.max(count + 1, ephemeralLow() - 20_000);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (40_000 - count));
+    const base = 20_000 + Math.floor(Math.random() * (span - count));
     let free = true;
     for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
     if (free) return Array.from({ length: count }, (_, i) => base + i);
