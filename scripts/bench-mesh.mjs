@@ -8,6 +8,11 @@
  *               `connected` again with its new boot id (from the spawn; from its first /health 200
  *               in brackets);
  *   kill switch POST /kill-switch on one peer -> every other peer's GET /kill-switch is active;
+ *   down and kill switch are given twice: as polled (the bench's view, accurate to a poll period and
+ *               slowed by the polling itself: /mesh at N=50 is a large answer) and as the peers
+ *               logged them (the `time` of each observer's 'peer down' or 'kill switch adopted from
+ *               the mesh' warn line in its stdout, against the bench's wall clock at the SIGKILL or
+ *               POST: same machine, same clock);
  *   idle        CPU (utime + stime of /proc/<pid>/stat over the window; 100 % = one core) and RSS
  *               (VmRSS) per peer, mean and max, with nobody polling, after the mesh settled.
  *
@@ -47,8 +52,12 @@ import {
 /** Poll period per peer: finer for small meshes, lighter for 25 processes on 2 cores. */
 const pollMs = (n) => (n > 12 ? 200 : 100);
 const SETTLE_MS = 3_000;
-/** Whole-run deadline per N, ms: start, mesh, idle window, kill switch, kill and relink. */
-const DEADLINE_MS = (n) => 90_000 + n * 6_000;
+/**
+ * Whole-run deadline per N, ms: start, mesh, idle window, kill switch, kill and relink. A safety net
+ * only: on a 2-core machine shared with other test runs (load above 50), 25 peers took over 240 s
+ * to answer /health.
+ */
+const DEADLINE_MS = (n) => 120_000 + n * 10_000;
 
 const { values } = parseArgs({
   options: {
@@ -89,10 +98,26 @@ killOnExit(() => {
 // ----------------------------------------------------------------------------------------------
 // Ports and HTTP
 
-/** `count` consecutive free ports, from a random base in 20000-59999. */
+/**
+ * The first port the kernel hands out to outgoing connections. Our ports must lie below it: at N=50
+ * the peers open 1,225 connections while the later ones are still starting, and an ephemeral port
+ * taken in our range failed a start with EADDRINUSE.
+ */
+function ephemeralLow() {
+  try {
+    return (
+      Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32_768
+    );
+  } catch {
+    return 32_768;
+  }
+}
+
+/** `count` consecutive free ports, from a random base in 20000 up to the ephemeral range. */
 async function freeRange(count) {
+  const span = Math.max(count + 1, ephemeralLow() - 20_000);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (40_000 - count));
+    const base = 20_000 + Math.floor(Math.random() * (span - count));
     let free = true;
     for (let p = base; p < base + count && free; p++) free = await portIsFree(p);
     if (free) return Array.from({ length: count }, (_, i) => base + i);
@@ -193,6 +218,42 @@ async function stopAll(peers) {
   }
 }
 
+/**
+ * Wall-clock ms of each peer's first stdout log line (pino JSON) at or after `since` that `match`es,
+ * or undefined for a peer that has none yet. pino writes asynchronously: read again for up to 2 s.
+ */
+async function loggedAt(peers, since, match) {
+  const found = new Map();
+  for (let attempt = 0; attempt < 20 && found.size < peers.length; attempt++) {
+    if (attempt > 0) await sleep(100);
+    for (const peer of peers) {
+      if (found.has(peer)) continue;
+      let text = '';
+      try {
+        text = readFileSync(join(peer.dataDir, 'out.log'), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        let entry;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        // The peers' logger writes ISO times; a number is epoch ms (pino's default).
+        const time = typeof entry.time === 'string' ? Date.parse(entry.time) : entry.time;
+        if (typeof time === 'number' && time >= since && match(entry)) {
+          found.set(peer, time);
+          break;
+        }
+      }
+    }
+  }
+  return found.size === peers.length ? Math.max(...found.values()) : undefined;
+}
+
 function tail(peer, lines = 15) {
   try {
     return readFileSync(join(peer.dataDir, 'out.log'), 'utf8').trim().split('\n').slice(-lines).join('\n');
@@ -277,9 +338,11 @@ async function benchOne(n) {
     result.cpu = { mean: mean(cpu), max: Math.max(...cpu) };
     result.rss = { mean: mean(rss), max: Math.max(...rss) };
     result.idleSeconds = seconds;
+    result.load = loadavg()[0];
 
     // 3. Kill switch: set on the first peer, seen by all the others.
     const [first, ...rest] = peers;
+    const postWall = Date.now();
     const postAt = performance.now();
     const posted = await call(first.port, '/kill-switch', {
       method: 'POST',
@@ -298,6 +361,12 @@ async function benchOne(n) {
       deadline,
     );
     result.killSwitchMs = seenAt - postAt;
+    const adoptedAt = await loggedAt(
+      rest,
+      postWall,
+      (e) => e.msg === 'kill switch adopted from the mesh' && e.epoch === epoch,
+    );
+    result.killSwitchLoggedMs = adoptedAt === undefined ? undefined : adoptedAt - postWall;
     const cleared = await call(first.port, '/kill-switch', {
       method: 'POST',
       body: { activate: false, reason: 'bench-mesh done' },
@@ -314,6 +383,7 @@ async function benchOne(n) {
     const victim = peers.at(-1);
     const observers = peers.slice(0, -1);
     const oldBoot = (await call(victim.port, '/status')).json?.bootId;
+    const killedWall = Date.now();
     const killedAt = performance.now();
     signal(victim, 'SIGKILL');
     const downAt = await pollAll(
@@ -323,6 +393,12 @@ async function benchOne(n) {
       deadline,
     );
     result.downMs = downAt - killedAt;
+    const downLoggedAt = await loggedAt(
+      observers,
+      killedWall,
+      (e) => e.msg === 'peer down' && e.peer === victim.id,
+    );
+    result.downLoggedMs = downLoggedAt === undefined ? undefined : downLoggedAt - killedWall;
     await victim.exited;
 
     // 5. Respawn it on the same DATA_DIR, PEER_ID and port; everyone relinks it.
@@ -385,21 +461,23 @@ async function main() {
     'N',
     'up',
     'full mesh',
-    'down (SIGKILL)',
+    'down (SIGKILL) polled / logged',
     'relink (from /health)',
-    'kill switch',
+    'kill switch polled / logged',
     'idle CPU %/peer mean (max)',
     'RSS MiB/peer mean (max)',
+    'load (1 min, idle)',
   ];
   const rows = results.map((r) => [
     String(r.n),
     ms(r.upMs),
     ms(r.fullMeshMs),
-    ms(r.downMs),
+    `${ms(r.downMs)} / ${ms(r.downLoggedMs)}`,
     r.relinkMs === undefined ? '-' : `${ms(r.relinkMs)} (${ms(r.relinkFromHealthMs)})`,
-    ms(r.killSwitchMs),
+    `${ms(r.killSwitchMs)} / ${ms(r.killSwitchLoggedMs)}`,
     r.cpu ? `${r.cpu.mean.toFixed(2)} (${r.cpu.max.toFixed(2)})` : '-',
     r.rss ? `${mib(r.rss.mean)} (${mib(r.rss.max)})` : '-',
+    r.load === undefined ? '-' : r.load.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
@@ -408,6 +486,7 @@ async function main() {
   for (const row of rows) console.log(line(row));
   console.log(
     `\nup and full mesh: from the last spawn. relink: from the respawn (in brackets: from its first /health 200).` +
+      `\npolled: when the bench's poll saw it; logged: the last observer's own log line (- when a peer did not log it).` +
       `\nresolution: one poll period per peer (${sizes.map((n) => `N=${n}: ${pollMs(n)} ms`).join(', ')}).` +
       `\nidle: ${idleSeconds} s window after ${SETTLE_MS / 1000} s settle, nobody polling; CPU 100 % = one core.`,
   );

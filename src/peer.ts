@@ -204,7 +204,7 @@ export async function assemblePeer(
 
   const node = meshNode;
   const liveFeed = new LiveFeed({
-    fleet: () =>
+    fleet: ({ links }) =>
       buildFleet(
         {
           peerId: identity.peerId,
@@ -217,6 +217,7 @@ export async function assemblePeer(
           now: Date.now(),
         },
         node?.peers() ?? [],
+        { links },
       ),
     killSwitch: () => killSwitch.get(),
     onKillSwitchChange: (listener) => killSwitch.onChange(listener),

@@ -62,7 +62,16 @@ export interface LocalView {
   now: number;
 }
 
-export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
+/**
+ * @param options.links false leaves `links` empty: the cards alone cost O(N), the links O(N^2) (every
+ * peer reports its own N-1), which an idle /live feed with nobody watching does not need.
+ */
+export function buildFleet(
+  local: LocalView,
+  meshPeers: MeshPeerView[],
+  options: { links?: boolean } = {},
+): Fleet {
+  const withLinks = options.links ?? true;
   const self: PeerCard = {
     peerId: local.peerId,
     self: true,
@@ -108,6 +117,7 @@ export function buildFleet(local: LocalView, meshPeers: MeshPeerView[]): Fleet {
         ? { bootIds: p.duplicateId.bootIds, refusals: p.duplicateId.refusals }
         : null,
     });
+    if (!withLinks) continue;
     if (p.peerId) links.push({ from: local.peerId, to: p.peerId, state: p.state });
     // What the other peer says of its own links completes the picture (only while we hear it).
     if (s?.links && p.state !== 'down') {

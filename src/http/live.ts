@@ -117,7 +117,8 @@ function refusedText(card: PeerCard): string {
 }
 
 export interface LiveFeedOptions {
-  fleet: () => Fleet;
+  /** The fleet now; without `links` when nobody watches (they cost O(N^2), see buildFleet). */
+  fleet: (options: { links: boolean }) => Fleet;
   killSwitch: () => KillSwitchState;
   onKillSwitchChange: (listener: (state: KillSwitchState) => void) => () => void;
   /** When set, a subscriber must first send {type:'auth', token}. */
@@ -137,9 +138,12 @@ export class LiveFeed {
   private readonly subscribers = new Set<WebSocket>();
   private readonly events: LiveEvent[] = [];
   private previous: Fleet | undefined;
+  /** `previous` was built with its links (someone watched then). */
+  private previousHasLinks = false;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private pinger: NodeJS.Timeout | undefined;
+  private refreshSoon: NodeJS.Immediate | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly now: () => number;
 
@@ -150,7 +154,7 @@ export class LiveFeed {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.previous = this.opts.fleet();
+    this.previous = this.fleet();
     this.schedule();
     this.pinger = setInterval(() => this.pingSubscribers(), CLIENT_PING_MS);
     this.unsubscribe = this.opts.onKillSwitchChange((state) => {
@@ -162,8 +166,13 @@ export class LiveFeed {
         message: `kill switch ${state.active ? 'ACTIVATED' : 'deactivated'} by ${state.origin}: ${state.reason}`,
       });
       this.broadcast({ type: 'killswitch', at, killSwitch: killSwitchView(state) });
-      // Cards carry the kill switch too; refresh them now rather than at the next tick.
-      this.tick();
+      // Cards carry the kill switch too; refresh them soon rather than at the next tick, but after
+      // the other listeners of this change (the mesh relays it to every peer) have run.
+      if (!this.refreshSoon)
+        this.refreshSoon = setImmediate(() => {
+          this.refreshSoon = undefined;
+          if (this.running) this.tick();
+        });
     });
   }
 
@@ -171,6 +180,8 @@ export class LiveFeed {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     if (this.pinger) clearInterval(this.pinger);
+    if (this.refreshSoon) clearImmediate(this.refreshSoon);
+    this.refreshSoon = undefined;
     this.timer = undefined;
     this.unsubscribe?.();
     for (const ws of this.subscribers) ws.close(1001, 'peer stopping');
@@ -211,7 +222,10 @@ export class LiveFeed {
       (ws as WebSocket & { alive?: boolean }).alive = true;
     });
     ws.on('close', () => this.subscribers.delete(ws));
-    const fleet = this.previous ?? this.opts.fleet();
+    // An idle feed compared cards only: the first watcher gets the links too, and the ticks that
+    // follow compare them.
+    if (!this.previous || !this.previousHasLinks) this.previous = this.fleet();
+    const fleet = this.previous;
     this.send(ws, {
       type: 'snapshot',
       v: LIVE_FEED_VERSION,
@@ -235,9 +249,17 @@ export class LiveFeed {
     }, delay);
   }
 
+  /** With links only while someone watches: the event log needs the cards alone. */
+  private fleet(): Fleet {
+    const links = this.subscribers.size > 0;
+    const fleet = this.opts.fleet({ links });
+    this.previousHasLinks = links;
+    return fleet;
+  }
+
   private tick(): void {
     try {
-      const next = this.opts.fleet();
+      const next = this.fleet();
       if (this.previous) {
         const { messages, events } = diffFleet(this.previous, next, new Date(this.now()).toISOString());
         for (const m of messages) this.broadcast(m);

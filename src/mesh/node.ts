@@ -659,6 +659,14 @@ export class MeshNode {
    */
   private relayKillSwitch(state: KillSwitchState): void {
     const from = this.adoptingFrom;
+    if (from) {
+      // Every peer says when it took a change from the mesh: it halts trading, and the line's time
+      // is how the mesh bench measures propagation on the peers' own clocks.
+      this.log.warn(
+        { peer: from.peerId, origin: state.origin, epoch: state.epoch, active: state.active },
+        'kill switch adopted from the mesh',
+      );
+    }
     const originLinks = new Set<string>();
     if (from && from.peerId === state.origin) {
       for (const l of this.table.peers.get(from.peerId)?.status?.links ?? [])

@@ -79,3 +79,20 @@ describe('buildFleet: the kill switch on every card', () => {
     expect(killSwitchOf(fleet, 'b')).toMatchObject({ active: false, reason: 'resumed', epoch: 2 });
   });
 });
+
+describe('buildFleet: links only when asked', () => {
+  it('leaves the links out (cards only) when told, for an idle /live feed', () => {
+    const b = peer('b', 'connected', OFF);
+    const c = peer('c', 'connected', OFF);
+    if (b.status) b.status.links = [{ peerId: 'c', state: 'connected' }];
+    const full = buildFleet(local(OFF), [b, c]);
+    expect(full.links).toEqual([
+      { from: 'a', to: 'b', state: 'connected' },
+      { from: 'a', to: 'c', state: 'connected' },
+      { from: 'b', to: 'c', state: 'connected' },
+    ]);
+    const cardsOnly = buildFleet(local(OFF), [b, c], { links: false });
+    expect(cardsOnly.links).toEqual([]);
+    expect(cardsOnly.peers).toEqual(full.peers);
+  });
+});

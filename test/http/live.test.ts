@@ -1,6 +1,8 @@
 // The /live feed without a browser: the pure fleet diff, then a real peer on 127.0.0.1:0 with a
 // `ws` client (message shapes, kill-switch pushes, the token option) and the shipped client's
 // reconnect after the peer restarts on the same port.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { testConfig } from '../../src/config.js';
@@ -8,8 +10,9 @@ import { testConfig } from '../../src/config.js';
 // @ts-expect-error: a browser ES module without type declarations
 import { connectLive } from '../../src/http/dashboard/live-client.js';
 import type { Fleet, PeerCard } from '../../src/http/fleet.js';
-import { diffFleet, type LiveMessage } from '../../src/http/live.js';
+import { diffFleet, LiveFeed, type LiveMessage } from '../../src/http/live.js';
 import { createPeer } from '../../src/peer.js';
+import type { KillSwitchState } from '../../src/store/kill-switch.js';
 import { silentLogger } from '../helpers/logger.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -76,6 +79,67 @@ describe('diffFleet', () => {
     const { messages, events } = diffFleet(before, after, at);
     expect(events.map((e) => e.kind).sort()).toEqual(['failed', 'leave', 'leave', 'refused', 'restart']);
     expect(messages.map((m) => m.type).sort()).toEqual(['links', 'peer', 'peer', 'peer-removed']);
+  });
+});
+
+describe('LiveFeed: what an idle feed computes', () => {
+  const OFF: KillSwitchState = {
+    active: false,
+    reason: '',
+    since: new Date(0).toISOString(),
+    origin: '',
+    epoch: 0,
+  };
+  const links: Fleet['links'] = [{ from: 'a', to: 'b', state: 'connected' }];
+
+  /** A feed on a fake fleet that records whether each call asked for the links. */
+  function feedOnFakeFleet() {
+    const asked: boolean[] = [];
+    let killSwitchListener: ((s: KillSwitchState) => void) | undefined;
+    const feed = new LiveFeed({
+      fleet: (o) => {
+        // Links unless told otherwise (a feed that passes no options wants them all).
+        const withLinks = o?.links !== false;
+        asked.push(withLinks);
+        return fleet([card('a', { self: true }), card('b')], withLinks ? links : []);
+      },
+      killSwitch: () => OFF,
+      onKillSwitchChange: (l) => {
+        killSwitchListener = l;
+        return () => {};
+      },
+      tokenRequired: false,
+      apiToken: TOKEN,
+      logger: silentLogger(),
+    });
+    feed.start();
+    onTestFinished(() => feed.stop());
+    return { feed, asked, changeKillSwitch: (s: KillSwitchState) => killSwitchListener?.(s) };
+  }
+
+  it('compares cards only while nobody watches (links cost O(N^2)); a watcher gets the links', async () => {
+    const { feed, asked, changeKillSwitch } = feedOnFakeFleet();
+    changeKillSwitch({ ...OFF, active: true, epoch: 1 });
+    await vi.waitFor(() => expect(asked.length).toBeGreaterThanOrEqual(2));
+    expect(asked.every((withLinks) => withLinks === false)).toBe(true);
+
+    const server = createServer();
+    server.on('upgrade', (req, socket, head) => feed.handleUpgrade(req, socket, head));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+    const sub = subscribe((server.address() as AddressInfo).port);
+    await vi.waitFor(() => expect(sub.messages[0]?.type).toBe('snapshot'));
+    expect(sub.messages[0]).toMatchObject({ type: 'snapshot', links });
+    expect(asked.at(-1)).toBe(true);
+  });
+
+  it('refreshes the cards after the other listeners of a kill-switch change, not inside its own', async () => {
+    // The mesh relays the change from its own listener: the feed's fleet comparison must not delay it.
+    const { asked, changeKillSwitch } = feedOnFakeFleet();
+    const before = asked.length;
+    changeKillSwitch({ ...OFF, active: true, epoch: 1 });
+    expect(asked.length).toBe(before);
+    await vi.waitFor(() => expect(asked.length).toBe(before + 1));
   });
 });
 
