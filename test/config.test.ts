@@ -43,7 +43,7 @@ describe('loadConfig defaults (DESIGN.md section 4)', () => {
       peers: [],
       dnsName: undefined,
       syncIntervalMs: 5_000,
-      heartbeatIntervalMs: 200,
+      heartbeatIntervalMs: 1_000,
       mdnsInterface: undefined,
     });
     expect(c.trading).toEqual({

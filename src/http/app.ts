@@ -101,6 +101,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     // Without a timeout a half-open keep-alive socket can delay shutdown forever.
     forceCloseConnections: true,
+    // Fastify's 10 s default made a peer exit at start on an overloaded machine (50 peers on 2
+    // cores: loading the dashboard's plugin took longer); a real hang still ends the start.
+    pluginTimeout: 120_000,
   });
   installErrorHandling(app);
   installBrowserGuards(app, deps, policyOf(deps.config));
