@@ -1,0 +1,67 @@
+/**
+ * What the peers recorded, read after they stopped (so nothing moves under the reads): each peer's
+ * SQLite file (orders, kill-switch history, freelance jobs, its queue when there is no PostgreSQL)
+ * and the fleet's PostgreSQL queue (and a trading lease log, where the product has one). Read-only.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+const DB_FILE = 'quantum-bot.sqlite';
+
+function tableExists(db, name) {
+  return !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name);
+}
+
+/** One peer's records: { orders, killSwitch, jobs, queueItems }. */
+export function readPeerLedger(dataDir) {
+  const file = join(dataDir, DB_FILE);
+  if (!existsSync(file)) return { orders: [], killSwitch: [], jobs: [], queueItems: [] };
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const all = (table, sql) => (tableExists(db, table) ? db.prepare(sql).all() : []);
+    return {
+      orders: all(
+        'trading_order',
+        'SELECT id, client_order_id AS clientOrderId, account, symbol, side, status, filled, created_at AS at FROM trading_order ORDER BY created_at',
+      ),
+      killSwitch: all(
+        'kill_switch_history',
+        'SELECT seq, active, reason, at, origin, epoch FROM kill_switch_history ORDER BY seq',
+      ).map((r) => ({ ...r, active: !!r.active, atMs: Date.parse(r.at) })),
+      jobs: all(
+        'freelance_jobs',
+        'SELECT id, dedup_key AS dedupKey, source, status, reason, delivery_id AS deliveryId FROM freelance_jobs',
+      ),
+      queueItems: all(
+        'queue_items',
+        'SELECT id, queue, state, idempotency_key AS key, attempts, last_error AS lastError FROM queue_items',
+      ),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** The fleet's queue items in PostgreSQL, and a trading lease log when the schema has one. */
+export async function readPostgres(url) {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const items = await client.query(
+      'SELECT id::text AS id, queue, state, idempotency_key AS key, attempts, last_error AS "lastError" FROM queue_items',
+    );
+    const tables = await client.query(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE '%lease%'",
+    );
+    const leaseTables = tables.rows.map((r) => r.table_name);
+    const leaseLog = {};
+    for (const t of leaseTables) {
+      leaseLog[t] = (await client.query(`SELECT * FROM "${t}"`)).rows;
+    }
+    return { queueItems: items.rows, leaseTables, leaseLog };
+  } finally {
+    await client.end();
+  }
+}
