@@ -63,10 +63,14 @@ function parse() {
   const minutes = Number(values.minutes);
   const seed = values.seed === undefined ? randomInt(1, 2 ** 31) : Number(values.seed);
   const problems = [];
-  if (!Number.isInteger(peers) || peers < 2 || peers > 12) problems.push(`--peers must be 2 to 12; got "${values.peers}"`);
-  if (!(minutes > 0 && minutes <= 24 * 60)) problems.push(`--minutes must be above 0; got "${values.minutes}"`);
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) problems.push(`--seed must be a whole number below 2^32; got "${values.seed}"`);
-  if (!['sqlite', 'postgres'].includes(values.store)) problems.push(`--store must be sqlite or postgres; got "${values.store}"`);
+  if (!Number.isInteger(peers) || peers < 2 || peers > 12)
+    problems.push(`--peers must be 2 to 12; got "${values.peers}"`);
+  if (!(minutes > 0 && minutes <= 24 * 60))
+    problems.push(`--minutes must be above 0; got "${values.minutes}"`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    problems.push(`--seed must be a whole number below 2^32; got "${values.seed}"`);
+  if (!['sqlite', 'postgres'].includes(values.store))
+    problems.push(`--store must be sqlite or postgres; got "${values.store}"`);
   if (problems.length) {
     console.error(`npm run chaos: ${problems.join('; ')}`);
     process.exit(2);
@@ -85,7 +89,9 @@ async function waitFullMesh(fleet, timeoutMs) {
     const full = views.every(
       (v, i) =>
         v &&
-        fleet.peers.every((q, j) => j === i || v.peers.some((p) => p.peerId === q.id && p.state === 'connected')),
+        fleet.peers.every(
+          (q, j) => j === i || v.peers.some((p) => p.peerId === q.id && p.state === 'connected'),
+        ),
     );
     if (full) return Date.now() - start;
     await sleep(250);
@@ -132,7 +138,9 @@ async function settleKillSwitch(fleet, injector, timeoutMs) {
     const same = states.every((s) => s && s.epoch === states[0]?.epoch && s.origin === states[0]?.origin);
     if (on < 0 && same) return states;
     if (on >= 0) {
-      const res = await fleet.post(on, '/kill-switch', { activate: false, reason: 'chaos heal' }).catch(() => null);
+      const res = await fleet
+        .post(on, '/kill-switch', { activate: false, reason: 'chaos heal' })
+        .catch(() => null);
       injector.record('heal', fleet.peers[on].id, `kill switch deactivated -> ${res?.status ?? 'no answer'}`);
     }
     await sleep(1_000);
@@ -150,7 +158,10 @@ async function waitForWork(fleet, workload, shared, timeoutMs) {
       const peer = shared ? 0 : a.peer;
       const path = a.kind === 'ai' ? `/ai/tasks/${a.id}` : `/freelance/jobs/${a.id}`;
       const v = await fleet.get(peer, path).catch(() => null);
-      const final = a.kind === 'ai' ? ['completed', 'dead', 'cancelled'] : ['delivered', 'dead', 'failed', 'rejected', 'skipped'];
+      const final =
+        a.kind === 'ai'
+          ? ['completed', 'dead', 'cancelled']
+          : ['delivered', 'dead', 'failed', 'rejected', 'skipped'];
       if (v && final.includes(v.status)) open.delete(key);
     }
     const queues = await Promise.all(fleet.peers.map((_, i) => fleet.get(i, '/queues').catch(() => null)));
@@ -215,7 +226,9 @@ async function main() {
     process.exit(130);
   });
 
-  say(`seed ${args.seed}; ${args.peers} peers, ${args.minutes} min of faults, store ${args.store}; network ${lab.mode}${lab.mode === 'netns' ? ` (bridge ${lab.bridge}, ${lab.hostAddress}/24, netem ${lab.faults.netem ? 'yes' : 'no: tbf and nftables instead'})` : ''}`);
+  say(
+    `seed ${args.seed}; ${args.peers} peers, ${args.minutes} min of faults, store ${args.store}; network ${lab.mode}${lab.mode === 'netns' ? ` (bridge ${lab.bridge}, ${lab.hostAddress}/24, netem ${lab.faults.netem ? 'yes' : 'no: tbf and nftables instead'})` : ''}`,
+  );
   say(`replay: ${replayCommand(args)}`);
   fakes = await startFakes({ host: lab.hostAddress, random: makeRandom(args.seed, 2) });
   if (args.store === 'postgres') {
@@ -253,7 +266,10 @@ async function main() {
   fleet = new Fleet({ lab, runDir, shared });
   for (let i = 0; i < fleet.size; i++) fleet.start(i);
   const startupMs = await waitFullMesh(fleet, STARTUP_TIMEOUT_MS);
-  if (startupMs === null) throw new Error(`no full mesh within ${STARTUP_TIMEOUT_MS / 1000} s of the start; logs in ${runDir} (--keep keeps them)`);
+  if (startupMs === null)
+    throw new Error(
+      `no full mesh within ${STARTUP_TIMEOUT_MS / 1000} s of the start; logs in ${runDir} (--keep keeps them)`,
+    );
   say(`full mesh of ${fleet.size} peers after ${(startupMs / 1000).toFixed(1)} s`);
 
   const workload = new Workload({ fleet, random: makeRandom(args.seed, 1), shared: !!pg, log: say });
@@ -263,7 +279,13 @@ async function main() {
   say(`warm-up over; RSS ${baseline.map((b) => `${(b / 2 ** 20).toFixed(0)} MiB`).join(', ')}`);
 
   const durationMs = Math.round(args.minutes * 60_000);
-  const plan = planFaults({ seed: args.seed, peers: fleet.size, durationMs, net: lab.faults.supported, postgres: !!pg });
+  const plan = planFaults({
+    seed: args.seed,
+    peers: fleet.size,
+    durationMs,
+    net: lab.faults.supported,
+    postgres: !!pg,
+  });
   say(`${plan.length} faults planned over ${args.minutes} min`);
   const injector = new Injector({ fleet, lab, pg, log: (l) => console.log(l) });
   const chaosStart = Date.now();
@@ -276,13 +298,21 @@ async function main() {
   fakes.freeze();
   const healedAt = await injector.heal();
   const fullMeshMs = await waitFullMesh(fleet, MESH_WAIT_MS);
-  say(fullMeshMs === null ? 'no full mesh after the heal' : `full mesh ${(fullMeshMs / 1000).toFixed(1)} s after the heal`);
+  say(
+    fullMeshMs === null
+      ? 'no full mesh after the heal'
+      : `full mesh ${(fullMeshMs / 1000).toFixed(1)} s after the heal`,
+  );
   const links = lab.mode === 'netns' ? await countLinks(lab, fleet, 15_000) : null;
   const killSwitch = await settleKillSwitch(fleet, injector, 30_000);
   const unanswered = await workload.drain(Date.now() + 60_000);
   if (unanswered > 0) say(`${unanswered} submission(s) never answered`);
   const workMs = await waitForWork(fleet, workload, !!pg, COMPLETION_TIMEOUT_MS);
-  say(workMs === null ? `work not finished within ${COMPLETION_TIMEOUT_MS / 1000} s` : `all work finished ${(workMs / 1000).toFixed(1)} s after the drain`);
+  say(
+    workMs === null
+      ? `work not finished within ${COMPLETION_TIMEOUT_MS / 1000} s`
+      : `all work finished ${(workMs / 1000).toFixed(1)} s after the drain`,
+  );
   const statuses = await Promise.all(fleet.peers.map((_, i) => fleet.get(i, '/status').catch(() => null)));
   const final = await rssNow(fleet);
   const healToEnd = Date.now() - healedAt;
@@ -295,11 +325,21 @@ async function main() {
   await fakes.close();
 
   const results = [
-    checkWork({ accepted: workload.accepted, duplicates: workload.duplicates, peers, postgres, received: fakes.received }),
+    checkWork({
+      accepted: workload.accepted,
+      duplicates: workload.duplicates,
+      peers,
+      postgres,
+      received: fakes.received,
+    }),
     checkMesh({ fullMeshMs, links, linkCheck: links ? 'done' : 'skipped' }),
     checkKillSwitch(killSwitch),
     checkSubsystems(statuses),
-    checkOneTrader({ peers, windows: injector.windows, leaseLog: postgres?.leaseTables.length ? postgres.leaseLog : null }),
+    checkOneTrader({
+      peers,
+      windows: injector.windows,
+      leaseLog: postgres?.leaseTables.length ? postgres.leaseLog : null,
+    }),
     checkNoOrderUnderKillSwitch({ peers, windows: injector.windows }),
     checkRss({ baseline, final }),
   ];

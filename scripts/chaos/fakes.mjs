@@ -77,7 +77,11 @@ export async function startFakes({ host, feedEveryMs = 6_000, random }) {
             created: Math.floor(Date.now() / 1000),
             model,
             choices: [
-              { index: 0, message: { role: 'assistant', content: 'A proposal from the fake provider.' }, finish_reason: 'stop' },
+              {
+                index: 0,
+                message: { role: 'assistant', content: 'A proposal from the fake provider.' },
+                finish_reason: 'stop',
+              },
             ],
             usage: { prompt_tokens: 20, completion_tokens: 8, total_tokens: 28 },
           }),
@@ -146,10 +150,14 @@ export function writeReplayCsv(file, rows, random) {
   const start = Date.UTC(2026, 0, 1);
   let prev = 60_000;
   for (let k = 0; k < rows; k++) {
-    const close = 60_000 * (1 + 0.003 * Math.sin((2 * Math.PI * k) / 40) + 0.0005 * (random() - 0.5));
+    // Phase 20: the fast EMA is above the slow one at the 27th row, the first the strategy judges
+    // (each start of trading replays from the first row), so a holder buys ~27 s after it starts.
+    const close = 60_000 * (1 + 0.003 * Math.sin((2 * Math.PI * (k + 20)) / 40) + 0.0005 * (random() - 0.5));
     const high = Math.max(prev, close) * 1.0002;
     const low = Math.min(prev, close) * 0.9998;
-    lines.push(`${start + k * 60_000},${prev.toFixed(2)},${high.toFixed(2)},${low.toFixed(2)},${close.toFixed(2)},${(1 + random() * 5).toFixed(3)}`);
+    lines.push(
+      `${start + k * 60_000},${prev.toFixed(2)},${high.toFixed(2)},${low.toFixed(2)},${close.toFixed(2)},${(1 + random() * 5).toFixed(3)}`,
+    );
     prev = close;
   }
   writeFileSync(file, `${lines.join('\n')}\n`);

@@ -20,7 +20,7 @@ const KINDS = [
   { kind: 'worker-crash', weight: 1 },
   { kind: 'event-loop-block', weight: 1 },
   { kind: 'pg-restart', weight: 1, pg: true },
-  { kind: 'kill-switch', weight: 2 },
+  { kind: 'kill-switch', weight: 1 },
 ];
 const FAULT_KINDS = new Set(KINDS.map((k) => k.kind));
 const SUBSYSTEMS = ['ai', 'freelance', 'trading', 'mesh', 'health'];
@@ -34,6 +34,16 @@ export function makeRandom(seed, stream) {
 const between = (random, [lo, hi]) => lo + random() * (hi - lo);
 const pick = (random, list) => list[Math.floor(random() * list.length)];
 
+/** The kind whose share of the total weight `r` falls in. */
+function weighted(kinds, r) {
+  let left = r;
+  for (const k of kinds) {
+    left -= k.weight;
+    if (left < 0) return k.kind;
+  }
+  return kinds[kinds.length - 1].kind;
+}
+
 /** The seed's schedule: [{ at, kind, target, durationMs?, ...params }], `at` in ms from the start. */
 export function planFaults({ seed, peers, durationMs, net, postgres }) {
   const random = makeRandom(seed, 0);
@@ -41,8 +51,7 @@ export function planFaults({ seed, peers, durationMs, net, postgres }) {
   const total = kinds.reduce((s, k) => s + k.weight, 0);
   const plan = [];
   for (let at = between(random, GAP_MS); at < durationMs; at += between(random, GAP_MS)) {
-    let r = random() * total;
-    const { kind } = kinds.find((k) => (r -= k.weight) < 0) ?? kinds[0];
+    const kind = weighted(kinds, random() * total);
     const target = Math.floor(random() * peers);
     const f = { at: Math.round(at), kind, target };
     if (kind === 'sigstop') f.durationMs = Math.round(between(random, [2_000, 8_000]));
@@ -126,7 +135,9 @@ export class Injector {
       const wait = this.start + f.at - Date.now();
       if (wait > 0) await sleep(wait);
       if (this.healing) break;
-      const p = this.apply(f).catch((err) => this.record(f.kind, this.peerName(f.target), err.message, 'error'));
+      const p = this.apply(f).catch((err) =>
+        this.record(f.kind, this.peerName(f.target), err.message, 'error'),
+      );
       this.inflight.add(p);
       p.finally(() => this.inflight.delete(p));
     }
@@ -167,14 +178,20 @@ export class Injector {
     const i = f.target;
     const processFault = ['worker-sigkill', 'sigstop', 'peer-restart', 'worker-crash', 'event-loop-block'];
     if (processFault.includes(f.kind) || f.kind === 'subsystem-throw') {
-      if (this.busy(this.procBusy, i) || !this.fleet.running(i)) return this.skip(f, 'target still under an earlier fault');
+      if (this.busy(this.procBusy, i) || !this.fleet.running(i))
+        return this.skip(f, 'target still under an earlier fault');
     }
     switch (f.kind) {
       case 'worker-sigkill': {
         const pid = this.fleet.signalWorker(i, 'SIGKILL');
         this.procBusy.set(i, Date.now() + 2_000);
         if (pid) this.window([i], f.kind, 1_000);
-        return this.record(f.kind, name, pid ? `SIGKILL worker pid ${pid}` : 'no worker running', pid ? 'done' : 'skipped');
+        return this.record(
+          f.kind,
+          name,
+          pid ? `SIGKILL worker pid ${pid}` : 'no worker running',
+          pid ? 'done' : 'skipped',
+        );
       }
       case 'sigstop': {
         const pid = this.fleet.workerPid(i);
@@ -194,7 +211,11 @@ export class Injector {
       case 'peer-restart': {
         this.procBusy.set(i, Date.now() + 60_000);
         this.window([i], f.kind, 20_000 + f.downMs);
-        this.record(f.kind, name, `${f.hard ? 'SIGKILL supervisor and worker' : 'SIGTERM supervisor'}, start again after ${f.downMs} ms`);
+        this.record(
+          f.kind,
+          name,
+          `${f.hard ? 'SIGKILL supervisor and worker' : 'SIGTERM supervisor'}, start again after ${f.downMs} ms`,
+        );
         await this.fleet.stop(i, { hard: f.hard });
         this.stopped.delete(i);
         await sleep(f.downMs);
@@ -218,7 +239,12 @@ export class Injector {
         const detail = `POST ${path}${body ? ` ${JSON.stringify(body)}` : ''}`;
         try {
           const res = await this.fleet.post(i, path, body);
-          return this.record(f.kind, name, `${detail} -> ${res.status}`, res.status < 300 ? 'done' : 'refused');
+          return this.record(
+            f.kind,
+            name,
+            `${detail} -> ${res.status}`,
+            res.status < 300 ? 'done' : 'refused',
+          );
         } catch (err) {
           return this.record(f.kind, name, `${detail}: ${err.message}`, 'no answer');
         }
@@ -232,7 +258,11 @@ export class Injector {
           this.netBusy.set(t, Date.now() + f.durationMs + 500);
           this.lab.faults.partition(t);
         }
-        this.record(f.kind, names, `veth down for ${(f.durationMs / 1000).toFixed(1)} s (each cut off from all)`);
+        this.record(
+          f.kind,
+          names,
+          `veth down for ${(f.durationMs / 1000).toFixed(1)} s (each cut off from all)`,
+        );
         return this.later(`heal-partition ${names}`, f.durationMs, async () => {
           for (const t of targets) this.lab.faults.unpartition(t);
           this.record('heal-partition', names, 'veth up');
@@ -264,20 +294,28 @@ export class Injector {
       case 'kill-switch': {
         if (this.killSwitchBusy) return this.skip(f, 'kill switch already on');
         this.killSwitchBusy = true;
-        const on = await this.fleet.post(i, '/kill-switch', { activate: true, reason: `chaos ${f.at}` }).catch((e) => e);
-        const ok = on?.status === 200;
-        this.record(f.kind, name, `activate -> ${on?.status ?? on.message}`, ok ? 'done' : 'no answer');
-        if (!ok) {
-          this.killSwitchBusy = false;
-          return;
-        }
+        const on = await this.fleet
+          .post(i, '/kill-switch', { activate: true, reason: `chaos ${f.at}` })
+          .catch((e) => e);
+        // No answer (a frozen or cut-off peer) may still apply later, when the peer resumes: the
+        // deactivation is scheduled either way, and the heal turns off whatever is left on.
+        this.record(
+          f.kind,
+          name,
+          `activate -> ${on?.status ?? on.message}`,
+          on?.status === 200 ? 'done' : 'no answer',
+        );
         return this.later(`kill-switch-off ${name}`, f.durationMs, async () => {
           this.killSwitchBusy = false;
           const off = await this.fleet
             .post(f.offFrom, '/kill-switch', { activate: false, reason: `chaos ${f.at} over` })
             .catch((e) => e);
-          this.record('kill-switch-off', this.peerName(f.offFrom), `deactivate -> ${off?.status ?? off.message}`,
-            off?.status === 200 ? 'done' : 'no answer (heal deactivates)');
+          this.record(
+            'kill-switch-off',
+            this.peerName(f.offFrom),
+            `deactivate -> ${off?.status ?? off.message}`,
+            off?.status === 200 ? 'done' : 'no answer (heal deactivates)',
+          );
         });
       }
       default:

@@ -18,7 +18,13 @@ export const RSS_BOUND_PCT = 50;
 
 /** Faults that can cut a peer's links (a slow or lossy link misses heartbeats and drops). */
 const FAULTS_CUTTING_A_PEER = new Set(['partition', 'delay', 'loss']);
-const FAULTS_STOPPING_A_PEER = new Set(['worker-sigkill', 'sigstop', 'peer-restart', 'worker-crash', 'event-loop-block']);
+const FAULTS_STOPPING_A_PEER = new Set([
+  'worker-sigkill',
+  'sigstop',
+  'peer-restart',
+  'worker-crash',
+  'event-loop-block',
+]);
 
 /**
  * Every accepted item completed, one record per idempotency key, resubmissions answered with the
@@ -35,17 +41,23 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
       ai++;
       const rows = storeOf(a.peer).filter((r) => r.queue === 'ai' && r.key === key);
       if (rows.length !== 1) problems.push(`AI ${key}: ${rows.length} records (want 1)`);
-      else if (String(rows[0].id) !== String(a.id)) problems.push(`AI ${key}: record ${rows[0].id}, accepted as ${a.id}`);
+      else if (String(rows[0].id) !== String(a.id))
+        problems.push(`AI ${key}: record ${rows[0].id}, accepted as ${a.id}`);
       else if (rows[0].state !== 'completed')
-        problems.push(`AI ${key} (${a.id}, peer-${a.peer + 1}): ${rows[0].state} after ${rows[0].attempts} attempts: ${rows[0].lastError ?? ''}`);
+        problems.push(
+          `AI ${key} (${a.id}, peer-${a.peer + 1}): ${rows[0].state} after ${rows[0].attempts} attempts: ${rows[0].lastError ?? ''}`,
+        );
     } else {
       jobs++;
-      const rows = peers[a.peer].jobs.filter((j) => j.dedupKey === `url:https://jobs.example/chaos-api/${key}`);
+      const rows = peers[a.peer].jobs.filter(
+        (j) => j.dedupKey === `url:https://jobs.example/chaos-api/${key}`,
+      );
       if (rows.length !== 1) problems.push(`job ${key}: ${rows.length} records (want 1)`);
       else if (rows[0].id !== a.id) problems.push(`job ${key}: record ${rows[0].id}, accepted as ${a.id}`);
     }
   }
-  for (const d of duplicates) problems.push(`resubmitted ${d.key} on ${d.peer}: got ${d.second}, first was ${d.first}`);
+  for (const d of duplicates)
+    problems.push(`resubmitted ${d.key} on ${d.peer}: got ${d.second}, first was ${d.first}`);
   // Every job of every peer (the API's and the feed's) ends delivered, and the receiver has it.
   let delivered = 0;
   let feedJobs = 0;
@@ -53,20 +65,26 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
     for (const j of p.jobs) {
       if (j.source !== 'api') feedJobs++;
       if (j.status === 'skipped') continue;
-      if (j.status !== 'delivered') problems.push(`peer-${i + 1} job ${j.id} (${j.dedupKey}): ${j.status} ${j.reason ?? ''}`);
-      else if (!received.has(j.deliveryId)) problems.push(`peer-${i + 1} job ${j.id}: delivered, but the receiver never got ${j.deliveryId}`);
+      if (j.status !== 'delivered')
+        problems.push(`peer-${i + 1} job ${j.id} (${j.dedupKey}): ${j.status} ${j.reason ?? ''}`);
+      else if (!received.has(j.deliveryId))
+        problems.push(`peer-${i + 1} job ${j.id}: delivered, but the receiver never got ${j.deliveryId}`);
       else delivered++;
     }
   }
   // Every queue item (AI tasks, proposals, deliveries) of every store is completed.
-  const stores = postgres ? [['postgres', postgres.queueItems]] : peers.map((p, i) => [`peer-${i + 1}`, p.queueItems]);
+  const stores = postgres
+    ? [['postgres', postgres.queueItems]]
+    : peers.map((p, i) => [`peer-${i + 1}`, p.queueItems]);
   const states = {};
   for (const [where, items] of stores) {
     const keys = new Map();
     for (const it of items) {
       states[it.state] = (states[it.state] ?? 0) + 1;
       if (it.state !== 'completed')
-        problems.push(`${where} queue ${it.queue} item ${it.id} (${it.key ?? 'no key'}): ${it.state} after ${it.attempts} attempts ${it.lastError ?? ''}`);
+        problems.push(
+          `${where} queue ${it.queue} item ${it.id} (${it.key ?? 'no key'}): ${it.state} after ${it.attempts} attempts ${it.lastError ?? ''}`,
+        );
       if (it.key) {
         const k = `${it.queue}\0${it.key}`;
         if (keys.has(k)) problems.push(`${where}: key ${it.key} recorded twice in ${it.queue}`);
@@ -90,8 +108,10 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
 
 /** A full mesh within FULL_MESH_BOUND_MS of the heal, and one TCP link per pair. */
 export function checkMesh({ fullMeshMs, links, linkCheck }) {
-  const pass = fullMeshMs !== null && fullMeshMs <= FULL_MESH_BOUND_MS && (linkCheck === 'skipped' || links.ok);
-  const when = fullMeshMs === null ? 'no full mesh' : `full mesh ${(fullMeshMs / 1000).toFixed(1)} s after the heal`;
+  const pass =
+    fullMeshMs !== null && fullMeshMs <= FULL_MESH_BOUND_MS && (linkCheck === 'skipped' || links.ok);
+  const when =
+    fullMeshMs === null ? 'no full mesh' : `full mesh ${(fullMeshMs / 1000).toFixed(1)} s after the heal`;
   return {
     name: `one link per pair of live peers, full mesh within ${FULL_MESH_BOUND_MS / 1000} s of the heal`,
     pass,
@@ -100,9 +120,13 @@ export function checkMesh({ fullMeshMs, links, linkCheck }) {
 }
 
 export function checkKillSwitch(states) {
-  const views = states.map((s, i) => (s ? `peer-${i + 1}:${s.active ? 'on' : 'off'}@${s.epoch}/${s.origin}` : `peer-${i + 1}:?`));
+  const views = states.map((s, i) =>
+    s ? `peer-${i + 1}:${s.active ? 'on' : 'off'}@${s.epoch}/${s.origin}` : `peer-${i + 1}:?`,
+  );
   const first = states[0];
-  const same = states.every((s) => s && first && s.active === first.active && s.epoch === first.epoch && s.origin === first.origin);
+  const same = states.every(
+    (s) => s && first && s.active === first.active && s.epoch === first.epoch && s.origin === first.origin,
+  );
   return { name: 'kill-switch state identical on every peer', pass: same, detail: views.join(' ') };
 }
 
@@ -137,7 +161,11 @@ export function checkSubsystems(statuses) {
 function excuse(windows, peers, t) {
   const hit = windows.find((w) => peers.includes(w.peer) && t >= w.from && t <= w.to);
   if (!hit) return null;
-  return FAULTS_CUTTING_A_PEER.has(hit.kind) ? 'partition' : FAULTS_STOPPING_A_PEER.has(hit.kind) ? 'handover' : hit.kind;
+  return FAULTS_CUTTING_A_PEER.has(hit.kind)
+    ? 'partition'
+    : FAULTS_STOPPING_A_PEER.has(hit.kind)
+      ? 'handover'
+      : hit.kind;
 }
 
 /**
@@ -160,7 +188,10 @@ export function checkOneTrader({ peers, windows, leaseLog }) {
       if (a.peer === b.peer || a.account !== b.account) continue;
       const why = excuse(windows, [a.peer, b.peer], b.at) ?? excuse(windows, [a.peer, b.peer], a.at);
       if (why === 'partition' || why === 'handover') excused[why]++;
-      else conflicts.push(`peer-${a.peer + 1} ${new Date(a.at).toISOString()} and peer-${b.peer + 1} ${new Date(b.at).toISOString()} (${a.account})`);
+      else
+        conflicts.push(
+          `peer-${a.peer + 1} ${new Date(a.at).toISOString()} and peer-${b.peer + 1} ${new Date(b.at).toISOString()} (${a.account})`,
+        );
       break;
     }
   }
@@ -203,8 +234,12 @@ export function checkNoOrderUnderKillSwitch({ peers, windows }) {
       const hit = intervals.find((v) => o.at > v.from + KILL_SWITCH_GRACE_MS && o.at < v.to);
       if (!hit) continue;
       // A peer cut off or frozen when the switch flipped cannot have heard it; it halts on rejoining.
-      if (excuse(windows, [i], o.at) === 'partition' || excuse(windows, [i], hit.from) === 'partition') excused++;
-      else bad.push(`peer-${i + 1} order ${o.clientOrderId} at ${new Date(o.at).toISOString()} (on since ${new Date(hit.from).toISOString()})`);
+      if (excuse(windows, [i], o.at) === 'partition' || excuse(windows, [i], hit.from) === 'partition')
+        excused++;
+      else
+        bad.push(
+          `peer-${i + 1} order ${o.clientOrderId} at ${new Date(o.at).toISOString()} (on since ${new Date(hit.from).toISOString()})`,
+        );
     }
   }
   return {
@@ -227,7 +262,12 @@ export function checkRss({ baseline, final }) {
   return {
     name: `RSS growth per peer within ${RSS_BOUND_PCT} % (end of warm-up to end of run)`,
     pass: bad.length === 0,
-    detail: rows.map((r) => `${r.peer} ${mib(r.b)}->${mib(r.f)} MiB (${Number.isNaN(r.pct) ? '?' : `${r.pct >= 0 ? '+' : ''}${r.pct.toFixed(0)}`} %)`).join(', '),
+    detail: rows
+      .map(
+        (r) =>
+          `${r.peer} ${mib(r.b)}->${mib(r.f)} MiB (${Number.isNaN(r.pct) ? '?' : `${r.pct >= 0 ? '+' : ''}${r.pct.toFixed(0)}`} %)`,
+      )
+      .join(', '),
     rows,
   };
 }

@@ -88,7 +88,8 @@ export function createNetLab(count) {
         step.run();
       } catch (err) {
         const message = (err.stderr ?? err.message ?? String(err)).trim();
-        if (!/Cannot find device|does not exist|No such file/i.test(message)) problems.push(`${step.what}: ${message}`);
+        if (!/Cannot find device|does not exist|No such file/i.test(message))
+          problems.push(`${step.what}: ${message}`);
       }
     }
     return problems;
@@ -112,9 +113,13 @@ export function createNetLab(count) {
       undo.push({ what: `veth ${hostVeth}`, run: () => ip('link', 'del', hostVeth) });
       ip('link', 'set', nsVeth, 'netns', ns);
       ip('-n', ns, 'link', 'set', nsVeth, 'name', 'veth0');
-      spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6'], {
-        stdio: 'ignore',
-      });
+      spawnSync(
+        'ip',
+        ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6'],
+        {
+          stdio: 'ignore',
+        },
+      );
       ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'veth0');
       ip('-n', ns, 'link', 'set', 'veth0', 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
@@ -132,8 +137,12 @@ export function createNetLab(count) {
   const clear = (i) => {
     const p = peers[i];
     spawnSync('tc', ['qdisc', 'del', 'dev', p.hostVeth, 'root'], { stdio: 'ignore' });
-    spawnSync('ip', ['netns', 'exec', p.ns, 'tc', 'qdisc', 'del', 'dev', 'veth0', 'root'], { stdio: 'ignore' });
-    spawnSync('ip', ['netns', 'exec', p.ns, 'nft', 'delete', 'table', 'inet', 'qbchaos'], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'exec', p.ns, 'tc', 'qdisc', 'del', 'dev', 'veth0', 'root'], {
+      stdio: 'ignore',
+    });
+    spawnSync('ip', ['netns', 'exec', p.ns, 'nft', 'delete', 'table', 'inet', 'qbchaos'], {
+      stdio: 'ignore',
+    });
   };
 
   const faults = {
@@ -152,7 +161,20 @@ export function createNetLab(count) {
       clear(i);
       if (netem) {
         run('tc', ['qdisc', 'add', 'dev', p.hostVeth, 'root', 'netem', 'loss', `${percent}%`]);
-        run('ip', ['netns', 'exec', p.ns, 'tc', 'qdisc', 'add', 'dev', 'veth0', 'root', 'netem', 'loss', `${percent}%`]);
+        run('ip', [
+          'netns',
+          'exec',
+          p.ns,
+          'tc',
+          'qdisc',
+          'add',
+          'dev',
+          'veth0',
+          'root',
+          'netem',
+          'loss',
+          `${percent}%`,
+        ]);
         return `tc qdisc add dev ${p.hostVeth} root netem loss ${percent}% (both ends)`;
       }
       const rules = [
@@ -171,7 +193,20 @@ export function createNetLab(count) {
       if (netem) {
         const jitter = String(Math.round(ms / 4));
         run('tc', ['qdisc', 'add', 'dev', p.hostVeth, 'root', 'netem', 'delay', `${ms}ms`, `${jitter}ms`]);
-        run('ip', ['netns', 'exec', p.ns, 'tc', 'qdisc', 'add', 'dev', 'veth0', 'root', 'netem', 'delay', `${ms}ms`]);
+        run('ip', [
+          'netns',
+          'exec',
+          p.ns,
+          'tc',
+          'qdisc',
+          'add',
+          'dev',
+          'veth0',
+          'root',
+          'netem',
+          'delay',
+          `${ms}ms`,
+        ]);
         return `tc qdisc add dev ${p.hostVeth} root netem delay ${ms}ms ${jitter}ms (both ends)`;
       }
       // No netem: a slow link instead. 8 kB/s makes a status summary of a few kB wait ~0.5 s, and a

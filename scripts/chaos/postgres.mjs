@@ -26,7 +26,8 @@ export function findPostgresBin() {
 /** @param {{ host: string, subnet: string | null }} where: listen address, and the /24 trusted */
 export async function startPostgres({ host, subnet }) {
   const bin = findPostgresBin();
-  if (!bin) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql/*/bin (--store postgres needs them)');
+  if (!bin)
+    throw new Error('no PostgreSQL binaries under /usr/lib/postgresql/*/bin (--store postgres needs them)');
   const asRoot = userInfo().uid === 0;
   const dir = mkdtempSync(join(tmpdir(), 'qb-chaos-pg-'));
   const data = join(dir, 'data');
@@ -38,22 +39,43 @@ export async function startPostgres({ host, subnet }) {
     asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, file), ...args]) : run(join(bin, file), args);
   let running = false;
   const stop = async () => {
-    if (running) await exec('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30']).catch(() => undefined);
+    if (running)
+      await exec('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30']).catch(() => undefined);
     running = false;
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await exec('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+    await exec('initdb', [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '-A',
+      'trust',
+      '-E',
+      'UTF8',
+      '--no-sync',
+      '--no-instructions',
+    ]);
     if (subnet) {
       // Written by root into a folder postgres owns: append through the postgres user.
       const line = `host all all ${subnet} trust\n`;
-      if (asRoot) await run('runuser', ['-u', 'postgres', '--', 'sh', '-c', `printf '%s' '${line}' >> ${data}/pg_hba.conf`]);
+      if (asRoot)
+        await run('runuser', [
+          '-u',
+          'postgres',
+          '--',
+          'sh',
+          '-c',
+          `printf '%s' '${line}' >> ${data}/pg_hba.conf`,
+        ]);
       else writeFileSync(join(data, 'pg_hba.conf'), line, { flag: 'a' });
     }
     const port = await freePort();
     const listen = host === '127.0.0.1' ? host : `127.0.0.1,${host}`;
     const options = `-k ${dir} -c listen_addresses=${listen} -c max_connections=300 -p ${port}`;
-    const ctl = (args) => exec('pg_ctl', [...args, '-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options]);
+    const ctl = (args) =>
+      exec('pg_ctl', [...args, '-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options]);
     await ctl(['start']);
     running = true;
     return {
@@ -77,7 +99,10 @@ export async function startPostgres({ host, subnet }) {
         if (running) {
           const args = ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '20'];
           try {
-            if (asRoot) execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], { stdio: 'ignore' });
+            if (asRoot)
+              execFileSync('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args], {
+                stdio: 'ignore',
+              });
             else execFileSync(join(bin, 'pg_ctl'), args, { stdio: 'ignore' });
           } catch {
             // Already down.

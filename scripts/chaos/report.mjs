@@ -27,7 +27,11 @@ export function printReport({ args, results, figures, injector, mode, file }) {
   for (const [k, v] of Object.entries(figures)) out.push(`${k}: ${v}`);
   const failed = results.filter((r) => !r.pass);
   out.push('');
-  out.push(failed.length === 0 ? `chaos: ALL ${results.length} INVARIANTS PASS` : `chaos: ${failed.length} of ${results.length} invariant(s) FAIL`);
+  out.push(
+    failed.length === 0
+      ? `chaos: ALL ${results.length} INVARIANTS PASS`
+      : `chaos: ${failed.length} of ${results.length} invariant(s) FAIL`,
+  );
   out.push(`seed ${args.seed}; replay: ${replayCommand(args)}`);
   console.log(out.join('\n'));
   if (file) {

@@ -47,7 +47,8 @@ export class Workload {
       const tick = this.n++;
       const peer = Math.floor(this.random() * this.fleet.size);
       const sends = [this.submit({ kind: 'ai', key: `chaos-ai-${tick}`, peer })];
-      if (tick % JOB_EVERY_TICKS === 0) sends.push(this.submit({ kind: 'job', key: `chaos-job-${tick}`, peer }));
+      if (tick % JOB_EVERY_TICKS === 0)
+        sends.push(this.submit({ kind: 'job', key: `chaos-job-${tick}`, peer }));
       // One earlier unanswered item per tick, so retries never crowd out new work.
       const retry = this.pending.shift();
       if (retry) sends.push(this.submit(retry));
@@ -86,7 +87,9 @@ export class Workload {
     }
     if (res.status !== 202) {
       this.stats.refused++;
-      this.log(`workload: ${kind} ${key} refused by peer-${peer + 1}: ${res.status} ${JSON.stringify(res.body)}`);
+      this.log(
+        `workload: ${kind} ${key} refused by peer-${peer + 1}: ${res.status} ${JSON.stringify(res.body)}`,
+      );
       return;
     }
     const id = res.body.id;
