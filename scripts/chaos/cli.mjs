@@ -155,7 +155,8 @@ async function waitForWork(fleet, workload, shared, timeoutMs) {
   let idleSince = null;
   while (Date.now() - start < timeoutMs) {
     for (const [key, a] of [...open].slice(0, 60)) {
-      const peer = shared ? 0 : a.peer;
+      // Jobs live in the SQLite of the peer that took them; AI tasks in the fleet's PostgreSQL.
+      const peer = shared && a.kind === 'ai' ? 0 : a.peer;
       const path = a.kind === 'ai' ? `/ai/tasks/${a.id}` : `/freelance/jobs/${a.id}`;
       const v = await fleet.get(peer, path).catch(() => null);
       const final =
@@ -340,7 +341,7 @@ async function main() {
       windows: injector.windows,
       leaseLog: postgres?.leaseTables.length ? postgres.leaseLog : null,
     }),
-    checkNoOrderUnderKillSwitch({ peers, windows: injector.windows }),
+    checkNoOrderUnderKillSwitch({ peers, windows: injector.windows, pgOrders: postgres?.orders ?? null }),
     checkRss({ baseline, final }),
   ];
   const figures = {

@@ -93,6 +93,17 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
     }
   }
   const repeats = [...received.values()].filter((r) => r.count > 1).length;
+  // Freelance jobs live in each peer's SQLite even with PostgreSQL: every peer polls the feed and
+  // delivers each item itself. Shown, not failed: the product dedups per peer (README, Features).
+  const feedKeys = new Map();
+  for (const p of peers)
+    for (const j of p.jobs)
+      if (j.source !== 'api' && j.status === 'delivered')
+        feedKeys.set(j.dedupKey, (feedKeys.get(j.dedupKey) ?? 0) + 1);
+  const multi = [...feedKeys.values()].filter((n) => n > 1).length;
+  notes.push(
+    `feed items delivered by more than one peer: ${multi} of ${feedKeys.size} (each peer keeps its own jobs)`,
+  );
   notes.push(
     `queue items by state: ${JSON.stringify(states)}; webhook ids received ${received.size}, of which ${repeats} more than once (at-least-once delivery)`,
   );
@@ -170,15 +181,19 @@ function excuse(windows, peers, t) {
 
 /**
  * Never two peers trading one account at once: orders of two peers on one account closer than
- * TRADING_WINDOW_MS. A pair where one peer was cut off by a partition is the documented limit of
- * the mesh's advisory guard (README, One trader per account): counted and named, not a failure,
- * unless a lease log says the store should have prevented it. A pair around a kill, freeze or
- * restart of one of them is a handover.
+ * TRADING_WINDOW_MS. A pair around a kill, freeze or restart of one of them is a handover. Without a
+ * lease (each peer's SQLite ledger), a pair where one peer was cut off is the documented limit of the
+ * mesh's advisory guard (README, One trader per account): counted and named, not a failure. With the
+ * fleet's PostgreSQL ledger and lease (`pgOrders`), nothing is excused but handovers, and the fencing
+ * tokens must never go back: an order written under an older token after one under a newer token
+ * means two holders wrote at once.
  */
-export function checkOneTrader({ peers, windows, leaseLog }) {
-  const orders = peers
-    .flatMap((p, i) => p.orders.map((o) => ({ ...o, peer: i })))
-    .sort((a, b) => a.at - b.at);
+export function checkOneTrader({ peers, windows, pgOrders, leaseLog }) {
+  const index = (holder) => peers.findIndex((_, i) => `peer-${i + 1}` === holder);
+  const orders = pgOrders
+    ? pgOrders.map((o) => ({ ...o, peer: index(o.holder) }))
+    : peers.flatMap((p, i) => p.orders.map((o) => ({ ...o, peer: i })));
+  orders.sort((a, b) => a.at - b.at);
   const conflicts = [];
   const excused = { partition: 0, handover: 0 };
   for (let k = 1; k < orders.length; k++) {
@@ -187,7 +202,7 @@ export function checkOneTrader({ peers, windows, leaseLog }) {
       const a = orders[j];
       if (a.peer === b.peer || a.account !== b.account) continue;
       const why = excuse(windows, [a.peer, b.peer], b.at) ?? excuse(windows, [a.peer, b.peer], a.at);
-      if (why === 'partition' || why === 'handover') excused[why]++;
+      if (why === 'handover' || (why === 'partition' && !pgOrders)) excused[why]++;
       else
         conflicts.push(
           `peer-${a.peer + 1} ${new Date(a.at).toISOString()} and peer-${b.peer + 1} ${new Date(b.at).toISOString()} (${a.account})`,
@@ -195,14 +210,26 @@ export function checkOneTrader({ peers, windows, leaseLog }) {
       break;
     }
   }
-  const byPeer = peers.map((p, i) => `peer-${i + 1}:${p.orders.length}`).join(' ');
-  const source = leaseLog
-    ? `lease log tables ${Object.keys(leaseLog).join(', ') || '(none)'} read`
-    : 'derived from the orders\u2019 peers and times (no lease log in this store)';
+  if (pgOrders) {
+    const byWrite = [...pgOrders].sort((a, b) => a.writtenAt - b.writtenAt);
+    const top = new Map();
+    for (const o of byWrite) {
+      const seen = top.get(o.account);
+      if (seen && o.token < seen.token)
+        conflicts.push(
+          `${o.holder} wrote order ${o.clientOrderId} under token ${o.token} after ${seen.holder} wrote under ${seen.token}`,
+        );
+      if (!seen || o.token > seen.token) top.set(o.account, o);
+    }
+  }
+  const counts = peers.map((_, i) => `peer-${i + 1}:${orders.filter((o) => o.peer === i).length}`).join(' ');
+  const source = pgOrders
+    ? `the fleet's PostgreSQL ledger (holder, fencing token) and lease log (${leaseLog?.length ?? 0} events)`
+    : 'derived from the peers\u2019 SQLite ledgers: orders\u2019 peers and times (no lease log in this store)';
   return {
     name: 'never two peers trading one account at once',
     pass: conflicts.length === 0,
-    detail: `orders ${byPeer}; ${source}; ${conflicts.length} conflict(s)${conflicts.length ? `: ${conflicts.slice(0, 5).join('; ')}` : ''}; excused: ${excused.handover} handover(s) around a kill/freeze/restart, ${excused.partition} during a partition (the advisory guard's documented limit)`,
+    detail: `orders ${counts}; ${source}; ${conflicts.length} conflict(s)${conflicts.length ? `: ${conflicts.slice(0, 5).join('; ')}` : ''}; excused: ${excused.handover} handover(s) around a kill/freeze/restart, ${excused.partition} during a partition (the advisory guard's documented limit)`,
   };
 }
 
@@ -225,12 +252,13 @@ export function killSwitchIntervals(histories) {
 }
 
 /** No order placed while the kill switch was on (after KILL_SWITCH_GRACE_MS, for a linked peer). */
-export function checkNoOrderUnderKillSwitch({ peers, windows }) {
+export function checkNoOrderUnderKillSwitch({ peers, windows, pgOrders }) {
   const intervals = killSwitchIntervals(peers.map((p) => p.killSwitch));
   const bad = [];
   let excused = 0;
   for (const [i, p] of peers.entries()) {
-    for (const o of p.orders) {
+    const mine = pgOrders ? pgOrders.filter((o) => o.holder === `peer-${i + 1}`) : p.orders;
+    for (const o of mine) {
       const hit = intervals.find((v) => o.at > v.from + KILL_SWITCH_GRACE_MS && o.at < v.to);
       if (!hit) continue;
       // A peer cut off or frozen when the switch flipped cannot have heard it; it halts on rejoining.

@@ -43,7 +43,10 @@ export function readPeerLedger(dataDir) {
   }
 }
 
-/** The fleet's queue items in PostgreSQL, and a trading lease log when the schema has one. */
+/**
+ * The fleet's queue items in PostgreSQL and, where the schema has them (the PostgreSQL ledger with
+ * an account lease), the fleet's orders with their holder and fencing token, and the lease log.
+ */
 export async function readPostgres(url) {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url });
@@ -53,14 +56,29 @@ export async function readPostgres(url) {
       'SELECT id::text AS id, queue, state, idempotency_key AS key, attempts, last_error AS "lastError" FROM queue_items',
     );
     const tables = await client.query(
-      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name LIKE '%lease%'",
+      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('trading_order', 'trading_lease_log')",
     );
-    const leaseTables = tables.rows.map((r) => r.table_name);
-    const leaseLog = {};
-    for (const t of leaseTables) {
-      leaseLog[t] = (await client.query(`SELECT * FROM "${t}"`)).rows;
+    const has = (table, column) =>
+      tables.rows.some((r) => r.table_name === table && r.column_name === column);
+    // The fleet's ledger and lease log (branch tradepg: orders carry their holder and fencing token).
+    let orders = null;
+    if (has('trading_order', 'holder') && has('trading_order', 'lease_token')) {
+      orders = (
+        await client.query(
+          `SELECT id, client_order_id AS "clientOrderId", account, status, holder, lease_token::text AS token,
+                  created_at::text AS at, (extract(epoch FROM written_at) * 1000)::bigint::text AS "writtenAt"
+             FROM trading_order ORDER BY written_at`,
+        )
+      ).rows.map((r) => ({ ...r, at: Number(r.at), writtenAt: Number(r.writtenAt), token: Number(r.token) }));
     }
-    return { queueItems: items.rows, leaseTables, leaseLog };
+    const leaseLog = has('trading_lease_log', 'event')
+      ? (
+          await client.query(
+            'SELECT account, event, holder_peer AS holder, token::text AS token, at FROM trading_lease_log ORDER BY seq',
+          )
+        ).rows
+      : null;
+    return { queueItems: items.rows, orders, leaseLog };
   } finally {
     await client.end();
   }

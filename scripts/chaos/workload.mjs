@@ -3,8 +3,8 @@
  * idempotency key) and freelance jobs (POST /freelance/jobs with a URL, their dedup key), one of
  * each kind per tick to a peer drawn from the workload's own PRNG. A request that gets no answer
  * (the peer is frozen, partitioned or restarting) is not accepted; it is sent again later with the
- * same key, to the same peer with SQLite (each peer has its own store) or to any peer with
- * PostgreSQL (one store), as a client would. Every 5th accepted item is submitted a second time to
+ * same key, as a client would: an AI task to any peer with PostgreSQL (one queue for the fleet),
+ * otherwise to the same peer (its SQLite holds the item; freelance jobs always live there). Every 5th accepted item is submitted a second time to
  * check that its key returns the first item.
  *
  * `accepted` is what the invariants check: key -> { kind, peer, id, at }.
@@ -70,8 +70,10 @@ export class Workload {
 
   async submit(item) {
     const { kind, key } = item;
-    // With one shared store a retry may go to any peer; with SQLite the item lives on one peer.
-    const peer = item.retry && this.shared ? Math.floor(this.random() * this.fleet.size) : item.peer;
+    // With PostgreSQL an AI task's retry may go to any peer (one queue for the fleet); a freelance
+    // job lives in the SQLite of the peer it was posted to, whatever the store, so it goes back there.
+    const anyPeer = item.retry && this.shared && kind === 'ai';
+    const peer = anyPeer ? Math.floor(this.random() * this.fleet.size) : item.peer;
     const path = kind === 'ai' ? '/ai/tasks' : '/freelance/jobs';
     this.stats.sent++;
     let res;
