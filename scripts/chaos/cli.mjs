@@ -339,7 +339,8 @@ async function main() {
     checkOneTrader({
       peers,
       windows: injector.windows,
-      leaseLog: postgres?.leaseTables.length ? postgres.leaseLog : null,
+      pgOrders: postgres?.orders ?? null,
+      leaseLog: postgres?.leaseLog ?? null,
     }),
     checkNoOrderUnderKillSwitch({ peers, windows: injector.windows, pgOrders: postgres?.orders ?? null }),
     checkRss({ baseline, final }),
