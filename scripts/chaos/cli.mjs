@@ -297,6 +297,7 @@ async function main() {
   say('chaos over: healing');
   await workload.stop();
   fakes.freeze();
+  const healStart = Date.now();
   const healedAt = await injector.heal();
   const fullMeshMs = await waitFullMesh(fleet, MESH_WAIT_MS);
   say(
@@ -347,6 +348,7 @@ async function main() {
   ];
   const figures = {
     'full mesh at start': `${(startupMs / 1000).toFixed(1)} s`,
+    'heal (every fault undone, every peer running)': `${((healedAt - healStart) / 1000).toFixed(1)} s`,
     'full mesh after the heal': fullMeshMs === null ? 'never' : `${(fullMeshMs / 1000).toFixed(1)} s`,
     'heal to end of checks': `${(healToEnd / 1000).toFixed(1)} s`,
     workload: JSON.stringify(workload.stats),

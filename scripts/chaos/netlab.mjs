@@ -185,7 +185,7 @@ export function createNetLab(count) {
         `add rule inet qbchaos out oifname "veth0" numgen random mod 100 < ${percent} drop`,
       ];
       run('ip', ['netns', 'exec', p.ns, 'nft', '-f', '-'], `${rules.join('\n')}\n`);
-      return rules.join('; ');
+      return `nft (in ${p.ns}): numgen random mod 100 < ${percent} drop, veth0 in and out (no netem in this kernel)`;
     },
     delay(i, ms) {
       const p = peers[i];
