@@ -69,7 +69,15 @@ export async function readPostgres(url) {
                   created_at::text AS at, (extract(epoch FROM written_at) * 1000)::bigint::text AS "writtenAt"
              FROM trading_order ORDER BY written_at`,
         )
-      ).rows.map((r) => ({ ...r, at: Number(r.at), writtenAt: Number(r.writtenAt), token: Number(r.token) }));
+      ).rows.map((r) => ({
+        ...r,
+        // The holder is written as `peerId/bootId`: the peer is what the invariants compare.
+        holder: String(r.holder).split('/')[0],
+        holderBoot: String(r.holder).split('/')[1] ?? null,
+        at: Number(r.at),
+        writtenAt: Number(r.writtenAt),
+        token: Number(r.token),
+      }));
     }
     const leaseLog = has('trading_lease_log', 'event')
       ? (
