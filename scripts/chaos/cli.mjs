@@ -50,12 +50,13 @@ function parse() {
       store: { type: 'string', default: 'sqlite' },
       report: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      loopback: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log(
-      'usage: npm run chaos -- [--peers 3] [--minutes 2] [--seed S] [--store sqlite|postgres] [--report FILE.json] [--keep]',
+      'usage: npm run chaos -- [--peers 3] [--minutes 2] [--seed S] [--store sqlite|postgres] [--report FILE.json] [--keep] [--loopback]',
     );
     process.exit(0);
   }
@@ -75,7 +76,15 @@ function parse() {
     console.error(`npm run chaos: ${problems.join('; ')}`);
     process.exit(2);
   }
-  return { peers, minutes, seed, store: values.store, report: values.report, keep: values.keep };
+  return {
+    peers,
+    minutes,
+    seed,
+    store: values.store,
+    report: values.report,
+    keep: values.keep,
+    loopback: values.loopback,
+  };
 }
 
 const t0 = Date.now();
@@ -194,7 +203,7 @@ async function main() {
   const args = parse();
   requireBuild();
   const runDir = mkdtempSync(join(tmpdir(), 'qb-chaos-'));
-  const why = namespacesUnavailable();
+  const why = args.loopback ? '--loopback asked for 127.0.0.1' : namespacesUnavailable();
   let lab;
   if (why) {
     console.warn(
@@ -219,13 +228,15 @@ async function main() {
     if (!args.keep) rmSync(runDir, { recursive: true, force: true });
   };
   process.on('exit', cleanupSync);
-  process.on('SIGINT', async () => {
-    console.error('\nchaos: interrupted; stopping everything this run started');
+  const interrupted = async (signal) => {
+    console.error(`\nchaos: ${signal}; stopping everything this run started`);
     setTimeout(() => process.exit(130), 20_000).unref();
     await fleet?.stopAll().catch(() => {});
     await pg?.stop().catch(() => {});
     process.exit(130);
-  });
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
 
   say(
     `seed ${args.seed}; ${args.peers} peers, ${args.minutes} min of faults, store ${args.store}; network ${lab.mode}${lab.mode === 'netns' ? ` (bridge ${lab.bridge}, ${lab.hostAddress}/24, netem ${lab.faults.netem ? 'yes' : 'no: tbf and nftables instead'})` : ''}`,

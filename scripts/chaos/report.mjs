@@ -5,8 +5,8 @@
  */
 import { writeFileSync } from 'node:fs';
 
-export function replayCommand({ peers, minutes, seed, store }) {
-  return `npm run chaos -- --peers ${peers} --minutes ${minutes} --seed ${seed} --store ${store}`;
+export function replayCommand({ peers, minutes, seed, store, loopback }) {
+  return `npm run chaos -- --peers ${peers} --minutes ${minutes} --seed ${seed} --store ${store}${loopback ? ' --loopback' : ''}`;
 }
 
 export function printReport({ args, results, figures, injector, mode, file }) {
