@@ -72,12 +72,22 @@ export const ERRORS = {
     description:
       'a queue lease expired or was taken over; its holder can no longer complete or fail the item',
   },
+  QB_ERR_TRADING_LEASE_LOST: {
+    status: 409,
+    description:
+      'this peer does not hold the account lease (DATABASE_URL): its ledger writes are refused and it places no order',
+  },
   QB_ERR_QUEUE_ITEM_STATE: {
     status: 409,
     description:
       'the queue item is in a state that does not allow this (retry needs dead/failed/cancelled, cancel needs queued/failed)',
   },
   QB_ERR_QUEUE_CLOSED: { status: 503, description: 'the queue backend is closed (the peer is stopping)' },
+  QB_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    description:
+      'the queue database (PostgreSQL, DATABASE_URL) is unreachable; nothing was committed (or the commit could not be confirmed): retry later with the same idempotency key. /ready and /status name the outage',
+  },
   QB_ERR_STARTING: {
     status: 503,
     description: 'the peer is still starting and cannot hold this request; retry after a second',

@@ -84,7 +84,11 @@ export async function assemblePeer(
 
   const db = openDb(config.dataDir);
   // SQLite in DATA_DIR (its own connection, synchronous=FULL), or the fleet's PostgreSQL.
-  const queue = await openQueue(config);
+  const definitions = options.features ?? defaultFeatures();
+  const queue = await openQueue(config, {
+    log: log.child({ component: 'queue' }),
+    migrations: definitions.flatMap((d) => d.sharedMigrations ?? []),
+  });
   const queueSummary = new QueueSummary(queue);
   const killSwitch = new KillSwitchStore(db);
   let app: FastifyInstance | undefined;
@@ -105,7 +109,7 @@ export async function assemblePeer(
     mesh: meshNode?.linkCount ?? 0,
   }));
 
-  const features = buildFeatures(options.features ?? defaultFeatures(), {
+  const features = buildFeatures(definitions, {
     config,
     db,
     queue,

@@ -49,7 +49,7 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
         );
     } else {
       jobs++;
-      const rows = peers[a.peer].jobs.filter(
+      const rows = (postgres?.jobs ?? peers[a.peer].jobs).filter(
         (j) => j.dedupKey === `url:https://jobs.example/chaos-api/${key}`,
       );
       if (rows.length !== 1) problems.push(`job ${key}: ${rows.length} records (want 1)`);
@@ -61,14 +61,19 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
   // Every job of every peer (the API's and the feed's) ends delivered, and the receiver has it.
   let delivered = 0;
   let feedJobs = 0;
-  for (const [i, p] of peers.entries()) {
-    for (const j of p.jobs) {
+  // With PostgreSQL the jobs live in the fleet's database (one store) where the product keeps them
+  // there, otherwise in each peer's SQLite.
+  const jobStores = postgres?.jobs
+    ? [['postgres', postgres.jobs]]
+    : peers.map((p, i) => [`peer-${i + 1}`, p.jobs]);
+  for (const [where, list] of jobStores) {
+    for (const j of list) {
       if (j.source !== 'api') feedJobs++;
       if (j.status === 'skipped') continue;
       if (j.status !== 'delivered')
-        problems.push(`peer-${i + 1} job ${j.id} (${j.dedupKey}): ${j.status} ${j.reason ?? ''}`);
+        problems.push(`${where} job ${j.id} (${j.dedupKey}): ${j.status} ${j.reason ?? ''}`);
       else if (!received.has(j.deliveryId))
-        problems.push(`peer-${i + 1} job ${j.id}: delivered, but the receiver never got ${j.deliveryId}`);
+        problems.push(`${where} job ${j.id}: delivered, but the receiver never got ${j.deliveryId}`);
       else delivered++;
     }
   }
@@ -93,16 +98,16 @@ export function checkWork({ accepted, duplicates, peers, postgres, received }) {
     }
   }
   const repeats = [...received.values()].filter((r) => r.count > 1).length;
-  // Freelance jobs live in each peer's SQLite even with PostgreSQL: every peer polls the feed and
-  // delivers each item itself. Shown, not failed: the product dedups per peer (README, Features).
+  // Where jobs live in each peer's SQLite, every peer polls the feed and delivers each item itself.
+  // Shown, not failed: the product dedups per store (README, Features).
   const feedKeys = new Map();
-  for (const p of peers)
-    for (const j of p.jobs)
+  for (const [, list] of jobStores)
+    for (const j of list)
       if (j.source !== 'api' && j.status === 'delivered')
         feedKeys.set(j.dedupKey, (feedKeys.get(j.dedupKey) ?? 0) + 1);
   const multi = [...feedKeys.values()].filter((n) => n > 1).length;
   notes.push(
-    `feed items delivered by more than one peer: ${multi} of ${feedKeys.size} (each peer keeps its own jobs)`,
+    `feed items delivered by more than one peer: ${multi} of ${feedKeys.size} (${postgres?.jobs ? 'one job store for the fleet' : 'each peer keeps its own jobs'})`,
   );
   notes.push(
     `queue items by state: ${JSON.stringify(states)}; webhook ids received ${received.size}, of which ${repeats} more than once (at-least-once delivery)`,

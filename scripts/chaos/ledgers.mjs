@@ -45,7 +45,8 @@ export function readPeerLedger(dataDir) {
 
 /**
  * The fleet's queue items in PostgreSQL and, where the schema has them (the PostgreSQL ledger with
- * an account lease), the fleet's orders with their holder and fencing token, and the lease log.
+ * an account lease, shared freelance jobs), the fleet's orders with their holder and fencing token,
+ * the lease log and the jobs.
  */
 export async function readPostgres(url) {
   const { default: pg } = await import('pg');
@@ -56,7 +57,7 @@ export async function readPostgres(url) {
       'SELECT id::text AS id, queue, state, idempotency_key AS key, attempts, last_error AS "lastError" FROM queue_items',
     );
     const tables = await client.query(
-      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('trading_order', 'trading_lease_log')",
+      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name IN ('trading_order', 'trading_lease_log', 'freelance_jobs')",
     );
     const has = (table, column) =>
       tables.rows.some((r) => r.table_name === table && r.column_name === column);
@@ -86,7 +87,15 @@ export async function readPostgres(url) {
           )
         ).rows
       : null;
-    return { queueItems: items.rows, orders, leaseLog };
+    // Freelance jobs in the fleet's database (where the product keeps them there with DATABASE_URL).
+    const jobs = has('freelance_jobs', 'dedup_key')
+      ? (
+          await client.query(
+            'SELECT id, dedup_key AS "dedupKey", source, status, reason, delivery_id AS "deliveryId" FROM freelance_jobs',
+          )
+        ).rows
+      : null;
+    return { queueItems: items.rows, orders, leaseLog, jobs };
   } finally {
     await client.end();
   }

@@ -14,7 +14,7 @@ export const RUNTIME_VARS = {
   databaseUrl: optional(
     'DATABASE_URL',
     postgresUrl,
-    'PostgreSQL shared by the fleet (queues: any peer claims any item); unset: SQLite in DATA_DIR',
+    'PostgreSQL shared by the fleet (queues: any peer claims any item; trading ledger and account leases); unset: SQLite in DATA_DIR',
     { secret: true },
   ),
   /** Resolved against the working directory by loadConfig. */

@@ -68,10 +68,22 @@ export const TRADING_VARS = {
     `the strategy that turns candles into orders: ${TRADING_STRATEGIES.join(', ')}`,
   ),
   tickIntervalMs: withDefault('TRADING_TICK_INTERVAL', '1000', interval(), 'ms between trading ticks'),
+  simSpeed: withDefault(
+    'TRADING_SIM_SPEED',
+    '1',
+    integer(1),
+    'EXCHANGE=sim: market steps per tick (60 closes a one-minute candle every tick: a fast market for tests and demos)',
+  ),
   replayCsv: optional(
     'TRADING_REPLAY_CSV',
     ohlcvCsv,
     'OHLCV CSV (time,open,high,low,close,volume) replayed as the market instead of the exchange',
+  ),
+  leaseMs: withDefault(
+    'TRADING_LEASE',
+    '15000',
+    interval(),
+    'with DATABASE_URL: length of the account lease, ms; renewed every third of it, and orders stop a quarter of it before it could expire unrenewed; another peer takes over at most this long after the holder dies',
   ),
   paperAccount: withDefault(
     'PAPER_ACCOUNT',

@@ -39,8 +39,13 @@ export const AI_VARS = {
     between(1, MAX_AI_CONCURRENCY),
     `provider calls in flight at once (1-${MAX_AI_CONCURRENCY})`,
   ),
-  /** ms one provider call may take. */
-  timeoutMs: withDefault('AI_TIMEOUT', '60000', integer(100), 'ms one provider call may take'),
+  /** ms one provider call may take; it also sets a task's lease (leaseMsFor: 1.5 x this + 1 s). */
+  timeoutMs: withDefault(
+    'AI_TIMEOUT',
+    '60000',
+    integer(100),
+    "ms one provider call may take; a task's lease is 1.5 x this + 1 s (a dead peer's tasks are taken over after it)",
+  ),
   maxRequestsPerHour: withDefault(
     'AI_MAX_REQUESTS_PER_HOUR',
     '600',

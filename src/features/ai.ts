@@ -8,7 +8,14 @@ import { AI_MIGRATIONS } from '../actors/ai/migrations.js';
 import { openAiProvider, type Provider } from '../actors/ai/provider.js';
 import { aiRun } from '../actors/ai/run.js';
 import { AI_QUEUE } from '../actors/ai/tasks.js';
-import { HOUR_MS, hourOf, UsageLedger } from '../actors/ai/usage.js';
+import {
+  AI_SHARED_MIGRATIONS,
+  HOUR_MS,
+  hourOf,
+  SharedUsageLedger,
+  type SpendLedger,
+  UsageLedger,
+} from '../actors/ai/usage.js';
 import { aiRoutes } from '../http/routes/ai.js';
 import { QUEUE_ITEM_STATES, type Queue, type QueueDepths } from '../queue/types.js';
 import type { Feature, FeatureDefinition } from './feature.js';
@@ -20,7 +27,7 @@ const DEPTHS_REFRESH_MS = 2_000;
 
 export interface AiFeature extends Feature {
   engine: AiEngine;
-  usage: UsageLedger;
+  usage: SpendLedger;
   queue: Queue;
 }
 
@@ -36,10 +43,14 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
   return {
     name: AI_FEATURE,
     migrations: AI_MIGRATIONS,
+    sharedMigrations: AI_SHARED_MIGRATIONS,
     create(ctx): AiFeature {
       const cfg = ctx.config.ai;
       const logger = ctx.logger.child({ component: 'ai' });
-      const usage = new UsageLedger(ctx.db);
+      // With a shared PostgreSQL the caps hold for the whole fleet; alone, for this peer.
+      const usage: SpendLedger = ctx.queue.shared
+        ? new SharedUsageLedger(ctx.queue.shared)
+        : new UsageLedger(ctx.db);
       const provider =
         options.provider ??
         (cfg.baseUrl
@@ -61,6 +72,7 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
       let depths = emptyDepths();
       const refresh = async () => {
         depths = (await ctx.queue.depths())[AI_QUEUE] ?? emptyDepths();
+        await usage.refresh();
       };
       const refreshTimer = setInterval(() => refresh().catch(() => {}), DEPTHS_REFRESH_MS);
       refreshTimer.unref();
@@ -132,7 +144,7 @@ export function aiFeature(options: AiFeatureOptions = {}): FeatureDefinition {
 function aiMetrics(
   registry: Registry,
   depths: () => QueueDepths,
-  usage: UsageLedger,
+  usage: SpendLedger,
   engine: AiEngine,
 ): void {
   new Gauge({
@@ -176,7 +188,7 @@ function aiMetrics(
     registers: [registry],
     collect() {
       const p = engine.paused;
-      for (const kind of ['no-provider', 'spend-cap', 'breaker'])
+      for (const kind of ['no-provider', 'spend-cap', 'breaker', 'store'])
         this.set({ reason: kind }, p?.kind === kind ? 1 : 0);
     },
   });

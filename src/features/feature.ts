@@ -68,5 +68,10 @@ export interface FeatureDefinition {
   name: string;
   /** Named schema steps (`ai/001-usage`), applied once each; a released one is never edited. */
   migrations: readonly NamedMigration[];
+  /**
+   * PostgreSQL steps for the fleet-wide tables the feature keeps in the shared database
+   * (`queue.shared`) when DATABASE_URL is set; applied with the queue's own migrations.
+   */
+  sharedMigrations?: readonly NamedMigration[];
   create(ctx: FeatureContext): Feature;
 }

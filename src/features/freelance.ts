@@ -4,12 +4,19 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import { DeliveryWorker } from '../actors/freelance/delivery.js';
+import {
+  type ExecutionCounter,
+  SharedExecutionCounter,
+  SqliteExecutionCounter,
+} from '../actors/freelance/executions.js';
 import { FeedPoller } from '../actors/freelance/feeds/poller.js';
 import { FeedStore } from '../actors/freelance/feeds/store.js';
-import { JOB_STATUSES, JobStore } from '../actors/freelance/jobs.js';
+import { importLocalJobs } from '../actors/freelance/import-local.js';
+import { JOB_STATUSES, type JobStore, SqliteJobStore } from '../actors/freelance/jobs.js';
 import { FREELANCE_MIGRATIONS } from '../actors/freelance/migrations.js';
 import { deliveryQueue, FreelancePipeline } from '../actors/freelance/pipeline.js';
 import { freelanceRun } from '../actors/freelance/run.js';
+import { FREELANCE_SHARED_MIGRATIONS, SharedJobStore } from '../actors/freelance/shared-jobs.js';
 import { freelanceRoutes } from '../http/routes/freelance.js';
 import { AI_FEATURE, type AiFeature } from './ai.js';
 import type { Feature, FeatureDefinition } from './feature.js';
@@ -27,15 +34,43 @@ export function freelanceFeature(): FeatureDefinition {
   return {
     name: FREELANCE_FEATURE,
     migrations: FREELANCE_MIGRATIONS,
+    sharedMigrations: FREELANCE_SHARED_MIGRATIONS,
     create(ctx): FreelanceFeature {
       const cfg = ctx.config.freelance;
       const logger = ctx.logger.child({ component: 'freelance' });
       const ai = ctx.feature<AiFeature>(AI_FEATURE);
-      const jobs = new JobStore(ctx.db);
+      // With a shared PostgreSQL every peer sees every job and the execution cap holds fleet-wide;
+      // alone, jobs and the cap are this peer's (SQLite).
+      const shared = ctx.queue.shared;
+      const jobs: JobStore = shared ? new SharedJobStore(shared) : new SqliteJobStore(ctx.db);
+      const executions: ExecutionCounter = shared
+        ? new SharedExecutionCounter(shared)
+        : new SqliteExecutionCounter(ctx.db);
+      const queueName = deliveryQueue(ctx.peerId, shared !== undefined);
+      // /status, the summary and /metrics are synchronous: keep the shared figures fresh.
+      let imported = !shared;
+      const refresh = async () => {
+        try {
+          // Once per start, when the shared database first answers: this peer's SQLite jobs join the fleet's.
+          if (shared && !imported) {
+            const copied = await importLocalJobs(ctx.db, shared);
+            imported = true;
+            if (copied > 0)
+              logger.info({ copied }, 'freelance jobs of this peer copied into the shared database');
+          }
+          await Promise.all([jobs.refresh(), executions.refresh()]);
+        } catch {
+          // Unreachable now: /status keeps the last figures; the next round tries again.
+        }
+      };
+      const refreshTimer = shared ? setInterval(refresh, 2_000) : undefined;
+      refreshTimer?.unref();
+      if (shared) void refresh();
       const delivery = new DeliveryWorker({
         queue: ctx.queue,
         jobs,
-        db: ctx.db,
+        executions,
+        queueName,
         webhookUrl: cfg.webhookUrl,
         webhookSecret: cfg.webhookSecret,
         maxAttempts: cfg.webhookMaxAttempts,
@@ -49,7 +84,7 @@ export function freelanceFeature(): FeatureDefinition {
         queue: ctx.queue,
         rules: { keywords: cfg.keywords, excludeWords: cfg.excludeWords, minBudget: cfg.minBudget },
         autoExecute: cfg.autoExecute,
-        deliveryQueue: deliveryQueue(ctx.peerId),
+        deliveryQueue: queueName,
         wakeAi: () => ai?.engine.wake(),
         wakeDelivery: () => delivery.wake(),
         logger,
@@ -59,10 +94,8 @@ export function freelanceFeature(): FeatureDefinition {
         store: new FeedStore(ctx.db),
         intervalMs: cfg.pollIntervalMs,
         timeoutMs: cfg.feedTimeoutMs,
-        intake: (item, url) =>
-          void pipeline
-            .intakeFeedItem(item, url)
-            .catch((err) => logger.error({ err, feed: url }, 'feed item not taken in')),
+        // A failed intake (the shared job store unreachable) fails the poll: the feed is retried.
+        intake: (item, url) => pipeline.intakeFeedItem(item, url),
         logger,
       });
 
@@ -152,6 +185,7 @@ export function freelanceFeature(): FeatureDefinition {
           });
         },
         close: () => {
+          clearInterval(refreshTimer);
           poller.stop();
           delivery.stop();
         },

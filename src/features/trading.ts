@@ -1,7 +1,8 @@
 /**
  * The trading feature: market data (the sim exchange, a CSV replay, or ccxt, loaded only then), the
- * paper or live broker, the strategy, the protections, one trader per account over the mesh, its
- * subsystem, routes, /status fields, mesh summary and metrics.
+ * paper or live broker, the strategy, the protections, one trader per account (a lease in
+ * PostgreSQL with DATABASE_URL, the mesh's announcements otherwise), its ledger (PostgreSQL or the
+ * peer's SQLite), its subsystem, routes, /status fields, mesh summary and metrics.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type AccountClaim, accountFingerprint, judgeClaims } from '../actors/trading/account-guard.js';
@@ -9,6 +10,8 @@ import type { Broker } from '../actors/trading/broker.js';
 import type { CcxtSource } from '../actors/trading/ccxt-source.js';
 import { CsvReplaySource } from '../actors/trading/csv-source.js';
 import { TradingEngine } from '../actors/trading/engine.js';
+import { scrubSecrets } from '../actors/trading/exchange-errors.js';
+import { AccountLease } from '../actors/trading/lease.js';
 import { LiveBroker } from '../actors/trading/live-broker.js';
 import { TRADING_MIGRATIONS } from '../actors/trading/migrations.js';
 import { PaperBroker } from '../actors/trading/paper-broker.js';
@@ -16,7 +19,8 @@ import type { ProtectionLimits } from '../actors/trading/protections.js';
 import { tradingRun } from '../actors/trading/run.js';
 import { SimSource } from '../actors/trading/sim-source.js';
 import type { MarketSource } from '../actors/trading/source.js';
-import { TradingStore } from '../actors/trading/store.js';
+import { type LedgerStore, TradingStore } from '../actors/trading/store.js';
+import { PgTradingStore } from '../actors/trading/store-pg.js';
 import { createStrategy } from '../actors/trading/strategy.js';
 import { tradingRoutes } from '../http/routes/trading.js';
 import type { Feature, FeatureDefinition } from './feature.js';
@@ -25,7 +29,7 @@ export const TRADING_FEATURE = 'trading';
 
 export interface TradingFeature extends Feature {
   engine: TradingEngine;
-  store: TradingStore;
+  store: LedgerStore;
 }
 
 export function tradingFeature(): FeatureDefinition {
@@ -41,7 +45,37 @@ export function tradingFeature(): FeatureDefinition {
         cfg.exchange,
         cfg.mode === 'live' ? cfg.apiKey : cfg.paperAccount,
       );
-      const store = new TradingStore(ctx.db, account);
+      const databaseUrl = ctx.config.databaseUrl;
+      // With DATABASE_URL the ledger and the right to trade live in the fleet's PostgreSQL. The
+      // lease has its own small pool whose statements time out at a third of the lease, so a hung
+      // renewal is a failed one (the local deadline stops orders anyway) and never waits behind a
+      // ledger flush.
+      const shared = databaseUrl ? ctx.queue.shared : undefined;
+      const pools = shared
+        ? {
+            // A flush that hangs longer than a lease fails (and the engine stands by) instead of
+            // holding the tick forever.
+            ledger: shared.newPool({ max: 3, queryTimeoutMs: cfg.leaseMs }),
+            lease: shared.newPool({
+              max: 1,
+              queryTimeoutMs: Math.floor(cfg.leaseMs / 3),
+              connectionTimeoutMs: Math.floor(cfg.leaseMs / 3),
+            }),
+          }
+        : undefined;
+      const store: LedgerStore = pools
+        ? new PgTradingStore(pools.ledger, account)
+        : new TradingStore(ctx.db, account);
+      const lease = pools
+        ? new AccountLease({
+            db: pools.lease,
+            account,
+            peerId: ctx.peerId,
+            bootId: ctx.bootId,
+            leaseMs: cfg.leaseMs,
+            logger,
+          })
+        : undefined;
       const limits: ProtectionLimits = {
         maxOrderValue: cfg.maxOrderValue,
         maxPositionValue: cfg.maxPositionValue,
@@ -58,7 +92,7 @@ export function tradingFeature(): FeatureDefinition {
 
       const openSource = async (): Promise<MarketSource> => {
         if (cfg.replayCsv) return new CsvReplaySource(cfg.replayCsv, Date.now);
-        if (cfg.exchange === 'sim') return new SimSource(Date.now);
+        if (cfg.exchange === 'sim') return new SimSource(Date.now, {}, cfg.simSpeed);
         // ccxt is loaded here only: a sim peer never pays for it.
         const { openCcxtSource } = await import('../actors/trading/ccxt-source.js');
         return openCcxtSource({
@@ -66,6 +100,11 @@ export function tradingFeature(): FeatureDefinition {
           apiUrl: cfg.exchangeApiUrl,
           apiKey: cfg.apiKey,
           secret: cfg.apiSecret,
+          onStreamFailure: (err) =>
+            logger.warn(
+              { err: scrubSecrets(err instanceof Error ? err.message : String(err), secrets) },
+              'exchange stream failed: REST answers until it is back',
+            ),
         });
       };
       const engine = new TradingEngine({
@@ -80,6 +119,7 @@ export function tradingFeature(): FeatureDefinition {
                 now: Date.now,
                 logger,
                 secrets,
+                mayPlace: () => !lease || lease.verdict().mayTrade,
               })
             : new PaperBroker(
                 store,
@@ -97,7 +137,9 @@ export function tradingFeature(): FeatureDefinition {
         now: Date.now,
         logger,
         secrets,
-        accountGuard: () => judgeClaims(claim(), linkedClaims(ctx.linkedSummaries())),
+        ...(lease
+          ? { lease }
+          : { accountGuard: () => judgeClaims(claim(), linkedClaims(ctx.linkedSummaries())) }),
       });
 
       const summary = () => {
@@ -108,6 +150,7 @@ export function tradingFeature(): FeatureDefinition {
           state: v.state,
           reason: v.reason?.slice(0, 200) ?? null,
           claim: { account, since },
+          standby: v.standby,
           pnl: v.pnl
             ? { total: round(v.pnl.realised + v.pnl.unrealised), equity: round(v.pnl.equity ?? 0) }
             : null,
@@ -147,7 +190,15 @@ export function tradingFeature(): FeatureDefinition {
             openOrders: v.openOrders.length,
             protections: v.protections.map((p) => ({ name: p.name, state: p.state })),
             counters: v.counters,
+            // Who trades the account: the PostgreSQL lease, or the mesh's announcements.
+            guard: lease ? 'postgres-lease' : 'mesh-announce',
+            lease: v.lease,
+            standby: v.standby,
           };
+        },
+        close() {
+          // The engine released the lease when it stopped; nothing is in flight any more.
+          for (const pool of Object.values(pools ?? {})) void pool.end().catch(() => undefined);
         },
         summary: () => ({ extra: summary() }),
         metrics: (registry: Registry) => tradingMetrics(registry, engine),

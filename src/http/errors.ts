@@ -9,6 +9,9 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
 
+/** 5xx codes that describe an outage, not a bug: their fixed message is shown, and not logged as an error. */
+const OUTAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['QB_ERR_STORE_UNAVAILABLE']);
+
 export function errorBody(code: ErrorCode, message: string): ErrorBody {
   return { error: { code, message } };
 }
@@ -16,6 +19,12 @@ export function errorBody(code: ErrorCode, message: string): ErrorBody {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isQbError(err)) {
+      if (OUTAGE_CODES.has(err.code)) {
+        // The outage itself is logged once by the store and shown by /ready and /status; one line
+        // per refused request would flood the log while it lasts. Its message holds no internals.
+        request.log.debug({ code: err.code }, 'request refused: store unavailable');
+        return reply.status(err.status).send(errorBody(err.code, err.message));
+      }
       if (err.status >= 500) request.log.error({ err }, 'request failed');
       const message = err.status >= 500 ? 'internal error' : err.message;
       return reply.status(err.status).send(errorBody(err.code, message));

@@ -11,8 +11,16 @@
  */
 import pg from 'pg';
 import { QbError } from '../errors.js';
+import type { NamedMigration } from '../store/migrations.js';
 import { Batcher } from './batcher.js';
 import { closedError, leaseLost, notFound, wrongState } from './errors.js';
+import {
+  type ConnectionLog,
+  isConnectionError,
+  isStoreUnavailable,
+  PgConnection,
+  storeUnavailable,
+} from './pg-connection.js';
 import { migratePostgres, POSTGRES_QUEUE_MIGRATIONS } from './postgres-schema.js';
 import { byRunOrder, foldDepths, type ItemRow, listLimit, toClaimed, toItem, toJson } from './rows.js';
 import { backoffDelayMs, errorMessage, QueueSettingsTable } from './settings.js';
@@ -32,15 +40,40 @@ import {
   type QueueItemState,
   type QueueOptions,
   type QueueSettings,
+  type ReleaseOptions,
+  type SharedPoolOptions,
+  type SharedSql,
+  type StoreConnection,
   systemClock,
 } from './types.js';
 
 export interface PostgresQueueOptions extends QueueOptions {
+  /**
+   * The server ends a session of ours that sits this long inside a transaction, ms. Default 60000.
+   * A peer whose machine vanishes mid-transaction sends no FIN: without this the server would keep
+   * its row locks (and advisory locks) until TCP keepalive gives up, about 2 h on Linux, and the
+   * fleet could not take those items over. Our transactions take milliseconds between statements.
+   */
+  idleInTransactionTimeoutMs?: number;
+
   /** postgres://user:pass@host:port/db (DATABASE_URL). */
   connectionString: string;
   /** Pool size per peer. Default 10. */
   maxConnections?: number;
+  /** Where the loss and the recovery of the server are logged. */
+  log?: ConnectionLog | undefined;
+  /** Reconnect backoff, ms: first and longest delay. Defaults 250 and 10000. */
+  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** Migrations beyond the queue's own (features' shared tables), applied with them. */
+  migrations?: readonly NamedMigration[];
 }
+
+/** A connect that hangs (a blackholed host) counts as a failure after this long, ms. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Longest a completion, failure or release waits for a lost server to come back, ms. */
+const SETTLE_WAIT_MS = 30_000;
+/** Tries of a completion, failure or release across an outage before it is given up. */
+const SETTLE_TRIES = 5;
 
 const INT8_OID = 20;
 const INT8_MAX = 2n ** 63n - 1n;
@@ -51,32 +84,80 @@ function isRowId(id: string): boolean {
 }
 
 /** Times and ids are BIGINT: parse them as numbers (ms timestamps fit in 2^53). */
-const types = {
+/** BIGINT as numbers: ms timestamps, ids and tokens fit in 2^53. */
+export const pgTypes = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as never,
 };
 
-/** Connects, applies the schema's named migrations, and returns the queue. */
+/**
+ * Connects, applies the schema's named migrations, and returns the queue. An unreachable server is
+ * no error: the queue starts `reconnecting` (every call refused with QB_ERR_STORE_UNAVAILABLE) and
+ * connects and migrates in the background. Any other failure (bad credentials, a failing
+ * migration) is thrown.
+ */
 export async function openPostgresQueue(options: PostgresQueueOptions): Promise<PostgresQueue> {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
-    types,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    types: pgTypes,
+    // Sent at connect: the server applies it to every session of this pool.
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
   });
-  // An idle client's error (server restart) must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
-  try {
+  const migrations = [...POSTGRES_QUEUE_MIGRATIONS, ...(options.migrations ?? [])];
+  let migrated = false;
+  const probe = async () => {
     const client = await pool.connect();
+    // A checked-out client has no pool listener: a connection lost mid-migration would otherwise
+    // be an unhandled 'error' that kills the process. The query itself rejects and says why.
+    const ignore = () => {};
+    client.on('error', ignore);
     try {
-      await migratePostgres(client, POSTGRES_QUEUE_MIGRATIONS);
-    } finally {
-      client.release();
+      if (migrated) await client.query('SELECT 1');
+      else {
+        await migratePostgres(client, migrations);
+        migrated = true;
+      }
+    } catch (err) {
+      client.off('error', ignore);
+      client.release(err as Error);
+      throw err;
     }
+    client.off('error', ignore);
+    client.release();
+  };
+  const connection = new PgConnection({
+    probe,
+    clock: options.clock ?? systemClock,
+    log: options.log,
+    ...options.reconnect,
+  });
+  // An idle client's error (server restart) must not crash the process; it also tells us the
+  // server went away before any query does.
+  pool.on('error', (err) => connection.translate(err));
+  try {
+    await probe();
   } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw err;
+    if (!isConnectionError(err)) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    connection.lost(err, true);
   }
-  return new PostgresQueue(pool, options);
+  const newPool = (o: SharedPoolOptions) => {
+    const extra = new pg.Pool({
+      connectionString: options.connectionString,
+      max: o.max,
+      types: pgTypes,
+      query_timeout: o.queryTimeoutMs,
+      connectionTimeoutMillis: o.connectionTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
+    });
+    extra.on('error', () => undefined);
+    return extra;
+  };
+  return new PostgresQueue(pool, options, connection, newPool);
 }
 
 type Exec = Pick<pg.ClientBase, 'query'>;
@@ -104,9 +185,22 @@ export class PostgresQueue implements Queue {
   readonly #enqueues = new Batcher<EnqueueRequest, EnqueueResult>((batch) => this.#flushEnqueues(batch));
   readonly #completions = new Batcher<CompleteRequest, QueueItem>((batch) => this.#flushCompletions(batch));
   #closed = false;
+  readonly #connection: PgConnection;
+  readonly shared: SharedSql;
 
-  constructor(pool: pg.Pool, options: QueueOptions = {}) {
+  constructor(
+    pool: pg.Pool,
+    options: QueueOptions,
+    connection: PgConnection,
+    newPool: (o: SharedPoolOptions) => pg.Pool,
+  ) {
+    this.shared = {
+      query: <R>(text: string, params: unknown[] = []) =>
+        this.#run(async () => (await this.#pool.query(text, params)).rows as R[]),
+      newPool,
+    };
     this.#pool = pool;
+    this.#connection = connection;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#settings = new QueueSettingsTable(options);
@@ -210,12 +304,13 @@ export class PostgresQueue implements Queue {
     const limited = Number.isFinite(settings.concurrency) || Number.isFinite(settings.concurrencyPerOwner);
     return this.#run(async () => {
       const now = this.#clock.now();
-      // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead).
+      // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead), in
+      // its old place in line (run_at = now would starve it behind a backlog that never drains).
       // SKIP LOCKED: rows another peer is sweeping or finishing right now are left to it.
       await this.#pool.query(
         `UPDATE queue_items
          SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
-             last_error = 'lease expired', run_at = $1, updated_at = $1,
+             last_error = 'lease expired', run_at = LEAST(run_at, $1), updated_at = $1,
              finished_at = CASE WHEN attempts >= max_attempts THEN $1 ELSE NULL END
          WHERE id IN (SELECT id FROM queue_items
                       WHERE queue = $2 AND state = 'running' AND lease_expires_at <= $1
@@ -290,7 +385,8 @@ export class PostgresQueue implements Queue {
   }
 
   complete<R>(lease: Lease, result?: R): Promise<QueueItem<unknown, R>> {
-    return this.#run(() => this.#completions.add({ lease, result: toJson(result) })) as Promise<
+    const json = toJson(result);
+    return this.#settle(lease, () => this.#completions.add({ lease, result: json })) as Promise<
       QueueItem<unknown, R>
     >;
   }
@@ -318,7 +414,7 @@ export class PostgresQueue implements Queue {
   fail(lease: Lease, error: unknown, options: FailOptions = {}): Promise<QueueItem> {
     const settings = this.#settings.get(lease.queue);
     const message = errorMessage(error);
-    return this.#run(() =>
+    return this.#settle(lease, () =>
       this.#tx(async (c) => {
         const now = this.#clock.now();
         const held = await c.query<ItemRow>(
@@ -339,6 +435,24 @@ export class PostgresQueue implements Queue {
         return toItem(updated.rows[0] as ItemRow);
       }),
     );
+  }
+
+  release(lease: Lease, options: ReleaseOptions = {}): Promise<QueueItem> {
+    const delay = Math.max(0, options.delayMs ?? 0);
+    return this.#settle(lease, async () => {
+      const now = this.#clock.now();
+      // The claim's attempt is taken back; the token moves on so the released lease stays fenced.
+      const { rows } = await this.#pool.query<ItemRow>(
+        `UPDATE queue_items
+         SET attempts = GREATEST(attempts - 1, 0), state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+             lease_token = lease_token + 1, run_at = $1, updated_at = $2
+         WHERE id = $3 AND state = 'running' AND lease_token = $4 AND lease_expires_at > $2
+         RETURNING *`,
+        [now + delay, now, lease.id, lease.token],
+      );
+      if (!rows[0]) throw leaseLost(lease);
+      return toItem(rows[0]);
+    });
   }
 
   get<P = unknown, R = unknown>(id: string): Promise<QueueItem<P, R> | null> {
@@ -441,9 +555,14 @@ export class PostgresQueue implements Queue {
     });
   }
 
+  connection(): StoreConnection {
+    return this.#connection.view();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#connection.close();
     await Promise.allSettled([...this.#inflight]);
     await this.#pool.end();
   }
@@ -469,19 +588,51 @@ export class PostgresQueue implements Queue {
     return row ? wrongState(id, row.state, action, allowed) : notFound(id);
   }
 
-  /** Runs one operation, refused after close; close waits for the ones under way. */
+  /**
+   * Runs one operation, refused after close and while the server is unreachable (at once, rather
+   * than waiting on a dead server); close waits for the ones under way. A connection error becomes
+   * QB_ERR_STORE_UNAVAILABLE and starts the reconnect loop.
+   */
   #run<T>(op: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(closedError());
-    const p = op();
+    if (!this.#connection.connected) return Promise.reject(storeUnavailable());
+    const p = op().catch((err: unknown) => {
+      throw this.#connection.translate(err);
+    });
     this.#inflight.add(p);
     const forget = () => this.#inflight.delete(p);
     p.then(forget, forget);
     return p;
   }
 
+  /**
+   * The outcome of a leased item (complete, fail, release) must not be dropped for a short outage:
+   * it waits for the server and tries again, a few times and no longer than the lease could still
+   * be valid. Given up, the error is thrown; the lease then runs out and the item runs again.
+   * (A commit whose answer was lost may be tried twice: the second is refused as lease lost.)
+   */
+  async #settle<T>(lease: Lease, op: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.#run(op);
+      } catch (err) {
+        const left = lease.expiresAt - this.#clock.now();
+        if (!isStoreUnavailable(err) || tries >= SETTLE_TRIES || left <= 0 || this.#closed) throw err;
+        if (!(await this.#connection.whenConnected(Math.min(left, SETTLE_WAIT_MS)))) throw err;
+      }
+    }
+  }
+
   async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.#pool.connect();
     let broken: Error | undefined;
+    // The pool listens for the errors of idle clients only: a connection lost while this one is
+    // checked out emits 'error' with no listener, an uncaught exception that kills the process.
+    // The query under way fails with it anyway; keep it to discard the client.
+    const lost = (err: Error) => {
+      broken = err;
+    };
+    c.on('error', lost);
     try {
       await c.query('BEGIN');
       const out = await fn(c);
@@ -493,6 +644,7 @@ export class PostgresQueue implements Queue {
       });
       throw err;
     } finally {
+      c.off('error', lost);
       c.release(broken);
     }
   }

@@ -27,6 +27,8 @@ import {
   type QueueItemState,
   type QueueOptions,
   type QueueSettings,
+  type ReleaseOptions,
+  type StoreConnection,
   systemClock,
 } from './types.js';
 
@@ -56,6 +58,7 @@ export class SqliteQueue implements Queue {
   readonly #commit: GroupCommit;
   readonly #sql;
   #closed = false;
+  readonly #openedAt = Date.now();
 
   constructor(db: Db, options: SqliteQueueOptions & { ownsDb?: boolean } = {}) {
     this.#db = db;
@@ -177,6 +180,16 @@ export class SqliteQueue implements Queue {
     });
   }
 
+  release(lease: Lease, options: ReleaseOptions = {}): Promise<QueueItem> {
+    const delay = Math.max(0, options.delayMs ?? 0);
+    return this.#write(() => {
+      const now = this.#clock.now();
+      const row = this.#sql.release.get(now + delay, now, lease.id, lease.token, now) as ItemRow | undefined;
+      if (!row) throw leaseLost(lease);
+      return toItem(row);
+    });
+  }
+
   get<P = unknown, R = unknown>(id: string): Promise<QueueItem<P, R> | null> {
     return this.#read(() => {
       const row = this.#sql.get.get(id) as ItemRow | undefined;
@@ -253,6 +266,10 @@ export class SqliteQueue implements Queue {
     });
   }
 
+  connection(): StoreConnection {
+    return { kind: 'sqlite', state: 'connected', since: this.#openedAt, lastError: null };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -289,11 +306,13 @@ function prepare(db: Db) {
        RETURNING *`,
     ),
     byKey: db.prepare('SELECT * FROM queue_items WHERE queue = ? AND idempotency_key = ?'),
-    // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead).
+    // A lease that ran out counts as a failed attempt; the item is runnable at once (or dead), in
+    // its old place in line: run_at = now would put it behind every item queued since, and a
+    // backlog that never drains would starve it.
     expire: db.prepare(
       `UPDATE queue_items
        SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'failed' END,
-           last_error = 'lease expired', run_at = ?, updated_at = ?,
+           last_error = 'lease expired', run_at = MIN(run_at, ?), updated_at = ?,
            finished_at = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END
        WHERE queue = ? AND state = 'running' AND lease_expires_at <= ?`,
     ),
@@ -327,6 +346,14 @@ function prepare(db: Db) {
     fail: db.prepare(
       `UPDATE queue_items SET state = ?, last_error = ?, run_at = ?, updated_at = ?, finished_at = ?
        WHERE id = ? RETURNING *`,
+    ),
+    // The claim's attempt is taken back; the token moves on so the released lease stays fenced.
+    release: db.prepare(
+      `UPDATE queue_items
+       SET attempts = MAX(attempts - 1, 0), state = CASE WHEN attempts > 1 THEN 'failed' ELSE 'queued' END,
+           lease_token = lease_token + 1, run_at = ?, updated_at = ?
+       WHERE id = ? AND state = 'running' AND lease_token = ? AND lease_expires_at > ?
+       RETURNING *`,
     ),
     get: db.prepare('SELECT * FROM queue_items WHERE id = ?'),
     retry: db.prepare(

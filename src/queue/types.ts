@@ -9,6 +9,8 @@
  * STABLE: other subsystems build on these names. Add fields; never rename or remove them.
  */
 
+import type pg from 'pg';
+
 /** Every state an item can be in. ONLY APPEND. */
 export const QUEUE_ITEM_STATES = ['queued', 'running', 'completed', 'failed', 'dead', 'cancelled'] as const;
 
@@ -101,6 +103,11 @@ export interface FailOptions {
   retryInMs?: number;
 }
 
+export interface ReleaseOptions {
+  /** Do not run again before this delay, ms. Default 0. */
+  delayMs?: number;
+}
+
 /** Per-queue (per-subsystem) settings. Every field has a default in DEFAULT_QUEUE_SETTINGS. */
 export interface QueueSettings {
   /** Attempts before `dead`. Default 5. */
@@ -165,6 +172,40 @@ export interface ListPage<P = unknown> {
   nextCursor: string | null;
 }
 
+/** How the queue reaches its store, for /status and /ready. */
+export interface StoreConnection {
+  kind: 'sqlite' | 'postgres';
+  /** `reconnecting`: the server is unreachable; every call fails with QB_ERR_STORE_UNAVAILABLE. */
+  state: 'connected' | 'reconnecting';
+  /** When the state began, ms since the epoch. */
+  since: number;
+  /** The last connection error seen (kept after recovery); null when none. */
+  lastError: string | null;
+}
+
+/**
+ * The fleet's shared database (PostgreSQL with DATABASE_URL), for the fleet-wide tables features
+ * keep beside the queue (spending caps, freelance jobs). Calls behave as the queue's own: refused
+ * with QB_ERR_STORE_UNAVAILABLE while the server is unreachable, refused after close.
+ */
+export interface SharedSql {
+  /** One statement ($1, $2... parameters); BIGINT columns come back as numbers. */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * Another pool on the same database with its own size and timeouts (the trading ledger and
+   * account lease), BIGINT as numbers, idle-client errors ignored (the next query reconnects).
+   * Through here so that a feature never loads `pg` itself: a SQLite peer never pays for it.
+   */
+  newPool(options: SharedPoolOptions): pg.Pool;
+}
+
+export interface SharedPoolOptions {
+  max: number;
+  /** A statement running longer fails (pg's query_timeout). */
+  queryTimeoutMs?: number;
+  connectionTimeoutMs?: number;
+}
+
 /** Counts by state for one queue. */
 export type QueueDepths = Record<QueueItemState, number>;
 
@@ -175,10 +216,14 @@ export type QueueDepths = Record<QueueItemState, number>;
  * - QB_ERR_QUEUE_ITEM_STATE: retry of an item that is not dead/failed/cancelled, cancel of one that
  *   is not queued/failed
  * - QB_ERR_QUEUE_CLOSED: the backend was closed
+ * - QB_ERR_STORE_UNAVAILABLE: the database cannot be reached (PostgreSQL); nothing was committed,
+ *   or the commit could not be confirmed (an idempotency key makes the retry safe)
  */
 export interface Queue {
   /** 'sqlite' or 'postgres' (for /status and logs). */
   readonly backend: 'sqlite' | 'postgres';
+  /** The shared database, when the store is one the whole fleet shares (PostgreSQL); else absent. */
+  readonly shared?: SharedSql;
 
   /** Sets (or merges into) one queue's settings. Call before its workers start. */
   define(queue: string, settings: Partial<QueueSettings>): void;
@@ -207,6 +252,15 @@ export interface Queue {
    */
   fail(lease: Lease, error: unknown, options?: FailOptions): Promise<QueueItem>;
 
+  /**
+   * Gives a leased item back without spending the attempt: the holder was cut off from outside
+   * (kill switch, pause, subsystem stop), the item itself did not fail. It becomes runnable after
+   * `delayMs` (queued, or failed when earlier attempts failed) with its attempt count as before the
+   * claim; the fencing token moves on, so the old lease is refused from then on.
+   * QB_ERR_QUEUE_LEASE_LOST if the lease is gone.
+   */
+  release(lease: Lease, options?: ReleaseOptions): Promise<QueueItem>;
+
   get<P = unknown, R = unknown>(id: string): Promise<QueueItem<P, R> | null>;
   list<P = unknown>(filter?: ListFilter): Promise<ListPage<P>>;
 
@@ -225,6 +279,9 @@ export interface Queue {
 
   /** Deletes completed and cancelled items older than their queue's retentionMs. Returns the count. */
   prune(): Promise<number>;
+
+  /** The store's reachability now (SQLite is always connected). */
+  connection(): StoreConnection;
 
   /** Flushes pending batches, then releases the connection(s). Further calls reject. */
   close(): Promise<void>;

@@ -56,6 +56,11 @@ export function createWorker<P = unknown, R = unknown>(options: WorkerOptions<P,
         claimAgain = false;
         const free = concurrency - running.size;
         if (free <= 0 || stopping) return;
+        // The store is unreachable: claim nothing (every call would fail) until it is back.
+        if (queue.connection().state !== 'connected') {
+          schedulePoll();
+          return;
+        }
         let items: ClaimedItem<P>[];
         try {
           items = await queue.claim<P>(name, { owner, limit: free });

@@ -1,14 +1,16 @@
 /**
  * A local exchange that speaks Binance's spot REST API (the parts ccxt's binance class uses for
- * markets, tickers, books, candles, balances and orders), so the real ccxt client runs against it
- * through EXCHANGE_API_URL. Prices come from the seeded sim market. Faults for tests: go down
+ * markets, tickers, books, candles, balances and orders) and its WebSocket market streams
+ * (fake-binance-streams.ts) on one port, so the real ccxt client runs against it through
+ * EXCHANGE_API_URL. Prices come from the seeded sim market. Faults for tests: go down
  * (connections refused), answer 429 or 418, hold an order request past the client's timeout (the
- * order is still placed, as a real exchange may), and reject an API key.
+ * order is still placed, as a real exchange may), reject an API key, and the streams' own faults.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SimMarket } from '../../src/actors/trading/sim-market.js';
+import { FakeMarket } from './fake-binance-market.js';
+import { type FakeBinanceStreams, startStreams } from './fake-binance-streams.js';
 
 export interface FakeOrder {
   symbol: string;
@@ -30,6 +32,8 @@ export interface FakeBinance {
   readonly url: string;
   readonly requests: { method: string; path: string; at: number }[];
   readonly orders: FakeOrder[];
+  /** The WebSocket market streams on the same port. */
+  readonly streams: FakeBinanceStreams;
   /** Refuse connections (the exchange is down) until `up()`. */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -46,19 +50,12 @@ const SYMBOLS: Record<string, { base: string; quote: string; price: number }> = 
 };
 
 export async function startFakeBinance(
-  options: { secret?: string; apiKey?: string } = {},
+  options: { secret?: string; apiKey?: string; streamIntervalMs?: number } = {},
 ): Promise<FakeBinance> {
   const markets = new Map(
-    Object.entries(SYMBOLS).map(([id, s]) => [
-      id,
-      new SimMarket(
-        `${s.base}/${s.quote}`,
-        { seed: 9, startPrice: s.price, volatility: 0.001, stepMs: 1_000, depth: 20 },
-        Date.now() - 3_600_000,
-      ),
-    ]),
+    Object.entries(SYMBOLS).map(([id, s]) => [id, new FakeMarket(id, `${s.base}/${s.quote}`, s.price)]),
   );
-  for (const m of markets.values()) for (let i = 0; i < 3_600; i++) m.advance();
+  const streams = startStreams(markets, { intervalMs: options.streamIntervalMs });
   const requests: FakeBinance['requests'] = [];
   const orders: FakeOrder[] = [];
   const balances: Record<string, number> = { USDT: 100_000, BTC: 1, ETH: 10 };
@@ -108,18 +105,19 @@ export async function startFakeBinance(
     if (path === '/api/v3/time') return send(res, 200, { serverTime: Date.now() });
     if (path === '/api/v3/exchangeInfo') return send(res, 200, exchangeInfo());
     if (path === '/api/v3/depth') {
-      const book = market(p.get('symbol')).book();
+      const m = market(p.get('symbol'));
+      const book = m.book;
       const limit = Number(p.get('limit') ?? 100);
       return send(res, 200, {
-        lastUpdateId: book.sequence,
+        lastUpdateId: m.updateId,
         bids: book.bids.slice(0, limit).map(([px, q]) => [String(px), String(q)]),
         asks: book.asks.slice(0, limit).map(([px, q]) => [String(px), String(q)]),
       });
     }
     if (path === '/api/v3/ticker/24hr' || path === '/api/v3/ticker/bookTicker') {
       const m = market(p.get('symbol'));
-      const t = m.ticker();
-      const b = m.book();
+      const t = m.sim.ticker();
+      const b = m.book;
       return send(res, 200, {
         symbol: p.get('symbol'),
         priceChange: '0',
@@ -146,7 +144,9 @@ export async function startFakeBinance(
     }
     if (path === '/api/v3/klines') {
       const limit = Number(p.get('limit') ?? 500);
-      const candles = market(p.get('symbol')).candles(limit);
+      // As Binance does, the last candle is the one still forming.
+      const sim = market(p.get('symbol')).sim;
+      const candles = [...sim.candles(limit - 1), sim.forming()];
       return send(
         res,
         200,
@@ -202,7 +202,7 @@ export async function startFakeBinance(
       const existing = orders.find((o) => o.clientOrderId === clientOrderId && o.status !== 'CANCELED');
       if (existing) return send(res, 400, { code: -2010, msg: 'Duplicate order sent.' });
       const m = market(p.get('symbol'));
-      const t = m.ticker();
+      const t = m.sim.ticker();
       const type = p.get('type') as 'MARKET' | 'LIMIT';
       const side = p.get('side') as 'BUY' | 'SELL';
       const qty = Number(p.get('quantity'));
@@ -267,16 +267,19 @@ export async function startFakeBinance(
   const port = (server.address() as AddressInfo).port;
   const sockets = new Set<import('node:net').Socket>();
   const track = (s: Server) =>
-    s.on('connection', (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
+    s
+      .on('connection', (socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+      })
+      .on('upgrade', (req, socket, head) => streams.handleUpgrade(req, socket, head));
   track(server);
 
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
     orders,
+    streams,
     async down() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -293,6 +296,7 @@ export async function startFakeBinance(
       orderDelayMs = ms;
     },
     async close() {
+      streams.close();
       for (const s of sockets) s.destroy();
       if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },

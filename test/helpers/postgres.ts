@@ -152,3 +152,43 @@ function idOf(flag: '-u' | '-g'): number {
   // The postgres user exists wherever the Debian package is installed.
   return Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
 }
+
+/** A test server that can be stopped and started again on the same port with its data kept. */
+export interface RestartablePostgres extends PostgresServer {
+  /**
+   * `pg_ctl stop`: `fast` disconnects clients and shuts down cleanly, `immediate` kills the server
+   * as a crash would (recovery on the next start). The folder and the port are kept.
+   */
+  halt(mode?: 'fast' | 'immediate'): Promise<void>;
+  /** Starts the halted server again with the same options (`pg_ctl restart` reads postmaster.opts). */
+  resume(): Promise<void>;
+}
+
+/** startPostgres, plus halt and resume for outage tests. */
+export async function startRestartablePostgres(
+  options: StartPostgresOptions = {},
+): Promise<RestartablePostgres> {
+  const server = await startPostgres(options);
+  const bin = findPostgresBin() as string;
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  const data = (await client.query<{ data_directory: string }>('SHOW data_directory')).rows[0]
+    ?.data_directory as string;
+  await client.end();
+  const asRoot = userInfo().uid === 0;
+  const pgCtl = (args: string[]) =>
+    asRoot
+      ? run('runuser', ['-u', 'postgres', '--', join(bin, 'pg_ctl'), ...args])
+      : run(join(bin, 'pg_ctl'), args);
+  return {
+    ...server,
+    async halt(mode = 'fast') {
+      await pgCtl(['stop', '-D', data, '-m', mode, '-w', '-t', '30']);
+    },
+    async resume() {
+      // pg_ctl restart on a stopped server starts it with the options of its last start.
+      await pgCtl(['restart', '-D', data, '-w', '-t', '60', '-l', join(data, '..', 'log')]);
+    },
+  };
+}

@@ -142,6 +142,21 @@ export function queueConformance(factory: BackendFactory): void {
       expect(await qa.get(item.id)).toMatchObject({ state: 'completed', result: 'from b' });
     });
 
+    it('takes an expired item over in its place in line, before items queued after it', async () => {
+      // A dead peer's item must not go to the back of the queue when its lease runs out: under a
+      // backlog that never drains (producers as fast as the fleet) it would never run again.
+      const { queues, clock } = await setup({ defaults: { leaseMs: 1_000 } }, 2);
+      const [qa, qb] = queues as [Queue, Queue];
+      const { item: old } = await qa.enqueue('w', 'old');
+      at(await qa.claim('w', { owner: 'peer-a' }));
+      clock.advance(500);
+      const { item: newer } = await qb.enqueue('w', 'newer');
+      clock.advance(600);
+      const taken = at(await qb.claim('w', { owner: 'peer-b' }));
+      expect(taken).toMatchObject({ id: old.id, attempts: 2, lastError: 'lease expired' });
+      expect(at(await qb.claim('w', { owner: 'peer-b' }))).toMatchObject({ id: newer.id, attempts: 1 });
+    });
+
     it('refuses a late completion after the lease expired even before anyone reclaimed it', async () => {
       const { q, clock } = await setup({ defaults: { leaseMs: 1_000 } });
       const { item } = await q.enqueue('w', 1);
@@ -186,6 +201,43 @@ export function queueConformance(factory: BackendFactory): void {
         expect(await q.claim('w', { owner: 'peer-b' })).toEqual([]);
       }
       expect((await q.complete(lease)).state).toBe('completed');
+    });
+
+    it('releases a leased item without spending the attempt, and fences the released lease', async () => {
+      const { q, clock } = await setup({ defaults: { leaseMs: 1_000, maxAttempts: 2 } });
+      const { item } = await q.enqueue('w', 1);
+      const a = at(await q.claim('w', { owner: 'peer-a' }));
+      const released = await q.release(a.claim, { delayMs: 500 });
+      expect(released).toMatchObject({ id: item.id, state: 'queued', attempts: 0, runAt: clock.t + 500 });
+      expect(await errorCode(q.complete(a.claim, 'late'))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await errorCode(q.release(a.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+      expect(await q.claim('w', { owner: 'peer-b' })).toEqual([]);
+      clock.advance(500);
+      // Released many times (a kill switch toggled on and off), it never runs out of attempts.
+      for (let i = 0; i < 3; i++) {
+        const c = at(await q.claim('w', { owner: 'peer-b' }));
+        expect(c.attempts).toBe(1);
+        expect(c.claim.token).toBeGreaterThan(a.claim.token);
+        await q.release(c.claim);
+      }
+      // After a real failure the attempt counts, and a release keeps that count and the error.
+      const b = at(await q.claim('w', { owner: 'peer-b' }));
+      await q.fail(b.claim, 'boom', { retryInMs: 0 });
+      const c = at(await q.claim('w', { owner: 'peer-b' }));
+      expect(c.attempts).toBe(2);
+      expect(await q.release(c.claim)).toMatchObject({ state: 'failed', attempts: 1, lastError: 'boom' });
+      const d = at(await q.claim('w', { owner: 'peer-b' }));
+      expect((await q.complete(d.claim, 'done')).state).toBe('completed');
+      // A lease that ran out cannot be released either.
+      await q.enqueue('w', 2);
+      const e = at(await q.claim('w', { owner: 'peer-a' }));
+      clock.advance(1_000);
+      expect(await errorCode(q.release(e.claim))).toBe('QB_ERR_QUEUE_LEASE_LOST');
+    });
+
+    it('reports its store connected', async () => {
+      const { q } = await setup();
+      expect(q.connection()).toMatchObject({ kind: q.backend, state: 'connected', lastError: null });
     });
 
     it('retries a failed item on the exponential backoff schedule', async () => {

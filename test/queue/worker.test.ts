@@ -83,6 +83,46 @@ describe('queue worker loop', () => {
     await vi.waitFor(async () => expect((await q.depths()).p?.completed).toBe(1));
   });
 
+  it('claims nothing while the store is unreachable and picks the work up when it is back', async () => {
+    const q = setup();
+    await q.enqueue('jobs', 1);
+    let state: 'connected' | 'reconnecting' = 'reconnecting';
+    let looks = 0;
+    const claims = vi.fn();
+    // The SQLite queue seen through a store that lost its server (as PostgreSQL reports it).
+    const outage = new Proxy(q, {
+      get(target, prop, receiver) {
+        if (prop === 'connection')
+          return () => {
+            looks++;
+            return { ...target.connection(), kind: 'postgres', state };
+          };
+        if (prop === 'claim')
+          return (...args: Parameters<typeof q.claim>) => {
+            claims();
+            return target.claim(...args);
+          };
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const errors = vi.fn();
+    worker<number, number>({
+      queue: outage,
+      name: 'jobs',
+      owner: 'p',
+      pollMs: 10,
+      handler: async (i) => i.payload,
+      onError: errors,
+    });
+    // Several polls looked at the store, and none of them claimed.
+    await vi.waitFor(() => expect(looks).toBeGreaterThanOrEqual(5));
+    expect(claims).not.toHaveBeenCalled();
+    expect(errors).not.toHaveBeenCalled();
+    state = 'connected';
+    await vi.waitFor(async () => expect((await q.depths()).jobs?.completed).toBe(1));
+  });
+
   it('heartbeats a lease that is shorter than the handler', async () => {
     const q = setup({ defaults: { leaseMs: 150 } });
     const { item } = await q.enqueue('slow', 1);

@@ -5,8 +5,10 @@
  * provider names one); dead at once on any other 4xx, with the provider's message.
  *
  * It pauses, claiming nothing so every task stays queued, while no provider is configured, while a
- * spending cap holds (until the next clock hour) and while the breaker is open (until its probe).
- * stop() (kill switch, operator) aborts the calls in flight; their tasks go back to the queue.
+ * spending cap holds (until the next clock hour), while the breaker is open (until its probe) and
+ * while the queue's database is unreachable (until it is back).
+ * stop() (kill switch, operator) aborts the calls in flight; their tasks go back to the queue
+ * without spending an attempt (Queue.release).
  */
 import {
   BrokenCircuitError,
@@ -19,27 +21,28 @@ import {
 import type { AiConfig } from '../../config.js';
 import { describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { isStoreUnavailable } from '../../queue/pg-connection.js';
 import type { ClaimedItem, Lease, Queue } from '../../queue/types.js';
 import { checkSpend } from './guard.js';
 import { judge, type Provider } from './provider.js';
 import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult } from './tasks.js';
-import type { UsageLedger } from './usage.js';
+import type { SpendLedger } from './usage.js';
 
 /** Look at the queue at least this often (a retry came due, another peer shares it), ms. */
 const POLL_MS = 1_000;
 
-export type PauseKind = 'no-provider' | 'spend-cap' | 'breaker';
+export type PauseKind = 'no-provider' | 'spend-cap' | 'breaker' | 'store';
 
 export interface Pause {
   kind: PauseKind;
   reason: string;
-  /** ISO time the pause ends on its own; null: only a configuration change ends it. */
+  /** ISO time the pause ends on its own; null: no known end (a configuration change, the database back). */
   until: string | null;
 }
 
 export interface EngineOptions {
   queue: Queue;
-  usage: UsageLedger;
+  usage: SpendLedger;
   config: AiConfig;
   /** Absent without AI_BASE_URL: tasks stay queued. */
   provider: Provider | undefined;
@@ -160,7 +163,11 @@ export class AiEngine {
       return;
     }
     this.pumping = this.pump()
-      .catch((err) => this.o.logger.error({ err }, 'AI worker could not claim tasks; trying again'))
+      .catch((err) => {
+        // The store's loss is logged once by the queue and shown as a pause; not once per poll.
+        if (isStoreUnavailable(err)) this.o.logger.debug('AI worker: queue database unreachable');
+        else this.o.logger.error({ err }, 'AI worker could not claim tasks; trying again');
+      })
       .finally(() => {
         this.pumping = undefined;
         if (this.again) {
@@ -188,17 +195,24 @@ export class AiEngine {
       limit,
       leaseMs: leaseMsFor(this.o.config.timeoutMs),
     });
-    for (const item of items) {
-      if (!this.running) {
-        // Stopped while claiming: hand it straight back.
-        void this.settle(item.claim, () =>
-          this.o.queue.fail(item.claim, 'stopped before the call', { retryInMs: 0 }),
-        );
-        continue;
-      }
-      this.o.usage.add(1, 0);
-      this.run(item);
+    if (items.length === 0) return;
+    // One unit of the hourly request cap per call, taken atomically (fleet-wide with PostgreSQL:
+    // another peer may have used the room the snapshot above showed).
+    let granted = 0;
+    try {
+      granted = this.running
+        ? await this.o.usage.reserveRequests(items.length, this.o.config.maxRequestsPerHour)
+        : 0;
+    } finally {
+      items.forEach((item, i) => {
+        if (i < granted && this.running) this.run(item);
+        // Stopped while claiming, or no unit left: hand it straight back, without spending an attempt.
+        else void this.settle(item.claim, () => this.o.queue.release(item.claim));
+      });
     }
+    const unused = items.filter((item, i) => i < granted && !this.inFlight.has(item.id)).length;
+    if (unused > 0) await this.o.usage.refundRequests(unused);
+    if (granted < items.length) this.setPause(this.currentPause(this.now()));
   }
 
   /** Arms an extra wake-up at `at` (epoch ms), beside the regular poll. */
@@ -226,6 +240,14 @@ export class AiEngine {
       return {
         kind: 'no-provider',
         reason: 'no provider configured (AI_BASE_URL is not set); tasks stay queued',
+        until: null,
+      };
+    }
+    const store = this.o.queue.connection();
+    if (store.state !== 'connected') {
+      return {
+        kind: 'store',
+        reason: `the queue database is unreachable (${store.kind} ${store.state}); tasks wait in it and resume when it is back`,
         until: null,
       };
     }
@@ -281,8 +303,15 @@ export class AiEngine {
     });
     call.then(
       (answer) =>
-        this.settle(lease, () => {
-          if (answer.usage) this.o.usage.add(0, answer.usage.totalTokens);
+        this.settle(lease, async () => {
+          // The outcome counts more than the accounting: a ledger that cannot be written (the
+          // database is unreachable) does not hold the completion back.
+          if (answer.usage)
+            await this.o.usage
+              .addTokens(answer.usage.totalTokens)
+              .catch((err) =>
+                this.o.logger.warn({ err: describeError(err).message }, 'AI token usage not recorded'),
+              );
           const result: TaskResult = { text: answer.text, usage: answer.usage ?? null, model };
           return this.o.queue.complete(lease, result);
         }),
@@ -299,6 +328,11 @@ export class AiEngine {
       const { code, message } = describeError(err);
       if (code === 'QB_ERR_QUEUE_LEASE_LOST') {
         this.o.logger.warn({ taskId: lease.id }, 'AI task lease lost; this outcome is dropped');
+      } else if (code === 'QB_ERR_STORE_UNAVAILABLE') {
+        this.o.logger.warn(
+          { taskId: lease.id },
+          'AI task outcome not recorded: the queue database stayed unreachable; the task runs again when its lease runs out',
+        );
       } else if (code !== 'QB_ERR_QUEUE_CLOSED') {
         this.o.logger.error({ taskId: lease.id, err: message }, 'could not record an AI task outcome');
       }
@@ -324,9 +358,9 @@ export class AiEngine {
 
   private recordFailure(lease: Lease, err: unknown, aborted: boolean): Promise<unknown> {
     if (aborted) {
-      return this.o.queue.fail(lease, 'stopped during the call (kill switch or operator stop)', {
-        retryInMs: 0,
-      });
+      // Cut off from outside (kill switch, operator stop): the task did not fail, so the attempt
+      // is given back rather than spent.
+      return this.o.queue.release(lease);
     }
     if (err instanceof BrokenCircuitError) {
       const probeIn = Math.max(0, this.breakerOpenedAt + this.o.config.breakerHalfOpenMs - this.now());

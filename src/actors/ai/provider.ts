@@ -4,8 +4,19 @@
  * queue step here (the task is requeued with its error and a due time), so it survives a restart
  * and counts against the spending guard like any other call.
  */
-import OpenAI, { APIConnectionError, APIError } from 'openai';
+import type OpenAI from 'openai';
 import type { Usage } from './tasks.js';
+
+type Sdk = typeof import('openai');
+/**
+ * The SDK, loaded with the first request (about 35 MiB of modules): a peer without AI_BASE_URL
+ * never loads it. `judge` only sees the SDK's errors after a request, so by then it is here.
+ */
+let sdk: Sdk | undefined;
+const loadSdk = async (): Promise<Sdk> => {
+  sdk ??= await import('openai');
+  return sdk;
+};
 
 export interface ChatRequest {
   model: string;
@@ -28,14 +39,15 @@ export interface ProviderOptions {
 export type Provider = (request: ChatRequest, signal: AbortSignal) => Promise<ChatAnswer>;
 
 export function openAiProvider(options: ProviderOptions): Provider {
-  const client = new OpenAI({
-    baseURL: options.baseUrl,
-    // Local servers (Ollama, vLLM) take any key; the SDK refuses to run without one.
-    apiKey: options.apiKey ?? 'none',
-    timeout: options.timeoutMs,
-    maxRetries: 0,
-  });
+  let client: OpenAI | undefined;
   return async (request, signal) => {
+    client ??= new (await loadSdk()).default({
+      baseURL: options.baseUrl,
+      // Local servers (Ollama, vLLM) take any key; the SDK refuses to run without one.
+      apiKey: options.apiKey ?? 'none',
+      timeout: options.timeoutMs,
+      maxRetries: 0,
+    });
     const completion = await client.chat.completions.create(
       {
         model: request.model,
@@ -82,7 +94,7 @@ export interface Verdict {
 
 export function judge(err: unknown, now = Date.now()): Verdict {
   const message = describe(err);
-  if (err instanceof APIError && !(err instanceof APIConnectionError) && err.status !== undefined) {
+  if (isApiError(err) && !(sdk && err instanceof sdk.APIConnectionError) && err.status !== undefined) {
     const status = err.status;
     const retryAfterMs = retryAfter(err.headers, now);
     if (status === 429) return { retry: true, providerFault: false, retryAfterMs, message };
@@ -94,8 +106,13 @@ export function judge(err: unknown, now = Date.now()): Verdict {
   return { retry: true, providerFault: true, retryAfterMs: undefined, message };
 }
 
+/** An error the SDK raised for an HTTP answer; none exists before the SDK is loaded. */
+function isApiError(err: unknown): err is InstanceType<Sdk['APIError']> {
+  return sdk !== undefined && err instanceof sdk.APIError;
+}
+
 function describe(err: unknown): string {
-  if (err instanceof APIError) {
+  if (isApiError(err)) {
     const status = err.status === undefined ? '' : `provider answered ${err.status}: `;
     return `${status}${err.message}`.slice(0, 1000);
   }

@@ -1,5 +1,6 @@
 /**
- * Freelance jobs in the peer's SQLite file. A job moves
+ * Freelance jobs: in the peer's SQLite file (a peer alone), or in the fleet's PostgreSQL
+ * (DATABASE_URL; shared-jobs.ts), where every peer sees, approves and delivers every job. A job moves
  *
  *   skipped                      (matching rules said no; the reason is kept)
  *   drafting ──▶ awaiting-approval ──approve──▶ approved ──▶ delivered
@@ -60,7 +61,7 @@ export interface Job {
   deliveredAt: number | null;
 }
 
-interface Row {
+export interface JobRow {
   id: string;
   source: string;
   title: string;
@@ -80,7 +81,7 @@ interface Row {
   delivered_at: number | null;
 }
 
-const toJob = (r: Row): Job => ({
+export const toJob = (r: JobRow): Job => ({
   id: r.id,
   source: r.source,
   title: r.title,
@@ -100,7 +101,37 @@ const toJob = (r: Row): Job => ({
   deliveredAt: r.delivered_at,
 });
 
-export class JobStore {
+/** Fields a transition may set beside the status. */
+export interface MoveFields {
+  reason?: string;
+  proposal?: string;
+  deliveryId?: string;
+  decided?: boolean;
+}
+
+/** Where jobs are kept. Every transition is guarded by the state it leaves (see above). */
+export interface JobStore {
+  /** Stores a job; a known dedup key returns the first job and `created: false`. */
+  add(job: NewJob, status: JobStatus, reason: string | null): Promise<{ job: Job; created: boolean }>;
+  get(id: string): Promise<Job | undefined>;
+  /** Newest first. */
+  list(limit: number, status?: JobStatus): Promise<Job[]>;
+  /** Jobs by status (with PostgreSQL the fleet's, as of the last refresh). */
+  counts(): Record<JobStatus, number>;
+  /** Re-reads what `counts` shows (PostgreSQL); nothing to do for SQLite. */
+  refresh(): Promise<void>;
+  setProposalTask(id: string, taskId: string): Promise<void>;
+  /** Removes a job just added whose proposal could not be queued (an intake answered 503). */
+  withdraw(id: string): Promise<void>;
+  /** Moves a job from `from` to `to`; false when it was not in `from` (someone else moved it). */
+  move(id: string, from: JobStatus, to: JobStatus, fields?: MoveFields): Promise<boolean>;
+}
+
+export const emptyCounts = (): Record<JobStatus, number> =>
+  Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+
+/** The SQLite job store: one peer's jobs. */
+export class SqliteJobStore implements JobStore {
   private readonly s;
 
   constructor(
@@ -121,6 +152,9 @@ export class JobStore {
       listStatus: db.prepare(
         'SELECT * FROM freelance_jobs WHERE status = ? ORDER BY created_at DESC, id LIMIT ?',
       ),
+      withdraw: db.prepare(
+        `DELETE FROM freelance_jobs WHERE id = ? AND status = 'drafting' AND proposal_task_id IS NULL`,
+      ),
       counts: db.prepare('SELECT status, COUNT(*) AS n FROM freelance_jobs GROUP BY status'),
       setTask: db.prepare(
         `UPDATE freelance_jobs SET proposal_task_id = @taskId, updated_at = @now
@@ -137,8 +171,7 @@ export class JobStore {
     };
   }
 
-  /** Stores a job; a known dedup key returns the first job and `created: false`. */
-  add(job: NewJob, status: JobStatus, reason: string | null): { job: Job; created: boolean } {
+  async add(job: NewJob, status: JobStatus, reason: string | null): Promise<{ job: Job; created: boolean }> {
     const id = randomUUID();
     const info = this.s.insert.run({
       id,
@@ -154,36 +187,40 @@ export class JobStore {
       reason,
       now: this.now(),
     });
-    if (info.changes === 1) return { job: this.get(id) as Job, created: true };
-    return { job: toJob(this.s.byKey.get(job.dedupKey) as Row), created: false };
+    if (info.changes === 1) return { job: this.getNow(id) as Job, created: true };
+    return { job: toJob(this.s.byKey.get(job.dedupKey) as JobRow), created: false };
   }
 
-  get(id: string): Job | undefined {
-    const r = this.s.byId.get(id) as Row | undefined;
+  private getNow(id: string): Job | undefined {
+    const r = this.s.byId.get(id) as JobRow | undefined;
     return r ? toJob(r) : undefined;
   }
 
-  list(limit: number, status?: JobStatus): Job[] {
-    return ((status ? this.s.listStatus.all(status, limit) : this.s.list.all(limit)) as Row[]).map(toJob);
+  async get(id: string): Promise<Job | undefined> {
+    return this.getNow(id);
   }
 
+  async list(limit: number, status?: JobStatus): Promise<Job[]> {
+    return ((status ? this.s.listStatus.all(status, limit) : this.s.list.all(limit)) as JobRow[]).map(toJob);
+  }
+
+  async refresh(): Promise<void> {}
+
   counts(): Record<JobStatus, number> {
-    const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    const out = emptyCounts();
     for (const r of this.s.counts.all() as { status: JobStatus; n: number }[]) out[r.status] = r.n;
     return out;
   }
 
-  setProposalTask(id: string, taskId: string): void {
+  async withdraw(id: string): Promise<void> {
+    this.s.withdraw.run(id);
+  }
+
+  async setProposalTask(id: string, taskId: string): Promise<void> {
     this.s.setTask.run({ id, taskId, now: this.now() });
   }
 
-  /** Moves a job from `from` to `to`; false when it was not in `from` (someone else moved it). */
-  move(
-    id: string,
-    from: JobStatus,
-    to: JobStatus,
-    fields: { reason?: string; proposal?: string; deliveryId?: string; decided?: boolean } = {},
-  ): boolean {
+  async move(id: string, from: JobStatus, to: JobStatus, fields: MoveFields = {}): Promise<boolean> {
     return (
       this.s.move.run({
         id,

@@ -7,6 +7,7 @@
  */
 import { QbError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { isStoreUnavailable } from '../../queue/pg-connection.js';
 import type { Queue } from '../../queue/types.js';
 import { AI_QUEUE, type AiTask, type TaskPayload, type TaskResult } from '../ai/tasks.js';
 import type { FeedItem } from './feeds/parse.js';
@@ -14,12 +15,12 @@ import type { Job, JobStore, NewJob } from './jobs.js';
 import { type MatchRules, matchJob } from './match.js';
 
 /**
- * The delivery queue of one peer. Jobs live in the peer's own SQLite file, so the peer that holds
- * a job delivers it: with a fleet-wide PostgreSQL queue another peer would not find the job.
- * (Proposal tasks are self-contained and may run on any peer.)
+ * The delivery queue. Jobs in a peer's own SQLite file are delivered by that peer (another peer
+ * sharing a PostgreSQL queue would not find the job): one queue per peer. Jobs in the fleet's
+ * shared database (`shared`) are visible to every peer, so any peer delivers any job: one queue.
  */
-export function deliveryQueue(peerId: string): string {
-  return `freelance.deliver.${peerId}`;
+export function deliveryQueue(peerId: string, shared = false): string {
+  return shared ? 'freelance.deliver' : `freelance.deliver.${peerId}`;
 }
 
 export interface DeliveryPayload {
@@ -47,20 +48,35 @@ const ORIGIN_PREFIX = 'freelance:';
 export class FreelancePipeline {
   constructor(private readonly o: PipelineOptions) {}
 
-  /** Takes a job in; a repeat (same guid or URL) returns the first one. */
-  async submit(job: NewJob): Promise<{ job: Job; created: boolean }> {
+  /**
+   * Takes a job in; a repeat (same guid or URL) returns the first one. `allOrNothing` (an HTTP
+   * intake, whose caller gets 503 and retries): when the proposal task cannot be committed because
+   * the queue's database is unreachable, the new job is withdrawn too, so nothing is half-accepted.
+   * A feed's job is kept instead (reconcile() queues its proposal later; the feed may not repeat it).
+   */
+  async submit(
+    job: NewJob,
+    options: { allOrNothing?: boolean } = {},
+  ): Promise<{ job: Job; created: boolean }> {
     const verdict = matchJob(job, this.o.rules);
     const { job: stored, created } = verdict.matched
-      ? this.o.jobs.add(job, 'drafting', null)
-      : this.o.jobs.add(job, 'skipped', verdict.reason);
+      ? await this.o.jobs.add(job, 'drafting', null)
+      : await this.o.jobs.add(job, 'skipped', verdict.reason);
     if (created) {
       this.o.logger.info(
         { jobId: stored.id, source: stored.source, status: stored.status, reason: stored.reason },
         verdict.matched ? 'freelance job matched; drafting a proposal' : 'freelance job skipped',
       );
-      if (stored.status === 'drafting') await this.requestProposal(stored);
+      if (stored.status === 'drafting') {
+        try {
+          await this.requestProposal(stored);
+        } catch (err) {
+          if (options.allOrNothing && isStoreUnavailable(err)) await this.o.jobs.withdraw(stored.id);
+          throw err;
+        }
+      }
     }
-    return { job: this.o.jobs.get(stored.id) ?? stored, created };
+    return { job: (await this.o.jobs.get(stored.id)) ?? stored, created };
   }
 
   /** A feed item becomes a job; its guid (or URL) is the dedup key. */
@@ -85,19 +101,19 @@ export class FreelancePipeline {
       maxTokens: 800,
     };
     const { item } = await this.o.queue.enqueue(AI_QUEUE, payload, { idempotencyKey: proposalKey(job.id) });
-    this.o.jobs.setProposalTask(job.id, item.id);
+    await this.o.jobs.setProposalTask(job.id, item.id);
     this.o.wakeAi();
     // The task may have finished already (a repeat of a completed key).
-    this.onTaskSettled(item as AiTask);
+    await this.onTaskSettled(item as AiTask);
   }
 
   /** An AI task settled: if it drafted a proposal, the job moves on. */
-  onTaskSettled(task: AiTask): void {
+  async onTaskSettled(task: AiTask): Promise<void> {
     if (!task.payload.origin.startsWith(ORIGIN_PREFIX)) return;
     const jobId = task.payload.origin.slice(ORIGIN_PREFIX.length);
     if (task.state === 'completed' && task.result) {
       const proposal = (task.result as TaskResult).text;
-      if (this.o.jobs.move(jobId, 'drafting', 'awaiting-approval', { proposal })) {
+      if (await this.o.jobs.move(jobId, 'drafting', 'awaiting-approval', { proposal })) {
         this.o.logger.info({ jobId }, 'proposal drafted; the job awaits approval');
         if (this.o.autoExecute)
           void this.approve(jobId, 'auto').catch((err) =>
@@ -105,7 +121,7 @@ export class FreelancePipeline {
           );
       }
     } else if (task.state === 'dead' || task.state === 'cancelled') {
-      this.o.jobs.move(jobId, 'drafting', 'failed', {
+      await this.o.jobs.move(jobId, 'drafting', 'failed', {
         reason: `proposal task ${task.state}: ${task.lastError ?? ''}`,
       });
     }
@@ -113,13 +129,13 @@ export class FreelancePipeline {
 
   /** The operator (or auto-execute) says go: the delivery is queued. */
   async approve(jobId: string, by: 'operator' | 'auto'): Promise<Job> {
-    const job = this.o.jobs.get(jobId);
+    const job = await this.o.jobs.get(jobId);
     if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${jobId}`);
     if (
-      !this.o.jobs.move(jobId, 'awaiting-approval', 'approved', {
+      !(await this.o.jobs.move(jobId, 'awaiting-approval', 'approved', {
         decided: true,
         reason: `approved by ${by}`,
-      })
+      }))
     ) {
       // Approving twice is harmless: the delivery is keyed by the job.
       if (job.status !== 'approved') {
@@ -129,23 +145,33 @@ export class FreelancePipeline {
         );
       }
     }
-    await this.queueDelivery(jobId, by);
+    try {
+      await this.queueDelivery(jobId, by);
+    } catch (err) {
+      // Not committed (database unreachable): the approval is taken back, so the caller's 503 is
+      // the whole answer and a retry approves again.
+      if (isStoreUnavailable(err) && job.status === 'awaiting-approval')
+        await this.o.jobs.move(jobId, 'approved', 'awaiting-approval', {
+          reason: 'approval not committed: the queue database was unreachable',
+        });
+      throw err;
+    }
     this.o.logger.info({ jobId, by }, 'freelance job approved; delivery queued');
-    return this.o.jobs.get(jobId) as Job;
+    return (await this.o.jobs.get(jobId)) as Job;
   }
 
-  reject(jobId: string, reason: string | undefined): Job {
-    const job = this.o.jobs.get(jobId);
+  async reject(jobId: string, reason: string | undefined): Promise<Job> {
+    const job = await this.o.jobs.get(jobId);
     if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${jobId}`);
     const why = reason ? `rejected: ${reason}` : 'rejected by operator';
-    if (!this.o.jobs.move(jobId, 'awaiting-approval', 'rejected', { decided: true, reason: why })) {
+    if (!(await this.o.jobs.move(jobId, 'awaiting-approval', 'rejected', { decided: true, reason: why }))) {
       throw new QbError(
         'QB_ERR_JOB_STATE',
         `job ${jobId} is ${job.status}; only a job awaiting approval can be rejected`,
       );
     }
     this.o.logger.info({ jobId }, 'freelance job rejected');
-    return this.o.jobs.get(jobId) as Job;
+    return (await this.o.jobs.get(jobId)) as Job;
   }
 
   private async queueDelivery(jobId: string, approvedBy: 'operator' | 'auto'): Promise<void> {
@@ -159,20 +185,22 @@ export class FreelancePipeline {
    * settled task, approvals without a delivery. Idempotency keys make a repeat harmless.
    */
   async reconcile(): Promise<void> {
-    for (const job of this.o.jobs.list(500, 'drafting')) {
+    // Nothing can be repaired while the queue's database is unreachable; the next round will.
+    if (this.o.queue.connection().state !== 'connected') return;
+    for (const job of await this.o.jobs.list(500, 'drafting')) {
       if (!job.proposalTaskId) {
         await this.requestProposal(job);
         continue;
       }
       const task = await this.o.queue.get<TaskPayload, TaskResult>(job.proposalTaskId);
-      if (task) this.onTaskSettled(task as AiTask);
+      if (task) await this.onTaskSettled(task as AiTask);
     }
-    for (const job of this.o.jobs.list(500, 'approved')) {
+    for (const job of await this.o.jobs.list(500, 'approved')) {
       const by = job.reason === 'approved by auto' ? 'auto' : 'operator';
       await this.queueDelivery(job.id, by);
     }
     if (this.o.autoExecute) {
-      for (const job of this.o.jobs.list(500, 'awaiting-approval')) await this.approve(job.id, 'auto');
+      for (const job of await this.o.jobs.list(500, 'awaiting-approval')) await this.approve(job.id, 'auto');
     }
   }
 }

@@ -24,7 +24,12 @@ export interface FreelanceRunInput {
 
 export const freelanceRun = defineRun<FreelanceRunInput>(({ input, ready }) => {
   const { pipeline, poller, delivery, logger } = input;
-  const unsubscribe = input.onAiSettled((task) => pipeline.onTaskSettled(task));
+  const unsubscribe = input.onAiSettled(
+    (task) =>
+      void pipeline
+        .onTaskSettled(task)
+        .catch((err) => logger.warn({ err }, 'freelance job not moved on; reconcile retries')),
+  );
   const reconcile = () =>
     pipeline.reconcile().catch((err) => logger.error({ err }, 'freelance reconcile failed'));
   void reconcile();

@@ -3,7 +3,6 @@
  * package signs `${id}.${timestamp}.${body}` with HMAC-SHA256 under the whsec_ secret. The webhook
  * id is fixed per job, so every retry carries the same one and the receiver can drop repeats.
  */
-import { Webhook } from 'standardwebhooks';
 import type { Job } from './jobs.js';
 
 export const WEBHOOK_EVENT = 'freelance.job.approved';
@@ -47,6 +46,8 @@ export async function deliver(
   o: { timeoutMs: number; signal: AbortSignal; now?: Date },
 ): Promise<DeliveryOutcome> {
   const at = o.now ?? new Date();
+  // Loaded with the first delivery: a peer that delivers nothing never pays for it.
+  const { Webhook } = await import('standardwebhooks');
   const signature = new Webhook(secret).sign(id, at, body);
   try {
     const res = await fetch(url, {

@@ -25,6 +25,10 @@ export interface GuardVerdict {
   holder: AccountClaim | null;
   /** Every linked peer that claims the same account. */
   contenders: AccountClaim[];
+  /** The lease's fencing token while it is held (PostgreSQL lease only): a new one means reload the ledger. */
+  token?: number;
+  /** Why this peer may not trade, when the guard says more than "another peer holds it". */
+  reason?: string;
 }
 
 /** The account's fingerprint: never the key itself (it travels in the mesh status). */

@@ -17,7 +17,7 @@ import { classifyExchangeError, isErrorClass, scrubSecrets } from './exchange-er
 import { applyFill } from './ledger.js';
 import type { MarketInfo, OrderBook } from './market.js';
 import { markAccount } from './paper-broker.js';
-import type { AccountRecord, OrderRecord, OrderStatus, TradingStore } from './store.js';
+import type { AccountRecord, LedgerStore, OrderRecord, OrderStatus } from './store.js';
 
 /** Client order ids of this program start with it (see engine.ts decisionId). */
 export const CLIENT_ID_PREFIX = 'qb';
@@ -31,12 +31,17 @@ type CcxtOrder = any;
 
 export interface LiveBrokerOptions {
   client: Ccxt;
-  store: TradingStore;
+  store: LedgerStore;
   markets: ReadonlyMap<string, MarketInfo>;
   quote: string;
   now: () => number;
   logger: Logger;
   secrets: readonly (string | undefined)[];
+  /**
+   * Asked once the order's row is committed, right before the request leaves: false (the account
+   * lease ran out while the row was being written) and the order is not sent. Absent: always true.
+   */
+  mayPlace?: () => boolean;
 }
 
 export class LiveBroker implements Broker {
@@ -79,8 +84,16 @@ export class LiveBroker implements Broker {
     if (!this.o.markets.has(req.symbol)) throw new OrderRejected(`unknown symbol ${req.symbol}`);
     const now = this.o.now();
     const order = newOrder(`live-${req.clientOrderId}`, req, now, 'sent; awaiting the exchange');
-    // Committed before the request leaves: a crash from here on leaves a row to reconcile.
+    // Committed before the request leaves: a crash from here on leaves a row to reconcile. With
+    // PostgreSQL the flush is also the fence: a peer that lost the account lease sends nothing.
     this.o.store.insertOrder(order);
+    await this.o.store.flush();
+    if (this.o.mayPlace && !this.o.mayPlace()) {
+      // The row may stay `open` in a ledger this peer can no longer write: the next holder's
+      // reconciliation asks the exchange, which never got it, and marks it rejected.
+      this.settle(order, 'rejected', 'the account lease ran out before the order was sent: not sent');
+      return order;
+    }
     try {
       const remote = await this.o.client.createOrder(req.symbol, req.type, req.side, req.amount, req.price, {
         clientOrderId: req.clientOrderId,

@@ -9,14 +9,14 @@ import { type Broker, newOrder, OrderRejected, type OrderRequest } from './broke
 import { BookLiquidity, type FillPolicy, type FillResult, fillLimit, fillMarket } from './fill-model.js';
 import { applyFill, equity, InsufficientFunds, markToMarket } from './ledger.js';
 import type { MarketInfo, OrderBook } from './market.js';
-import { type AccountRecord, type OrderRecord, type TradingStore, utcDay } from './store.js';
+import { type AccountRecord, type LedgerStore, type OrderRecord, utcDay } from './store.js';
 
 export class PaperBroker implements Broker {
   private account: AccountRecord;
   private readonly liquidity = new Map<string, BookLiquidity>();
 
   constructor(
-    private readonly store: TradingStore,
+    private readonly store: LedgerStore,
     private readonly markets: ReadonlyMap<string, MarketInfo>,
     quote: string,
     startingBalance: number,
@@ -183,7 +183,7 @@ function round(n: number): number {
 
 /** Marks an account to market and records it: drawdown, the day's starting equity, a point of the curve. */
 export function markAccount(
-  store: TradingStore,
+  store: LedgerStore,
   account: AccountRecord,
   marks: Record<string, number>,
   now: number,

@@ -104,7 +104,7 @@ export function checkOrder(
     tripped.push('exchange-breaker');
   }
   if (account.latched.has('exchange-breaker') || tripped.includes('exchange-breaker')) {
-    return refuse('exchange-breaker', `${account.consecutiveExchangeFailures} exchange failures in a row`);
+    return refuse('exchange-breaker', tripReason('exchange-breaker', account));
   }
   if (account.dailyPnl <= -limits.maxDailyLoss && !account.latched.has('max-daily-loss'))
     tripped.push('max-daily-loss');
@@ -112,14 +112,7 @@ export function checkOrder(
     tripped.push('max-drawdown');
   if (!reducing) {
     for (const name of ['max-daily-loss', 'max-drawdown'] as const) {
-      if (account.latched.has(name) || tripped.includes(name)) {
-        return refuse(
-          name,
-          name === 'max-daily-loss'
-            ? `daily PnL ${account.dailyPnl.toFixed(2)}`
-            : `drawdown ${(account.drawdown * 100).toFixed(1)} %`,
-        );
-      }
+      if (account.latched.has(name) || tripped.includes(name)) return refuse(name, tripReason(name, account));
     }
   }
   const recent = account.recentOrderTimes.filter((t) => now - t < 60_000).length;
@@ -134,4 +127,15 @@ export function checkOrder(
       return refuse('max-position', `position value ${after.toFixed(2)} > ${limits.maxPositionValue}`);
   }
   return { allowed: true, tripped };
+}
+
+/**
+ * Why a latching protection trips, as /trading and the dashboard show it. Its own reason, not the
+ * order's verdict: an exit that trips one is still allowed, and two may trip at once.
+ */
+export function tripReason(name: ProtectionName, account: AccountView): string {
+  if (name === 'max-daily-loss') return `daily PnL ${account.dailyPnl.toFixed(2)}`;
+  if (name === 'max-drawdown') return `drawdown ${(account.drawdown * 100).toFixed(1)} %`;
+  if (name === 'exchange-breaker') return `${account.consecutiveExchangeFailures} exchange failures in a row`;
+  return name;
 }

@@ -120,6 +120,12 @@ export class SimMarket {
     };
   }
 
+  /** The candle still forming (the exchanges' streams send it as it grows). */
+  forming(): Candle {
+    const c = this.current;
+    return [c.start, c.open, c.high, c.low, c.close, c.volume];
+  }
+
   /** Closed candles, oldest first (at most `limit`). */
   candles(limit = 200): Candle[] {
     return this.closed.slice(-limit);

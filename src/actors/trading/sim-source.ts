@@ -10,9 +10,14 @@ export class SimSource implements MarketSource {
   readonly exchange = 'sim';
   private readonly markets = new Map<string, SimMarket>();
 
+  /**
+   * @param stepsPerSnapshot market steps per snapshot (TRADING_SIM_SPEED): 60 closes a candle every
+   * tick, so a strategy decides (and tests see orders) 60 times as often. Default 1.
+   */
   constructor(
     private readonly now: () => number,
     private readonly options: Partial<SimOptions> = {},
+    private readonly stepsPerSnapshot = 1,
   ) {}
 
   async loadMarkets(symbols: readonly string[]): Promise<Map<string, MarketInfo>> {
@@ -31,7 +36,7 @@ export class SimSource implements MarketSource {
   async snapshot(symbol: string): Promise<MarketSnapshot> {
     const market = this.markets.get(symbol);
     if (!market) throw new Error(`sim: ${symbol} was not loaded`);
-    market.advance();
+    for (let i = 0; i < this.stepsPerSnapshot; i++) market.advance();
     // The sim's own clock runs in steps; what the engine checks for staleness is the time of the data.
     const now = this.now();
     return {

@@ -1,10 +1,13 @@
 /**
- * The paper account in SQLite: ledger state, orders, fills, latched protections and the equity
- * curve. Every change that belongs together (an order's fill, its ledger update, its fill row)
- * commits in one transaction, so a kill -9 leaves either all of it or none.
+ * The trading ledger: ledger state, orders, fills, latched protections and the equity curve.
+ * `LedgerStore` is what the brokers and the engine use; `TradingStore` below keeps it in SQLite
+ * (each peer's own DATA_DIR), `PgTradingStore` (store-pg.ts) in the fleet's PostgreSQL.
+ * Every change that belongs together (an order's fill, its ledger update, its fill row) commits in
+ * one transaction, so a kill -9 leaves either all of it or none.
  */
 import type { Db } from '../../store/db.js';
 import type { FillPiece, Side } from './fill-model.js';
+import type { Fence } from './lease.js';
 import { type LedgerState, openingLedger } from './ledger.js';
 import type { ProtectionName } from './protections.js';
 
@@ -87,7 +90,43 @@ const toOrder = (r: OrderRow): OrderRecord => ({
   updatedAt: r.updated_at,
 });
 
-export class TradingStore {
+/**
+ * The ledger as the brokers and the engine see it. Reads and writes are synchronous; a backend
+ * whose database is remote keeps a write-through cache and commits the writes in `flush()`, which
+ * the engine awaits after every tick and the live broker awaits before an order leaves (so
+ * "committed before the order is sent" holds for both backends).
+ */
+export interface LedgerStore {
+  readonly account: string;
+  /**
+   * (Re)loads the ledger from the database and writes from now on under `fence` (the account
+   * lease), dropping writes not yet committed. SQLite: nothing to do.
+   */
+  load(fence?: Fence | null): Promise<void>;
+  /** Commits the writes made since the last flush, or throws (then none of them is committed). */
+  flush(): Promise<void>;
+  loadAccount(quote: string, startingBalance: number, now: number): AccountRecord;
+  saveAccount(a: AccountRecord, now: number): void;
+  insertOrder(o: OrderRecord): void;
+  updateOrder(o: OrderRecord): void;
+  orderByClientId(clientOrderId: string): OrderRecord | undefined;
+  openOrders(): OrderRecord[];
+  recentOrders(limit: number): OrderRecord[];
+  orderTimesSince(since: number): number[];
+  insertFill(orderId: string, symbol: string, side: Side, piece: FillPiece, at: number): void;
+  fills(limit: number): FillRecord[];
+  latchedProtections(): Map<ProtectionName, { reason: string; trippedAt: number }>;
+  trip(name: ProtectionName, reason: string, at: number): void;
+  /** Operator reset of a latched protection; true when one was latched. */
+  reset(name: ProtectionName): boolean;
+  recordEquity(at: number, equity: number): void;
+  equityCurve(limit: number): { at: number; equity: number }[];
+  /** Runs `fn`; its writes commit together or not at all. */
+  transaction<T>(fn: () => T): T;
+}
+
+/** The ledger in the peer's SQLite: every write commits when it is made. */
+export class TradingStore implements LedgerStore {
   private readonly s: Statements;
 
   constructor(
@@ -96,6 +135,10 @@ export class TradingStore {
   ) {
     this.s = prepare(db);
   }
+
+  async load(): Promise<void> {}
+
+  async flush(): Promise<void> {}
 
   /** The account, opened with `startingBalance` of `quote` the first time. */
   loadAccount(quote: string, startingBalance: number, now: number): AccountRecord {

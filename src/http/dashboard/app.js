@@ -57,7 +57,8 @@ function tradingLine(t) {
       ? `; ${t.positions.map((p) => `${p.symbol} ${p.amount}`).join(', ')}`
       : '';
   const tripped = Array.isArray(t.tripped) && t.tripped.length ? `; TRIPPED ${t.tripped.join(', ')}` : '';
-  return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, ${t.state ?? '?'}, PnL ${pnl}${positions}${tripped}`;
+  const standby = t.standby?.holder ? ` (account traded by ${t.standby.holder})` : '';
+  return `${t.mode ?? '?'} on ${t.exchange ?? '?'}, ${t.state ?? '?'}${standby}, PnL ${pnl}${positions}${tripped}`;
 }
 
 /** AI spend against the caps, the breaker and why the subsystem pauses, if it does. */

@@ -33,7 +33,12 @@ function render(t, candles, fills, equity) {
   $('trading-title').textContent = `${t.mode} on ${t.exchange} · ${t.strategy} · ${t.account}`;
   const state = $('trading-state');
   state.dataset.state = t.state;
-  state.textContent = `${t.state}${t.reason ? `: ${t.reason}` : ''}`;
+  // How the market data arrives (ccxt exchanges): over the streams, or REST while one reconnects.
+  const feed = t.feed
+    ? ` · data over ${t.feed.transport === 'websocket' ? 'WebSocket' : 'REST polling'}${t.feed.stream === 'reconnecting' ? ' (stream reconnecting)' : ''}`
+    : '';
+  state.dataset.feed = t.feed?.stream ?? '';
+  state.textContent = `${t.state}${t.reason ? `: ${t.reason}` : ''}${feed}`;
   const p = t.pnl ?? {};
   $('trading-pnl').replaceChildren(
     ...[
@@ -83,18 +88,27 @@ function render(t, candles, fills, equity) {
   );
   const first = candles[0]?.[0] ?? 0;
   const symbol = t.symbols[0];
-  charts.markers.setMarkers(
-    fills
-      .filter((f) => f.symbol === symbol && f.at >= first)
-      .sort((a, b) => a.at - b.at)
-      .map((f) => ({
-        time: toTime(Math.floor(f.at / 60_000) * 60_000),
-        position: f.side === 'buy' ? 'belowBar' : 'aboveBar',
-        color: f.side === 'buy' ? '#2e7d32' : '#c0392b',
-        shape: f.side === 'buy' ? 'arrowUp' : 'arrowDown',
-        text: `${f.side} ${f.amount}`,
-      })),
-  );
+  // One marker per order: a market order that walked the book has a fill per level.
+  const orders = new Map();
+  for (const f of fills) {
+    if (f.symbol !== symbol || f.at < first) continue;
+    const o = orders.get(f.orderId) ?? { side: f.side, at: f.at, amount: 0 };
+    o.amount += f.amount;
+    o.at = Math.min(o.at, f.at);
+    orders.set(f.orderId, o);
+  }
+  const markers = [...orders.values()]
+    .sort((a, b) => a.at - b.at)
+    .map((o) => ({
+      time: toTime(Math.floor(o.at / 60_000) * 60_000),
+      position: o.side === 'buy' ? 'belowBar' : 'aboveBar',
+      color: o.side === 'buy' ? '#2e7d32' : '#c0392b',
+      shape: o.side === 'buy' ? 'arrowUp' : 'arrowDown',
+      text: `${o.side} ${Number(o.amount.toPrecision(6))}`,
+    }));
+  charts.markers.setMarkers(markers);
+  // For tests and tools: the markers are drawn on a canvas, so the count is kept in the DOM too.
+  $('trading-price').dataset.markers = String(markers.length);
   charts.equity.setData(equity.map((e) => ({ time: toTime(e.at), value: e.equity })));
 }
 

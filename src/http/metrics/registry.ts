@@ -83,6 +83,16 @@ export function createMetricsRegistry(deps: AppDeps): Registry {
         }
       },
     });
+    new Gauge({
+      name: 'qb_queue_store_connected',
+      help: '1 while the queue reaches its store; 0 while PostgreSQL (DATABASE_URL) is unreachable',
+      labelNames: ['kind'],
+      registers: [register],
+      collect() {
+        const c = queue.connection();
+        this.set({ kind: c.kind }, c.state === 'connected' ? 1 : 0);
+      },
+    });
   }
   return register;
 }

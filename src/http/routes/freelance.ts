@@ -92,13 +92,16 @@ export function freelanceRoutes(deps: FreelanceRouteDeps): FastifyPluginAsync<Ro
         if (bytes > deps.maxJobBytes) {
           throw new QbError('QB_ERR_PAYLOAD_TOO_LARGE', `job is ${bytes} bytes; ${limit}`);
         }
-        const { job } = await deps.pipeline.submit({
-          ...b,
-          currency: b.currency?.toUpperCase(),
-          source: b.source ?? 'api',
-          // A job posted twice with its URL is the same job.
-          dedupKey: b.url ? `url:${b.url}` : undefined,
-        });
+        const { job } = await deps.pipeline.submit(
+          {
+            ...b,
+            currency: b.currency?.toUpperCase(),
+            source: b.source ?? 'api',
+            // A job posted twice with its URL is the same job.
+            dedupKey: b.url ? `url:${b.url}` : undefined,
+          },
+          { allOrNothing: true },
+        );
         return reply
           .status(202)
           .send({ id: job.id, status: job.status, ...(job.reason ? { reason: job.reason } : {}) });
@@ -108,11 +111,11 @@ export function freelanceRoutes(deps: FreelanceRouteDeps): FastifyPluginAsync<Ro
     app.get('/freelance/jobs', { schema: { querystring: ListQuery } }, async (request) => {
       const n = Math.min(500, Number(request.query.limit ?? 50));
       const full = hasToken(request, apiToken);
-      return { jobs: deps.jobs.list(n, request.query.status).map((j) => jobView(j, full)) };
+      return { jobs: (await deps.jobs.list(n, request.query.status)).map((j) => jobView(j, full)) };
     });
 
     app.get<{ Params: { id: string } }>('/freelance/jobs/:id', async (request) => {
-      const job = deps.jobs.get(request.params.id);
+      const job = await deps.jobs.get(request.params.id);
       if (!job) throw new QbError('QB_ERR_NOT_FOUND', `no freelance job ${request.params.id}`);
       return jobView(job, hasToken(request, apiToken));
     });
@@ -132,7 +135,7 @@ export function freelanceRoutes(deps: FreelanceRouteDeps): FastifyPluginAsync<Ro
       { onRequest: auth, schema: { body: Type.Optional(RejectBody) } },
       async (request) => {
         const reason = (request.body as { reason?: string } | undefined)?.reason;
-        return jobView(deps.pipeline.reject(request.params.id, reason), true);
+        return jobView(await deps.pipeline.reject(request.params.id, reason), true);
       },
     );
   };

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { HealthMonitor, HealthSample } from '../../actors/health-monitor.js';
 import type { AppDeps } from '../app.js';
+import { storeUnready } from './queues.js';
 
 export const HEALTH_CONTENT_TYPE = 'application/json; charset=utf-8';
 
@@ -46,6 +47,9 @@ export const healthRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
         if (s.state === 'failed') return `${s.name} failed: ${s.lastError?.message ?? 'unknown error'}`;
         return `${s.name} is ${s.state}`;
       });
+    // The queue's database: while it is unreachable nothing can be accepted or claimed.
+    const store = deps.queue ? storeUnready(deps.queue.connection()) : null;
+    if (store) reasons.push(store);
     const haltedNames = enabled.filter((s) => s.state === 'halted').map((s) => s.name);
     const ks = deps.killSwitch.get();
     const halted =

@@ -8,7 +8,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { QbError } from '../../errors.js';
-import { QUEUE_ITEM_STATES, type Queue, type QueueDepths, type QueueItem } from '../../queue/types.js';
+import {
+  QUEUE_ITEM_STATES,
+  type Queue,
+  type QueueDepths,
+  type QueueItem,
+  type StoreConnection,
+} from '../../queue/types.js';
 import type { AppDeps } from '../app.js';
 import { requireToken } from '../auth.js';
 
@@ -23,6 +29,17 @@ const ListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** The store's connection as /status shows it (ISO time). */
+export function storeView(c: StoreConnection): Omit<StoreConnection, 'since'> & { since: string } {
+  return { ...c, since: new Date(c.since).toISOString() };
+}
+
+/** Why /ready must say no because of the store, or null. */
+export function storeUnready(c: StoreConnection): string | null {
+  if (c.state === 'connected') return null;
+  return `database unreachable: the queue's ${c.kind === 'postgres' ? 'PostgreSQL' : c.kind} store is ${c.state} since ${new Date(c.since).toISOString()}${c.lastError ? ` (${c.lastError})` : ''}`;
+}
 
 /** Depths and paused flag of every queue the store knows. */
 export async function queueOverview(

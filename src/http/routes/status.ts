@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { SubsystemStatus } from '../../actors/root.js';
 import { killSwitchView } from '../../store/kill-switch.js';
 import type { AppDeps } from '../app.js';
-import { queueOverview } from './queues.js';
+import { queueOverview, storeView } from './queues.js';
 
 export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, { deps }) => {
   app.get('/status', { config: { access: 'fleet' } }, async () => {
@@ -25,6 +25,8 @@ export const statusRoutes: FastifyPluginAsync<{ deps: AppDeps }> = async (app, {
       subsystems,
       // Depths by state per queue; null when the queue store cannot answer (e.g. PostgreSQL down).
       queues: deps.queue ? await queueOverview(deps.queue).catch(() => null) : {},
+      // How the queue reaches its store: PostgreSQL may be `reconnecting` (see QB_ERR_STORE_UNAVAILABLE).
+      store: deps.queue ? storeView(deps.queue.connection()) : null,
       prompt: deps.prompt,
       workerRespawns: deps.workerRespawns,
       pids: deps.pids,

@@ -8,14 +8,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { TradingEngine } from '../../actors/trading/engine.js';
 import type { ProtectionName } from '../../actors/trading/protections.js';
-import type { TradingStore } from '../../actors/trading/store.js';
+import type { LedgerStore } from '../../actors/trading/store.js';
 import type { TradingConfig } from '../../config/trading.js';
 import { QbError } from '../../errors.js';
 import { requireToken } from '../auth.js';
 
 export interface TradingRouteDeps {
   engine: TradingEngine;
-  store: TradingStore;
+  store: LedgerStore;
   config: Readonly<TradingConfig>;
 }
 

@@ -7,7 +7,8 @@
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DeliveryWorker } from '../../../src/actors/freelance/delivery.js';
-import { JobStore } from '../../../src/actors/freelance/jobs.js';
+import { SqliteExecutionCounter } from '../../../src/actors/freelance/executions.js';
+import { SqliteJobStore } from '../../../src/actors/freelance/jobs.js';
 import { FREELANCE_MIGRATIONS } from '../../../src/actors/freelance/migrations.js';
 import { deliveryQueue, FreelancePipeline } from '../../../src/actors/freelance/pipeline.js';
 import type { Queue } from '../../../src/queue/index.js';
@@ -42,13 +43,15 @@ describe('freelance delivery', () => {
     const queue = openSqliteQueue(':memory:');
     onTestFinished(() => queue.close());
     const receiver = await startWebhookReceiver();
-    const jobs = new JobStore(db);
+    const jobs = new SqliteJobStore(db);
+    const executions = new SqliteExecutionCounter(db);
     const logger = silentLogger();
     const worker = (q: Queue) =>
       new DeliveryWorker({
         queue: q,
         jobs,
-        db,
+        executions,
+        queueName: deliveryQueue(OWNER),
         webhookUrl: receiver.url,
         webhookSecret: TEST_WEBHOOK_SECRET,
         maxAttempts: 8,
@@ -66,7 +69,7 @@ describe('freelance delivery', () => {
       wakeDelivery: () => {},
       logger,
     });
-    const { job } = jobs.add({ title: 'TypeScript API', source: 'api' }, 'awaiting-approval', null);
+    const { job } = await jobs.add({ title: 'TypeScript API', source: 'api' }, 'awaiting-approval', null);
 
     // The first life of the worker: it delivers, the queue commits, and the process is gone.
     const first = worker(dyingAfterComplete(queue));
@@ -88,7 +91,9 @@ describe('freelance delivery', () => {
     const second = worker(queue);
     second.start();
     onTestFinished(() => second.stop());
-    await vi.waitFor(() => expect(jobs.get(job.id)?.status).toBe('delivered'), { timeout: 5_000 });
-    expect(jobs.get(job.id)?.deliveryId).toBe([...receiver.accepted.keys()][0]);
+    await vi.waitFor(async () => expect((await jobs.get(job.id))?.status).toBe('delivered'), {
+      timeout: 5_000,
+    });
+    expect((await jobs.get(job.id))?.deliveryId).toBe([...receiver.accepted.keys()][0]);
   });
 });

@@ -1,7 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { fetchFeed } from '../../../src/actors/freelance/feeds/fetch.js';
 import { parseFeed } from '../../../src/actors/freelance/feeds/parse.js';
+import { FeedPoller } from '../../../src/actors/freelance/feeds/poller.js';
+import { FeedStore } from '../../../src/actors/freelance/feeds/store.js';
+import { FREELANCE_MIGRATIONS } from '../../../src/actors/freelance/migrations.js';
+import { QbError } from '../../../src/errors.js';
+import { openDb } from '../../../src/store/db.js';
+import { applyNamedMigrations } from '../../../src/store/migrations.js';
 import { atomDoc, jsonFeedDoc, rssDoc, startFeedServer } from '../../helpers/feed-server.js';
+import { silentLogger } from '../../helpers/logger.js';
 
 describe('feed parsing', () => {
   it('reads RSS items: guid, link, title, description without markup, categories', () => {
@@ -111,5 +118,42 @@ describe('feed fetching', () => {
     await expect(fetchFeed(server.url('/hang'), { timeoutMs: 200, maxBytes: 1e6 })).rejects.toThrow(
       /timed out after 200 ms/,
     );
+  });
+});
+
+describe('feed polling', () => {
+  it('an item the pipeline could not take in (store unreachable) comes again, not lost behind a 304', async () => {
+    const server = await startFeedServer();
+    server.route('/rss', {
+      kind: 'doc',
+      body: rssDoc([{ guid: 'a', title: 't' }]),
+      contentType: 'application/rss+xml',
+      etag: '"v1"',
+    });
+    const db = openDb(':memory:');
+    applyNamedMigrations(db, FREELANCE_MIGRATIONS);
+    let down = true;
+    const taken: string[] = [];
+    const poller = new FeedPoller({
+      feeds: [server.url('/rss')],
+      store: new FeedStore(db),
+      intervalMs: 20,
+      timeoutMs: 2_000,
+      intake: async (item) => {
+        if (down) throw new QbError('QB_ERR_STORE_UNAVAILABLE', 'the queue database is unreachable');
+        taken.push(item.guid ?? '');
+      },
+      logger: silentLogger(),
+    });
+    onTestFinished(() => {
+      poller.stop();
+      db.close();
+    });
+    poller.start();
+    await vi.waitFor(() => expect(poller.states()[0]).toMatchObject({ failing: true }));
+    expect(poller.states()[0]?.lastError).toContain('not taken in');
+    down = false;
+    await vi.waitFor(() => expect(taken).toEqual(['a']), { timeout: 5_000 });
+    expect(poller.states()[0]).toMatchObject({ failing: false });
   });
 });

@@ -10,7 +10,7 @@ import { bookProblem, candleProblem, tickerProblem } from '../../../src/actors/t
 import { UnknownSymbol } from '../../../src/actors/trading/source.js';
 import { startFakeBinance } from '../../helpers/fake-binance.js';
 
-/** REST only (the fake speaks no WebSocket), except where a test checks the fall-back from streams. */
+/** REST only, except where a test checks the fall-back from streams (ccxt-streams.test.ts has the rest). */
 async function setup(useWebSocket = false) {
   const fake = await startFakeBinance();
   onTestFinished(() => fake.close());
@@ -51,11 +51,14 @@ describe('ccxt market source against a local Binance', () => {
   });
 
   it('falls back to polling when the exchange’s stream cannot be reached', async () => {
-    const { source } = await setup(true);
+    const { fake, source } = await setup(true);
+    fake.streams.drop({ refuse: true });
     await source.loadMarkets(['BTC/USDT']);
     expect(source.client.has.watchTicker).toBe(true);
     const snap = await source.snapshot('BTC/USDT');
     expect(bookProblem(snap.book)).toBeUndefined();
+    expect(fake.requests.map((r) => r.path)).toContain('/api/v3/ticker/24hr');
+    expect(source.feed()).toMatchObject({ transport: 'polling', stream: 'reconnecting' });
   });
 
   it('refuses a symbol the exchange does not list', async () => {

@@ -255,6 +255,25 @@ describe('trading engine against bad data and a failing exchange', () => {
     expect(p).toMatchObject({ state: 'tripped', latching: true });
     expect(again.store.recentOrders(10)).toHaveLength(1);
   });
+
+  it('an exit that trips the daily-loss protection goes through, and the trip says the daily PnL', async () => {
+    const r = rig({ limits: { maxDailyLoss: 1 } });
+    await r.engine.start();
+    await r.engine.tick();
+    r.store.saveAccount(
+      { ...(r.engine as unknown as { broker: PaperBroker }).broker.state, dayEquity: 1_000_000 },
+      r.clock.t,
+    );
+    const exit = rig({ dataDir: r.dataDir, strategy: wants(0), limits: { maxDailyLoss: 1 } });
+    exit.clock.t = r.clock.t;
+    await exit.engine.start();
+    await exit.engine.tick();
+    expect(exit.store.recentOrders(10)).toHaveLength(2);
+    expect(exit.engine.view().protections.find((x) => x.name === 'max-daily-loss')).toMatchObject({
+      state: 'tripped',
+      reason: expect.stringMatching(/^daily PnL -\d/),
+    });
+  });
 });
 
 describe('trading engine: one trader per account', () => {
@@ -289,11 +308,60 @@ describe('trading engine: one trader per account', () => {
     expect(engine.view()).toMatchObject({
       state: 'standby',
       reason: expect.stringContaining('traded by peer peer-early'),
+      standby: { holder: 'peer-early', since: new Date(1).toISOString() },
     });
     expect(store.recentOrders(10)).toHaveLength(0);
     other = false;
     await engine.tick();
     expect(engine.view().state).toBe('running');
     expect(store.recentOrders(10)).toHaveLength(1);
+  });
+
+  it('serves the view from memory between ticks: /status does not read the ledger every time', async () => {
+    const r = rig();
+    await r.engine.start();
+    await r.engine.tick();
+    let reads = 0;
+    for (const method of ['openOrders', 'latchedProtections'] as const) {
+      const original = r.store[method].bind(r.store);
+      r.store[method] = ((...args: never[]) => {
+        reads += 1;
+        return (original as (...a: never[]) => unknown)(...args);
+      }) as never;
+    }
+    const first = r.engine.view();
+    const readsForOneView = reads;
+    expect(readsForOneView).toBeGreaterThan(0);
+    for (let i = 0; i < 100; i++) expect(r.engine.view().positions).toEqual(first.positions);
+    expect(reads).toBe(readsForOneView);
+    // A tick (or an operator's reset) makes the next view fresh.
+    r.clock.t += 1_000;
+    await r.engine.tick();
+    expect(r.engine.view().lastTickAt).toBe(new Date(r.clock.t).toISOString());
+    expect(reads).toBeGreaterThan(readsForOneView);
+  });
+
+  it('counts an order placed a moment into the tick (real clocks): placed is placed', async () => {
+    // The broker's clock runs ahead of the tick's time, as Date.now does during a tick.
+    const r = rig();
+    const later = () => r.clock.t + 7;
+    const engine = new TradingEngine({
+      openSource: async () => new SimSource(() => r.clock.t, { seed: 1 }),
+      broker: (markets) => new PaperBroker(r.store, markets, 'USDT', 100_000, { maxSlippage: 0.01 }, later),
+      store: r.store,
+      strategy: wants(0.05),
+      limits: { ...DEFAULT_LIMITS, maxOrdersPerMinute: 1_000 },
+      symbols: ['BTC/USDT'],
+      killSwitchActive: () => false,
+      now: () => r.clock.t,
+      logger: silentLogger(),
+    });
+    await engine.start();
+    await engine.tick();
+    expect(r.store.recentOrders(10)).toHaveLength(1);
+    expect(engine.view().counters.ordersPlaced).toBe(1);
+    // The same decision again is not a new order.
+    await engine.tick();
+    expect(engine.view().counters.ordersPlaced).toBe(1);
   });
 });

@@ -23,7 +23,7 @@ async function exchange() {
   return fake;
 }
 
-async function broker(fakeUrl: string, dataDir = tempDir(), timeoutMs = 2_000) {
+async function broker(fakeUrl: string, dataDir = tempDir(), timeoutMs = 2_000, mayPlace?: () => boolean) {
   const source = await openCcxtSource({
     exchange: 'binance',
     apiUrl: fakeUrl,
@@ -50,6 +50,7 @@ async function broker(fakeUrl: string, dataDir = tempDir(), timeoutMs = 2_000) {
     now: Date.now,
     logger: silentLogger(),
     secrets: [KEY, SECRET],
+    ...(mayPlace ? { mayPlace } : {}),
   });
   return { broker: b, store, dataDir };
 }
@@ -160,5 +161,20 @@ describe('live broker', () => {
     expect(o.status).toBe('rejected');
     expect(o.reason).not.toContain(KEY);
     expect(o.reason).not.toContain(SECRET);
+  });
+
+  it('sends nothing when the account lease ran out while the order was being committed', async () => {
+    const fake = await exchange();
+    let leaseHeld = true;
+    const { broker: b, store } = await broker(fake.url, tempDir(), 2_000, () => leaseHeld);
+    await b.reconcile();
+    leaseHeld = false;
+    const o = await b.place(
+      { clientOrderId: 'qblate', symbol: 'BTC/USDT', side: 'buy', type: 'market', amount: 0.01 },
+      book,
+    );
+    expect(o).toMatchObject({ status: 'rejected', reason: expect.stringContaining('lease ran out') });
+    expect(fake.orders).toHaveLength(0);
+    expect(store.orderByClientId('qblate')?.status).toBe('rejected');
   });
 });

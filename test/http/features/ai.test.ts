@@ -217,4 +217,22 @@ describe('AI tasks end to end against a local OpenAI-compatible server', () => {
       await vi.waitFor(async () => expect((await task(t, id)).status).toBe('completed'), { timeout: 8_000 });
     }
   });
+  it('a call cut by the kill switch spends no attempt: cut twice with AI_MAX_ATTEMPTS=2, it still completes', async () => {
+    const server = await startFakeOpenAi(() => ({ kind: 'ok', delayMs: 400 }));
+    const t = await buildTestApp({ env: { ...FAST, AI_BASE_URL: server.baseUrl, AI_MAX_ATTEMPTS: '2' } });
+    const { id } = await submit(t, { prompt: 'a' });
+    const killSwitch = (activate: boolean) =>
+      t.authed({ method: 'POST', url: '/kill-switch', payload: { activate, reason: 'cut test' } });
+    for (let cut = 1; cut <= 2; cut++) {
+      await vi.waitFor(() => expect(server.calls.length).toBe(cut));
+      expect((await killSwitch(true)).statusCode).toBe(200);
+      await vi.waitFor(async () =>
+        expect(await task(t, id)).toMatchObject({ status: 'queued', attempts: 0 }),
+      );
+      await killSwitch(false);
+    }
+    await vi.waitFor(async () => expect((await task(t, id)).status).toBe('completed'), { timeout: 8_000 });
+    expect(await task(t, id)).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(server.calls).toHaveLength(3);
+  });
 });

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../../logger.js';
 import { fetchFeed } from './fetch.js';
-import { type FeedItem, parseFeed } from './parse.js';
+import type { FeedItem } from './parse.js';
 import type { FeedState, FeedStore } from './store.js';
 
 /** A feed body larger than this is refused. */
@@ -18,8 +18,11 @@ export interface PollerOptions {
   store: FeedStore;
   intervalMs: number;
   timeoutMs: number;
-  /** Called with each item of a feed that answered; the pipeline dedups. */
-  intake(item: FeedItem, feedUrl: string): void;
+  /**
+   * Called with each item of a feed that answered; the pipeline dedups. A rejection (the job store
+   * unreachable) fails the poll, so the feed's validators are not advanced and the item comes again.
+   */
+  intake(item: FeedItem, feedUrl: string): void | Promise<void>;
   logger: Logger;
   now?: () => number;
 }
@@ -82,8 +85,17 @@ export class FeedPoller {
       });
       if (abort.signal.aborted) return;
       let items: FeedItem[] = [];
-      if (res.kind === 'body') items = parseFeed(res.body, res.contentType);
-      for (const item of items) this.o.intake(item, url);
+      if (res.kind === 'body') {
+        // The XML parser is loaded with the first feed body: a peer without feeds never pays for it.
+        const { parseFeed } = await import('./parse.js');
+        items = parseFeed(res.body, res.contentType);
+      }
+      const taken = await Promise.allSettled(items.map(async (item) => this.o.intake(item, url)));
+      const missed = taken.flatMap((t) => (t.status === 'rejected' ? [t.reason as unknown] : []));
+      if (missed.length > 0) {
+        const why = missed[0] instanceof Error ? missed[0].message : String(missed[0]);
+        throw new Error(`${missed.length} of ${items.length} items not taken in: ${why}`);
+      }
       const now = this.now();
       this.o.store.succeeded(url, {
         etag: res.kind === 'body' ? res.etag : null,
