@@ -236,6 +236,8 @@ export class Injector {
         const body = f.kind === 'event-loop-block' ? { ms: f.ms } : undefined;
         if (f.kind === 'worker-crash') this.procBusy.set(i, Date.now() + 2_000);
         if (f.kind !== 'subsystem-throw') this.window([i], f.kind, f.ms ?? 1_000);
+        // A mesh restart drops every link of the peer: until it relinks it sees nobody (like a cut).
+        else if (f.subsystem === 'mesh') this.window([i], 'mesh-restart', 3_000);
         const detail = `POST ${path}${body ? ` ${JSON.stringify(body)}` : ''}`;
         try {
           const res = await this.fleet.post(i, path, body);

@@ -17,7 +17,7 @@ export const TRADING_WINDOW_MS = 10_000;
 export const RSS_BOUND_PCT = 50;
 
 /** Faults that can cut a peer's links (a slow or lossy link misses heartbeats and drops). */
-const FAULTS_CUTTING_A_PEER = new Set(['partition', 'delay', 'loss']);
+const FAULTS_CUTTING_A_PEER = new Set(['partition', 'delay', 'loss', 'mesh-restart']);
 const FAULTS_STOPPING_A_PEER = new Set([
   'worker-sigkill',
   'sigstop',
@@ -234,7 +234,7 @@ export function checkOneTrader({ peers, windows, pgOrders, leaseLog }) {
   return {
     name: 'never two peers trading one account at once',
     pass: conflicts.length === 0,
-    detail: `orders ${counts}; ${source}; ${conflicts.length} conflict(s)${conflicts.length ? `: ${conflicts.slice(0, 5).join('; ')}` : ''}; excused: ${excused.handover} handover(s) around a kill/freeze/restart, ${excused.partition} during a partition (the advisory guard's documented limit)`,
+    detail: `orders ${counts}; ${source}; ${conflicts.length} conflict(s)${conflicts.length ? `: ${conflicts.slice(0, 5).join('; ')}` : ''}; excused: ${excused.handover} handover(s) around a kill/freeze/restart, ${excused.partition} while one was cut off: partition, slow or lossy link, mesh restart (the advisory guard's documented limit)`,
   };
 }
 

@@ -56,6 +56,8 @@ describe('never two peers trading one account at once', () => {
     expect(checkOneTrader({ peers, windows: kill }).pass).toBe(true);
     const cut = [{ peer: 1, kind: 'partition', from: T - 1_000, to: T + 9_000 }];
     expect(checkOneTrader({ peers, windows: cut }).pass).toBe(true);
+    const meshRestart = [{ peer: 1, kind: 'mesh-restart', from: T + 2_000, to: T + 11_000 }];
+    expect(checkOneTrader({ peers, windows: meshRestart }).pass).toBe(true);
     const pgOrders = [
       { holder: 'peer-1', account: 'acct', at: T, writtenAt: T, token: 1, clientOrderId: 'a' },
       {
