@@ -164,7 +164,8 @@ async function waitForWork(fleet, workload, shared, timeoutMs) {
   let idleSince = null;
   while (Date.now() - start < timeoutMs) {
     for (const [key, a] of [...open].slice(0, 60)) {
-      // Jobs live in the SQLite of the peer that took them; AI tasks in the fleet's PostgreSQL.
+      // A job is asked of the peer that took it (its SQLite, or the fleet's database: both answer);
+      // AI tasks of any peer with PostgreSQL.
       const peer = shared && a.kind === 'ai' ? 0 : a.peer;
       const path = a.kind === 'ai' ? `/ai/tasks/${a.id}` : `/freelance/jobs/${a.id}`;
       const v = await fleet.get(peer, path).catch(() => null);

@@ -4,7 +4,8 @@
  * each kind per tick to a peer drawn from the workload's own PRNG. A request that gets no answer
  * (the peer is frozen, partitioned or restarting) is not accepted; it is sent again later with the
  * same key, as a client would: an AI task to any peer with PostgreSQL (one queue for the fleet),
- * otherwise to the same peer (its SQLite holds the item; freelance jobs always live there). Every 5th accepted item is submitted a second time to
+ * otherwise to the same peer (its SQLite holds the item). A freelance job always goes back to the
+ * peer that took it: safe whether its store is that peer's SQLite or the fleet's PostgreSQL. Every 5th accepted item is submitted a second time to
  * check that its key returns the first item.
  *
  * `accepted` is what the invariants check: key -> { kind, peer, id, at }.
@@ -71,7 +72,7 @@ export class Workload {
   async submit(item) {
     const { kind, key } = item;
     // With PostgreSQL an AI task's retry may go to any peer (one queue for the fleet); a freelance
-    // job lives in the SQLite of the peer it was posted to, whatever the store, so it goes back there.
+    // job goes back to the peer it was posted to (its SQLite may hold it, depending on the version).
     const anyPeer = item.retry && this.shared && kind === 'ai';
     const peer = anyPeer ? Math.floor(this.random() * this.fleet.size) : item.peer;
     const path = kind === 'ai' ? '/ai/tasks' : '/freelance/jobs';
