@@ -176,8 +176,13 @@ export class DeliveryWorker {
         return;
       }
       if (outcome.ok) {
-        await this.o.queue.complete(item.claim, { webhookId: id, status: outcome.status });
+        // The job first, then the queue item: they are two commits (the job store, and the queue on
+        // its own connection or in PostgreSQL). A death between them then leaves a running item
+        // whose retry finds the job delivered and completes it as skipped; the other order left a
+        // completed item and a job `approved` for ever (reconcile's enqueue returns the completed
+        // item). Found by the chaos run (seed 8, --store postgres).
         await this.o.jobs.move(jobId, 'approved', 'delivered', { deliveryId: id });
+        await this.o.queue.complete(item.claim, { webhookId: id, status: outcome.status });
         this.o.logger.info({ jobId, webhookId: id }, 'freelance job delivered');
         return;
       }
