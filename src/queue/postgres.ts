@@ -155,6 +155,9 @@ export async function openPostgresQueue(options: PostgresQueueOptions): Promise<
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
     });
     extra.on('error', () => undefined);
+    // The pool listens for its idle clients' errors only; a client checked out when the server goes
+    // away emits 'error' with no listener, an uncaught exception. Its query rejects and says why.
+    extra.on('connect', (client) => client.on('error', () => undefined));
     return extra;
   };
   return new PostgresQueue(pool, options, connection, newPool);

@@ -61,7 +61,8 @@ describe('the DATA_DIR lock (real processes)', () => {
 
     // Restarted at once (PM2, a user): the orphan still holds DATA_DIR while it stops by itself.
     const second = await startBot({ dirs: first.dirs });
-    expect(isAlive(orphan)).toBe(false);
+    // Its supervisor answers /health before its worker takes the lock: wait for the orphan to go.
+    await vi.waitFor(() => expect(isAlive(orphan)).toBe(false), RECOVERY);
     expect((await second.get('/health')).status).toBe(200);
     expect(second.stdout()).not.toContain('is in use by');
   });
