@@ -18,12 +18,21 @@ import {
   killOnExit,
   readStat,
   signalOurs,
-  sleep,
   staticPeers,
 } from './proc.mjs';
 
 /** Peers exit within 10 s of SIGTERM (the graceful stop's own bound); this is the backstop. */
 const STOP_GRACE_MS = 15_000;
+
+/** pid -> start time of every process of ours, across fleets, that may still run. */
+const ours = new Map();
+const killAll = () => {
+  for (const [pid, startTime] of ours) signalOurs(pid, startTime, 'SIGKILL');
+};
+let exitHook = false;
+
+/** A wait that does not keep the process alive (raced against something else). */
+const backstop = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
 /**
  * @param {object} o
@@ -31,8 +40,9 @@ const STOP_GRACE_MS = 15_000;
  * @param {string} o.root folder that receives peer-N/ (data, logs, out.log)
  * @param {Record<string, string>} [o.env] extra environment for every peer
  * @param {(i: number) => Record<string, string>} [o.envFor] extra environment for peer i (0-based)
+ * @param {boolean} [o.continuous] CONTINUOUS_MODE (true: top process + worker; false: one process)
  */
-export async function startFleet({ count, root, env = {}, envFor = () => ({}) }) {
+export async function startFleet({ count, root, env = {}, envFor = () => ({}), continuous = true }) {
   const secret = randomBytes(32).toString('base64url');
   const token = randomBytes(32).toString('base64url');
   const ports = [];
@@ -40,12 +50,11 @@ export async function startFleet({ count, root, env = {}, envFor = () => ({}) })
     const p = await freePort();
     if (!ports.includes(p)) ports.push(p);
   }
-  /** pid -> start time of every process of ours that may still run (tops and workers). */
-  const ours = new Map();
-  const killAll = () => {
-    for (const [pid, startTime] of ours) signalOurs(pid, startTime, 'SIGKILL');
-  };
-  killOnExit(killAll);
+  if (!exitHook) {
+    exitHook = true;
+    killOnExit(killAll);
+  }
+  const mine = new Set();
 
   const peers = ports.map((port, i) => {
     const name = `peer-${i + 1}`;
@@ -62,7 +71,7 @@ export async function startFleet({ count, root, env = {}, envFor = () => ({}) })
         LOG_DIR: join(dir, 'logs'),
         LOG_LEVEL: 'warn',
         PEER_ID: name,
-        CONTINUOUS_MODE: 'true',
+        CONTINUOUS_MODE: String(continuous),
         MESH_SECRET: secret,
         MESH_DISCOVERY: 'static',
         MESH_PEERS: staticPeers(ports, port),
@@ -76,7 +85,10 @@ export async function startFleet({ count, root, env = {}, envFor = () => ({}) })
     child.stdout.pipe(out);
     child.stderr.pipe(out);
     const startTime = readStat(child.pid)?.startTime;
-    if (startTime !== undefined) ours.set(child.pid, startTime);
+    if (startTime !== undefined) {
+      ours.set(child.pid, startTime);
+      mine.add(child.pid);
+    }
     const peer = {
       name,
       port,
@@ -98,7 +110,10 @@ export async function startFleet({ count, root, env = {}, envFor = () => ({}) })
         if (pid === undefined) return undefined;
         if (!ours.has(pid)) {
           const s = readStat(pid);
-          if (s) ours.set(pid, s.startTime);
+          if (s) {
+            ours.set(pid, s.startTime);
+            mine.add(pid);
+          }
         }
         return pid;
       },
@@ -112,11 +127,16 @@ export async function startFleet({ count, root, env = {}, envFor = () => ({}) })
       if (!peer.exit) signalOurs(peer.pid, peer.startTime, 'SIGTERM');
     }
     const all = Promise.all(peers.map((p) => p.exited));
-    const timedOut = await Promise.race([all.then(() => false), sleep(STOP_GRACE_MS).then(() => true)]);
+    const timedOut = await Promise.race([all.then(() => false), backstop(STOP_GRACE_MS).then(() => true)]);
     // Workers left behind by a top process that was SIGKILLed, and anything past the grace period.
-    killAll();
-    if (timedOut) await Promise.race([all, sleep(2_000)]);
-    for (const [pid, startTime] of ours) if (!isAlive(pid, startTime)) ours.delete(pid);
+    for (const pid of mine) signalOurs(pid, ours.get(pid), 'SIGKILL');
+    if (timedOut) await Promise.race([all, backstop(2_000)]);
+    for (const pid of mine) {
+      if (!isAlive(pid, ours.get(pid))) {
+        ours.delete(pid);
+        mine.delete(pid);
+      }
+    }
     return { timedOut, exits: peers.map((p) => p.exit) };
   }
 

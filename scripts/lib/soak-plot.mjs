@@ -36,7 +36,8 @@ export function ticks(lo, hi) {
   return out;
 }
 
-const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toPrecision(2));
+/** A tick label: at most three significant digits, no trailing zeros (20, 2.5, 0.05). */
+const fmt = (v) => String(Number(v.toPrecision(3)));
 
 function panel(rows, spec, x0, y0, peers, runS, warmupS) {
   const series = [];
