@@ -18,7 +18,15 @@
  * Bounded (the run's length plus start and stop deadlines); kills only the processes it started
  * (by PID and start time); peers' data lives in a temp folder removed at the end.
  */
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,7 +35,14 @@ import { startFleet } from './lib/fleet.mjs';
 import { call, closeAgent } from './lib/http-call.mjs';
 import { CLK_TCK, requireBuild, sleep, until } from './lib/proc.mjs';
 import { renderHtml, renderSvg } from './lib/soak-plot.mjs';
-import { COLUMNS, csvLine, parsePrometheus, procFigures, workerFigures } from './lib/soak-sample.mjs';
+import {
+  COLUMNS,
+  csvLine,
+  parseCsv,
+  parsePrometheus,
+  procFigures,
+  workerFigures,
+} from './lib/soak-sample.mjs';
 import { rssGrowth } from './lib/soak-verdict.mjs';
 
 const { values } = parseArgs({
@@ -41,12 +56,14 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '0.1' },
     'ai-every': { type: 'string', default: '2000' },
     'job-every': { type: 'string', default: '10000' },
+    replot: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 const USAGE =
   'usage: npm run soak -- [--hours H | --minutes M] [--peers 3] [--interval SECONDS] [--out DIR] ' +
-  '[--bound PERCENT] [--warmup FRACTION] [--ai-every MS] [--job-every MS]';
+  '[--bound PERCENT] [--warmup FRACTION] [--ai-every MS] [--job-every MS]\n' +
+  '       npm run soak -- --replot DIR   (redraws DIR/soak.svg and soak.html from DIR/soak.csv)';
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
@@ -76,6 +93,30 @@ const bad = [
 if (bad.length) {
   console.error(`${bad.join('\n')}\n${USAGE}`);
   process.exit(2);
+}
+
+/** Writes soak.svg and soak.html into `dir` for `rows`; the verdict decides the warm-up shading. */
+function drawPlot(dir, rows, summary) {
+  const peerCount = new Set(rows.map((r) => r.peer)).size;
+  const minutes = Math.max(0, ...rows.map((r) => r.elapsed_s)) / 60;
+  const title = `quantum-bot soak: ${peerCount} peers, ${minutes.toFixed(0)} min`;
+  const verdict = rssGrowth(rows, { warmupFraction: warmup, boundPercent: bound });
+  const svg = renderSvg(rows, { title, warmupS: verdict.warmupS });
+  writeFileSync(join(dir, 'soak.svg'), svg);
+  writeFileSync(join(dir, 'soak.html'), renderHtml(svg, { title, summary }));
+  return verdict;
+}
+
+if (values.replot !== undefined) {
+  const dir = resolve(values.replot);
+  const rows = parseCsv(readFileSync(join(dir, 'soak.csv'), 'utf8'));
+  const summaryFile = join(dir, 'summary.txt');
+  const summary = existsSync(summaryFile) ? readFileSync(summaryFile, 'utf8').trim() : '';
+  const verdict = drawPlot(dir, rows, summary);
+  console.log(
+    `redrew ${join(dir, 'soak.svg')} and soak.html from ${rows.length} rows; RSS verdict ${verdict.pass ? 'PASS' : 'FAIL'}`,
+  );
+  process.exit(0);
 }
 requireBuild();
 
@@ -284,10 +325,7 @@ const lines = [
 const pass = verdict.pass && died.length === 0;
 lines.push(pass ? 'soak PASS' : 'soak FAIL');
 const summary = lines.join('\n');
-const title = `quantum-bot soak: ${count} peers, ${(runS / 60).toFixed(0)} min`;
-const svg = renderSvg(rows, { title, warmupS: verdict.warmupS });
-writeFileSync(join(outDir, 'soak.svg'), svg);
-writeFileSync(join(outDir, 'soak.html'), renderHtml(svg, { title, summary }));
+drawPlot(outDir, rows, summary);
 writeFileSync(join(outDir, 'summary.txt'), `${summary}\n`);
 const stopped = await shutdown();
 console.log(`\n${summary}`);
