@@ -58,7 +58,7 @@ const quick = values.quick;
 const repeats = Number(values.repeats ?? (quick ? 1 : 3));
 const meshRepeats = Number(values['mesh-repeats'] ?? repeats);
 const sizes = (values.sizes ?? (quick ? '3' : '5,25,50')).split(',').map(Number);
-const maxPeers = Number(values['max-peers'] ?? (quick ? 4 : 80));
+const maxPeers = Number(values['max-peers'] ?? (quick ? 3 : 80));
 const only = values.only.split(',');
 const bad = [
   !(Number.isInteger(repeats) && repeats >= 1 && repeats <= 20) && '--repeats must be 1 to 20',
@@ -83,7 +83,7 @@ const settings = quick
       settleMs: 2_000,
       idleMs: 1_000,
       meshIdleS: 1,
-      capFrom: 3,
+      capFrom: 2,
       refine: 0,
       holdMs: 1_000,
     }

@@ -12,7 +12,7 @@ import { expectedKeys } from '../../scripts/lib/bench-table.mjs';
 import { postgresUnavailable } from '../helpers/postgres.js';
 import { runScript } from './run-script.js';
 
-/** The quick run takes about 80 s on a loaded 2-core machine; the bound leaves room for more load. */
+/** The quick run took 80 to 90 s on the loaded 2-core machine; the bound leaves room for more load. */
 const QUICK_RUN_MS = 240_000;
 
 interface Row {
