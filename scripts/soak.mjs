@@ -308,7 +308,7 @@ const lines = [
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   `load: ${load.aiAccepted} AI tasks accepted (fake provider answered ${openai.stats.calls} calls), ` +
-    `${load.jobsAccepted} freelance jobs posted, ${load.approved} approved (${sink.stats.deliveries} webhook deliveries), ` +
+    `${load.jobsAccepted} freelance jobs posted, ${load.approved} approve calls answered 2xx (a retried or repeated approval counts again; ${sink.stats.deliveries} webhook deliveries), ` +
     `${load.pollOk} polls of /status, /health, /trading answered, ${load.failed} requests failed`,
   `RSS growth per peer (top + worker), median of the first ${verdict.window} samples after a ${verdict.warmupS.toFixed(0)} s ` +
     `warm-up against the median of the last ${verdict.window}; bound ${bound} %:`,

@@ -54,7 +54,7 @@ describe('npm run soak, 30 s', () => {
       expect(summary).toMatch(/peer-2: [\d.]+ MiB -> [\d.]+ MiB: [+-][\d.]+ %/);
       const served = /fake provider answered (\d+) calls/.exec(summary);
       expect(Number(served?.[1])).toBeGreaterThan(0);
-      const delivered = /\((\d+) webhook deliveries\)/.exec(summary);
+      const delivered = /(\d+) webhook deliveries\)/.exec(summary);
       expect(Number(delivered?.[1])).toBeGreaterThan(0);
       expect(summary).toContain('every top process ran to the end');
       const svg = readFileSync(join(out, 'soak.svg'), 'utf8');
