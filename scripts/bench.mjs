@@ -146,6 +146,7 @@ await section('http', HTTP_KEYS, async () => {
     out.push(
       row(`http.${key}.rps`, 'HTTP', `GET ${name}, req/s`, 'req/s', r.reqPerSecRuns, {
         ratioTo: hello,
+        ratioName: 'hello-world',
         note: bad,
       }),
       row(`http.${key}.p99`, 'HTTP', `GET ${name}, p99`, 'ms', r.p99MsRuns, {
@@ -253,6 +254,7 @@ await section('queue', QUEUE_KEYS, async () => {
       pg.map((r) => value(r, 'enqueue')),
       {
         ratioTo: sEnq,
+        ratioName: 'SQLite',
         note: pgNote,
       },
     ),
@@ -264,6 +266,7 @@ await section('queue', QUEUE_KEYS, async () => {
       pg.map((r) => value(r, 'claim')),
       {
         ratioTo: sClaim,
+        ratioName: 'SQLite',
       },
     ),
   ];
