@@ -117,7 +117,8 @@ export function renderSvg(rows, { title, warmupS = 0 }) {
   const panels = PANELS.map((spec, i) =>
     panel(rows, spec, (i % COLS) * PANEL_W, legendH + Math.floor(i / COLS) * PANEL_H, peers, runS, warmupS),
   ).join('\n');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11" role="img" aria-label="${esc(title)}">
+<title>${esc(title)}</title>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="10" y="18" font-size="13" font-weight="bold">${esc(title)}</text>
 ${legend}
