@@ -18,7 +18,7 @@
  * Usage: npm run bench -- [--quick] [--repeats 3] [--mesh-repeats R] [--sizes 5,25,50]
  *          [--max-peers 80] [--only http,mesh,capacity,queue,trading,resources] [--out docs/bench.md]
  *          [--json FILE]
- * --quick: one run each, small sizes, short phases: a smoke run of about a minute.
+ * --quick: one run each, small sizes, short phases: a smoke run of one to two minutes on a busy machine.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
