@@ -60,6 +60,8 @@ const SETTLE_MS = 3_000;
 const DEADLINE_MS = (n) => 120_000 + n * 10_000;
 
 const { values } = parseArgs({
+  // Imported (npm run bench): the defaults; benchMesh() takes its own sizes.
+  args: import.meta.main ? process.argv.slice(2) : [],
   options: {
     sizes: { type: 'string', default: '3,10,25' },
     'idle-seconds': { type: 'string', default: '10' },
@@ -71,7 +73,7 @@ if (values.help) {
   process.exit(0);
 }
 const sizes = values.sizes.split(',').map(Number);
-const idleSeconds = Number(values['idle-seconds']);
+let idleSeconds = Number(values['idle-seconds']);
 if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 100) || !(idleSeconds > 0)) {
   console.error('--sizes must list whole numbers from 2 to 100, --idle-seconds a number > 0');
   process.exit(2);
@@ -493,8 +495,21 @@ async function main() {
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
 
-main().catch((err) => {
-  console.error(err);
-  for (const peer of running) signal(peer, 'SIGKILL');
-  process.exit(1);
-});
+/**
+ * For npm run bench: measures each N of `sizes` in turn and resolves to one result per N (`{n,
+ * upMs, fullMeshMs, downMs, relinkMs, relinkFromHealthMs, killSwitchMs, cpu, rss}`, or `{n, error}`).
+ */
+export async function benchMesh({ sizes: only = sizes, idleSeconds: idle = idleSeconds } = {}) {
+  idleSeconds = idle;
+  const results = [];
+  for (const n of only) results.push(await benchOne(n));
+  return results;
+}
+
+if (import.meta.main) {
+  main().catch((err) => {
+    console.error(err);
+    for (const peer of running) signal(peer, 'SIGKILL');
+    process.exit(1);
+  });
+}

@@ -102,6 +102,9 @@ export async function compareHttp(targets, options = {}) {
       url: t.url,
       reqPerSec: rs.reduce((a, x) => a + x.reqPerSec, 0) / rs.length,
       p99Ms: Math.max(...rs.map((x) => x.p99Ms)),
+      // Per round, for callers that take a median (npm run bench).
+      reqPerSecRuns: rs.map((x) => x.reqPerSec),
+      p99MsRuns: rs.map((x) => x.p99Ms),
       // NaN without a pid.
       cpuUsPerRequest: (rs.reduce((a, x) => a + x.cpuMs, 0) * 1000) / rs.reduce((a, x) => a + x.requests, 0),
       non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
