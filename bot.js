@@ -44,7 +44,8 @@ try {
 // V8 grows it as usual when real load needs it. Only on the V8 the project is tested with (an unknown
 // flag would print an error line), and never over the user's own young-generation flags.
 const holdYoungGeneration =
-  major === NEEDED_MAJOR && !/semi-space/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`);
+  major === NEEDED_MAJOR &&
+  !/semi-space/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`);
 if (holdYoungGeneration) v8.setFlagsFromString('--semi-space-growth-factor=1');
 
 // Claim SIGTERM/SIGINT before the program loads: a stop request during start-up is kept for the
