@@ -16,7 +16,7 @@ import { BootHistory } from './boot-history.js';
 import { type MeshClock, type Scheduler, systemClock, systemScheduler, type TimerHandle } from './clock.js';
 import { combined, type DiscoveryGroup } from './discovery/index.js';
 import type { Discovery, DiscoverySource, Sighting } from './discovery/types.js';
-import { detectorPolicy, FailureDetector } from './failure-detector.js';
+import { detectorPolicy, FailureDetector, type Heard } from './failure-detector.js';
 import type { HandshakeError, SelfInfo } from './handshake.js';
 import { type Link, newWireCounters, type WireCounters } from './link.js';
 import { isValidPeerId } from './peer-id.js';
@@ -42,6 +42,7 @@ import { advanceUptime, applyDelta, diffSummary } from './summary-delta.js';
 import { WebSocketTransport } from './transport.js';
 import type { PendingLink, Transport } from './transport-api.js';
 import { type MeshPeerView, meshPeerViews } from './view.js';
+import { watchRing } from './watch-ring.js';
 
 export interface MeshTimers {
   heartbeatIntervalMs: number;
@@ -168,6 +169,20 @@ export class MeshNode {
   private discoveryStarting: Promise<void> = Promise.resolve();
   /** Resolves when the last stop has withdrawn discovery; start waits for it. */
   private stopped: Promise<void> = Promise.resolve();
+  /**
+   * The peers we watch (watch-ring.ts), with the monotonic ms since when: silence from before we
+   * watched a peer is no evidence against it, since nobody asked it anything.
+   */
+  private readonly watched = new Map<string, number>();
+  /** The peers that watch us, as far as our ring tells. */
+  private watchers = new Set<string>();
+  /**
+   * Peers a watcher reported `suspect` that we have not heard since, with the evidence baseline the
+   * report stands for (silent since `suspectAfterMs` before it came). We ping them every heartbeat
+   * and judge them like watched ones, so every peer reaches its own verdict at about the time the
+   * watcher does.
+   */
+  private readonly reported = new Map<string, number>();
   private pingId = 0;
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   private readonly syncs = new WeakMap<Link, LinkSync>();
@@ -283,6 +298,8 @@ export class MeshNode {
       link.close(CLOSE.GOING_AWAY, 'peer stopping');
     }
     this.links.clear();
+    this.watched.clear();
+    this.reported.clear();
     for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
     this.spares.clear();
     this.transport.close();
@@ -587,6 +604,7 @@ export class MeshNode {
     }
     const now = this.now();
     this.table.heard(link.peerId, now);
+    this.reported.delete(link.peerId);
     const peer = this.table.peers.get(link.peerId);
     if (peer && peer.state === 'suspect') this.setState(peer.peerId, 'connected');
     switch (msg.type) {
@@ -624,6 +642,9 @@ export class MeshNode {
         break;
       case 'bye':
         this.log.info({ peer: link.peerId, reason: msg.reason }, 'peer leaving');
+        break;
+      case 'suspect':
+        this.onSuspectReport(link, msg);
         break;
       default:
         // Handshake messages after the handshake are out of order.
@@ -759,6 +780,7 @@ export class MeshNode {
     if (this.links.get(link.peerId) !== link) return;
     this.links.delete(link.peerId);
     this.pingsSent.delete(link.peerId);
+    this.reported.delete(link.peerId);
     if (!this.running) return;
     const spare = this.spares.get(link.peerId);
     this.spares.delete(link.peerId);
@@ -809,12 +831,11 @@ export class MeshNode {
   /** Asks the failure detector, acts on its verdicts, and sets the timer for its next deadline. */
   private judge(): void {
     const now = this.now();
-    const linked = [...this.links.keys()].flatMap((id) => this.table.peers.get(id) ?? []);
-    const { lagMs, suspect, down, nextCheckAt } = this.detector.tick(now, linked);
+    const { lagMs, suspect, down, nextCheckAt } = this.detector.tick(now, this.judged());
     if (lagMs > 0) {
-      // Peers not linked right now are stretched too: their deadlines are just as stale.
-      for (const p of this.table.peers.values())
-        if (p.state !== 'down' && !this.links.has(p.peerId)) p.lastSeen += lagMs;
+      // The detector stretched its copies; the table and the baselines are just as stale.
+      for (const p of this.table.peers.values()) if (p.state !== 'down') p.lastSeen += lagMs;
+      for (const m of [this.watched, this.reported]) for (const [id, at] of m) m.set(id, at + lagMs);
       if (lagMs >= 500) this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
       else this.log.debug({ lagMs }, 'event loop lagged; stretching peer timeouts');
     }
@@ -825,6 +846,7 @@ export class MeshNode {
       this.setState(peerId, 'suspect');
       this.announceSoon();
       this.log.warn({ peer: peerId, silentMs: Math.round(silentMs) }, 'peer suspect');
+      this.reportSuspect(peerId);
     }
     this.scheduler.clear(this.checkTimer);
     this.checkTimer = undefined;
@@ -843,24 +865,91 @@ export class MeshNode {
     }
   }
 
+  /**
+   * What the failure detector judges: the peers we watch and those reported suspect, if linked,
+   * each as last heard or as first watched, whichever is later. Copies: the detector stretches
+   * them for our own lag, and judge() stretches the originals.
+   */
+  private judged(): Heard[] {
+    const heard = new Map<string, Heard>();
+    for (const m of [this.watched, this.reported]) {
+      for (const [peerId, since] of m) {
+        const peer = this.links.has(peerId) ? this.table.peers.get(peerId) : undefined;
+        if (!peer || heard.has(peerId)) continue;
+        heard.set(peerId, { peerId, state: peer.state, lastSeen: Math.max(peer.lastSeen, since) });
+      }
+    }
+    return [...heard.values()];
+  }
+
+  /** Recomputes whom we watch from the current links (cheap: a sort of N ids per heartbeat). */
+  private rewatch(now: number): void {
+    const { targets, watchers } = watchRing(this.opts.self.peerId, this.links.keys());
+    for (const peerId of this.watched.keys()) if (!targets.has(peerId)) this.watched.delete(peerId);
+    for (const peerId of targets) if (!this.watched.has(peerId)) this.watched.set(peerId, now);
+    this.watchers = watchers;
+  }
+
+  /** A peer we watch fell silent: tell everyone, so they ask it themselves (see onSuspectReport). */
+  private reportSuspect(peerId: string): void {
+    const link = this.links.get(peerId);
+    if (!link || !this.watched.has(peerId)) return;
+    const report = message('suspect', { peerId, bootId: link.bootId });
+    for (const other of this.links.values()) if (other !== link) this.send(other, report);
+  }
+
+  /**
+   * A watcher says a peer fell silent. Unless we heard that peer more recently than a suspicion
+   * needs (then the watcher's own link is the problem, and its detector will end that link), we
+   * take the report as evidence: the peer is `suspect` here too, we ping it at once and every
+   * heartbeat, and it is `down` DOWN_GRACE_MS later unless it answers. A report about us, or about
+   * a peer we watch ourselves, or an older boot, changes nothing.
+   */
+  private onSuspectReport(from: Link, msg: MessageOf<'suspect'>): void {
+    const { peerId } = msg;
+    const link = this.links.get(peerId);
+    const peer = this.table.peers.get(peerId);
+    if (!link || !peer || link.bootId !== msg.bootId) return;
+    if (this.watched.has(peerId) || this.reported.has(peerId)) return;
+    const now = this.now();
+    const { suspectAfterMs } = this.detector.policy;
+    if (now - peer.lastSeen < suspectAfterMs) return;
+    this.reported.set(peerId, now - suspectAfterMs);
+    if (peer.state === 'connected') {
+      this.setState(peerId, 'suspect');
+      this.announceSoon();
+    }
+    this.log.warn({ peer: peerId, reportedBy: from.peerId }, 'peer suspect (reported by its watcher)');
+    this.ping(link, now);
+    this.judge();
+  }
+
+  private ping(link: Link, now: number): void {
+    const rttMs = this.table.peers.get(link.peerId)?.rttMs;
+    const ping = { id: ++this.pingId, t: now };
+    this.pingsSent.set(link.peerId, ping);
+    this.send(link, message('ping', rttMs === null || rttMs === undefined ? ping : { ...ping, rttMs }));
+  }
+
   private heartbeat(): void {
+    this.rewatch(this.now());
     this.judge();
     const now = this.now();
     const interval = this.opts.timers.heartbeatIntervalMs;
-    for (const [peerId, link] of this.links) {
+    for (const peerId of new Set([...this.watched.keys(), ...this.reported.keys()])) {
+      const link = this.links.get(peerId);
       const peer = this.table.peers.get(peerId);
-      if (!peer) continue;
-      // One side of each link pings (the greater peer id) and the other answers: each hears the
-      // other once per interval, at half the frames of both pinging. The other side pings only
-      // when the pinger fell silent (an older peer pings anyway). Any frame counts as liveness, so
-      // a ping is skipped while traffic flows both ways.
-      const pinger = this.opts.self.peerId > peerId;
+      if (!link || !peer) continue;
+      // Where two peers watch each other, one pings (the greater peer id) and the other answers:
+      // each hears the other once per interval, at half the frames of both pinging. The other side
+      // pings only when the pinger fell silent (an older peer pings anyway). Any frame counts as
+      // liveness, so a ping is skipped while traffic flows both ways.
+      const pinger =
+        !this.watchers.has(peerId) || this.opts.self.peerId > peerId || this.reported.has(peerId);
       const silentMs = now - peer.lastSeen;
       if (!pinger && silentMs <= 1.5 * interval) continue;
       if (now - this.syncOf(link).lastSent < interval / 2 && silentMs < interval / 2) continue;
-      const ping = { id: ++this.pingId, t: now };
-      this.pingsSent.set(peerId, ping);
-      this.send(link, message('ping', peer.rttMs === null ? ping : { ...ping, rttMs: peer.rttMs }));
+      this.ping(link, now);
     }
   }
 

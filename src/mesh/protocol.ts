@@ -11,7 +11,8 @@
  *   D -> A  auth      {proof: D's proof}
  *   A -> D  ready     {}                      (the first sealed frame)
  * then, sealed (seal.ts) in binary frames, either side: status, killswitch, ping, pong, bye,
- * status-delta, status-request. A `status` with a `seq` says its sender also speaks deltas: from
+ * status-delta, status-request, suspect (a watcher's report, see watch-ring.ts; an older peer
+ * counts and ignores it). A `status` with a `seq` says its sender also speaks deltas: from
  * then on it may get `status-delta`s (seq + 1, + 2...) on that link instead of whole summaries, and
  * asks with `status-request` for the whole one when it sees a gap. A peer whose status has no `seq`
  * (an older one) keeps getting the whole summary every sync.
@@ -219,6 +220,8 @@ const messageSchemas = {
   'status-delta': SummaryDeltaSchema,
   /** Asks for the whole summary (a delta came after a gap, or before any whole one). */
   'status-request': Type.Object({ type: Type.Literal('status-request') }),
+  /** A watcher (watch-ring.ts) has not heard this boot of this peer for a suspicion's time. */
+  suspect: Type.Object({ type: Type.Literal('suspect'), peerId: Id, bootId: Id }),
 } as const;
 
 type Schemas = typeof messageSchemas;

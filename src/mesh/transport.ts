@@ -97,6 +97,18 @@ export class WebSocketFrames implements FrameSocket {
   }
 }
 
+/**
+ * Most links carry no heartbeats (watch-ring.ts): the kernel's TCP keepalive probes an idle one,
+ * at no cost to the event loop, and ends a connection whose peer vanished without a FIN (a host
+ * that lost power, a NAT that forgot it): libuv probes after this much idle time, then every
+ * second, ten times.
+ */
+export const MESH_KEEPALIVE_MS = 10_000;
+
+function keepAlive(socket: { setKeepAlive?: (enable: boolean, delay: number) => unknown }): void {
+  socket.setKeepAlive?.(true, MESH_KEEPALIVE_MS);
+}
+
 /** The acceptor's half on a socket our MeshServer upgraded: its admission ticket is settled here. */
 export function acceptWebSocket(
   ws: WebSocket,
@@ -105,6 +117,7 @@ export function acceptWebSocket(
   scheduler: Scheduler = systemScheduler,
 ): PendingLink {
   const admitted = takePreAuth(ws);
+  keepAlive(req.socket);
   const socket = new WebSocketFrames(ws);
   const machine = new AcceptorHandshake(opts, normaliseIp(req.socket.remoteAddress ?? 'unknown'));
   const running = runHandshake(socket, machine, {
@@ -145,6 +158,7 @@ export function dialWebSocket(
   const machine = new DialerHandshake(opts, address);
   const running = runHandshake(socket, machine, { scheduler, timeoutMs });
   ws.on('error', (err) => running.fail(new HandshakeError(1006, err.message)));
+  ws.once('upgrade', (res) => keepAlive(res.socket));
   ws.once('open', () => socket.send(machine.hello));
   ws.once('unexpected-response', (_req, res) =>
     running.fail(new HandshakeError(1006, `HTTP ${res.statusCode} instead of a WebSocket upgrade`)),
