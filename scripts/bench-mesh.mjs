@@ -24,7 +24,8 @@
  * every 100 ms (200 ms above 12 peers), and a peer that met the condition is no longer asked; the
  * figures are therefore accurate to about one poll period.
  *
- * Usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10]   (npm run bench:mesh)
+ * Usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10] [--env K=V,...]   (npm run bench:mesh)
+ *   --env adds variables to every peer (MESH_HEARTBEAT_INTERVAL=200, for one): compare settings in one run.
  * Needs the build (npm run build) and Linux /proc. Never uses mDNS (root network namespace).
  */
 import { spawn } from 'node:child_process';
@@ -65,11 +66,12 @@ const { values } = parseArgs({
   options: {
     sizes: { type: 'string', default: '3,10,25' },
     'idle-seconds': { type: 'string', default: '10' },
+    env: { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10]');
+  console.log('usage: node scripts/bench-mesh.mjs [--sizes 3,10,25] [--idle-seconds 10] [--env K=V,...]');
   process.exit(0);
 }
 const sizes = values.sizes.split(',').map(Number);
@@ -78,6 +80,20 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 100) || !(idleSeconds
   console.error('--sizes must list whole numbers from 2 to 100, --idle-seconds a number > 0');
   process.exit(2);
 }
+/** --env: extra variables for every peer. */
+const extraEnv = Object.fromEntries(
+  values.env
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq < 1) {
+        console.error(`--env takes K=V pairs separated by commas; got "${kv}"`);
+        process.exit(2);
+      }
+      return [kv.slice(0, eq), kv.slice(eq + 1)];
+    }),
+);
 requireBuild();
 
 /** A sleep that does not keep the process alive (for timeouts raced against something else). */
@@ -296,6 +312,7 @@ async function benchOne(n) {
         MESH_DISCOVERY: 'static',
         MESH_PEERS: staticPeers(ports, port),
         CONTINUOUS_MODE: 'false',
+        ...extraEnv,
       },
     };
   });
@@ -446,7 +463,7 @@ async function main() {
       .join(' ')}, ${new Date().toISOString()}`,
   );
   console.log(
-    'peers: node bot.js, CONTINUOUS_MODE=false, LOG_LEVEL=warn, static discovery on 127.0.0.1, default mesh timers',
+    `peers: node bot.js, CONTINUOUS_MODE=false, LOG_LEVEL=warn, static discovery on 127.0.0.1, ${values.env ? `with ${values.env}` : 'default mesh timers'}`,
   );
   const results = [];
   for (const n of sizes) {
@@ -492,7 +509,53 @@ async function main() {
       `\nresolution: one poll period per peer (${sizes.map((n) => `N=${n}: ${pollMs(n)} ms`).join(', ')}).` +
       `\nidle: ${idleSeconds} s window after ${SETTLE_MS / 1000} s settle, nobody polling; CPU 100 % = one core.`,
   );
+  await printSealingShare(results);
   if (results.some((r) => r.error)) process.exitCode = 1;
+}
+
+/**
+ * What sealing costs on the two paths issue 11 bounds (at most 10 % of kill-switch propagation and of
+ * relink time), measured in this process after the peers are gone, as a share of this run's figures.
+ * Kill switch: the origin seals N-1 frames and each receiver opens one, all on the critical path if
+ * nothing overlapped. Relink: the restarted peer seals and opens about 3 frames per link (ready, kill
+ * switch, whole status) with each of N-1 peers. Upper bounds: the peers do this work in parallel.
+ */
+async function printSealingShare(results) {
+  const [{ SealedChannel }, { encode, message }] = await Promise.all([
+    import(new URL('../dist/mesh/seal.js', import.meta.url).href),
+    import(new URL('../dist/mesh/protocol.js', import.meta.url).href),
+  ]);
+  const key = randomBytes(32);
+  const out = new SealedChannel(key);
+  const back = new SealedChannel(key);
+  const state = {
+    active: true,
+    reason: 'bench',
+    since: new Date().toISOString(),
+    origin: 'bench-01',
+    epoch: 7,
+  };
+  const frame = Buffer.from(encode(message('killswitch', { state })));
+  const rounds = 20_000;
+  const sealed = [];
+  let t = performance.now();
+  for (let i = 0; i < rounds; i++) sealed.push(out.seal(frame));
+  const sealUs = ((performance.now() - t) * 1000) / rounds;
+  t = performance.now();
+  for (const f of sealed) back.open(f);
+  const openUs = ((performance.now() - t) * 1000) / rounds;
+  console.log(
+    `\nsealing (AES-256-GCM, a ${frame.length}-byte kill-switch frame, this process): seal ${sealUs.toFixed(1)} us, open ${openUs.toFixed(1)} us per frame`,
+  );
+  for (const r of results) {
+    if (r.error) continue;
+    const killMs = ((r.n - 1) * sealUs + openUs) / 1000;
+    const relinkMs = ((r.n - 1) * 3 * (sealUs + openUs)) / 1000;
+    const pct = (part, whole) => (whole ? `${((100 * part) / whole).toFixed(2)} %` : '-');
+    console.log(
+      `  N=${r.n}: kill switch ${killMs.toFixed(2)} ms of sealing = ${pct(killMs, r.killSwitchLoggedMs ?? r.killSwitchMs)} of its propagation; relink ${relinkMs.toFixed(2)} ms = ${pct(relinkMs, r.relinkMs)} of its time`,
+    );
+  }
 }
 
 /**
