@@ -3,6 +3,7 @@
 // `suspect` within 1.5 s and `down` within 3 s by every peer, watchers or not, while a peer busy
 // for 1.2 s is never accused.
 import { describe, expect, it } from 'vitest';
+import type { Link } from '../../src/mesh/link.js';
 import { watchRing } from '../../src/mesh/watch-ring.js';
 import { captureLogger } from '../helpers/logger.js';
 import { FAST_HEARTBEAT_MS, MemoryMesh, type MemoryPeer, stateIn } from './memory-harness.js';
@@ -145,5 +146,33 @@ describe('a silent peer in a fleet of 7', () => {
     // Whoever else a's report reached had heard b within the suspicion time: b stays connected there.
     for (const o of peers.slice(2)) expect(stateIn(o, b.id), o.id).toBe('connected');
     expect(lines.filter((l) => l.msg === 'peer suspect (reported by its watcher)')).toEqual([]);
+  });
+
+  it('cannot bring down a live peer with a false report: it is pinged and answers', async () => {
+    const { logger, lines } = captureLogger();
+    // p04's neighbours on the ring (p02, p03, p05, p06) hear it all the time; p01 and p07 do not.
+    const { m, peers } = await fleet(8, { logger });
+    const [liar, , , , victim] = peers as MemoryPeer[];
+    // Long enough that nobody who does not watch the victim has heard it within a suspicion's time.
+    await m.time.advance(3_000);
+    const from = lines.length;
+    const bootId = `${(victim as MemoryPeer).id}-boot`;
+    const report = Buffer.from(
+      JSON.stringify({ type: 'suspect', peerId: (victim as MemoryPeer).id, bootId }),
+    );
+    for (const other of peers) {
+      if (other === liar || other === victim) continue;
+      const link = (liar as MemoryPeer).node['links' as keyof typeof liar.node] as unknown as Map<
+        string,
+        Link
+      >;
+      link.get(other.id)?.sendBytes(report);
+    }
+    await m.time.advance(5_000);
+    // Some peers took the report and asked the victim; it answered, and nobody dropped it.
+    expect(lines.some((l) => l.msg === 'peer suspect (reported by its watcher)')).toBe(true);
+    for (const o of peers)
+      if (o !== victim) expect(stateIn(o, (victim as MemoryPeer).id), o.id).toBe('connected');
+    expect(lines.slice(from).filter((l) => l.msg === 'peer down')).toEqual([]);
   });
 });
