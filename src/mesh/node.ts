@@ -183,6 +183,12 @@ export class MeshNode {
    * watcher does.
    */
   private readonly reported = new Map<string, number>();
+  /**
+   * Peers we ask directly for a while, with the monotonic ms since when: when one we watch falls
+   * silent, the fault may be ours (a partition around us), and the peers we do not watch would
+   * otherwise stay `connected` here until TCP keepalive gave up. Removed once heard.
+   */
+  private readonly probing = new Map<string, number>();
   private pingId = 0;
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   private readonly syncs = new WeakMap<Link, LinkSync>();
@@ -300,6 +306,7 @@ export class MeshNode {
     this.links.clear();
     this.watched.clear();
     this.reported.clear();
+    this.probing.clear();
     for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
     this.spares.clear();
     this.transport.close();
@@ -605,6 +612,7 @@ export class MeshNode {
     const now = this.now();
     this.table.heard(link.peerId, now);
     this.reported.delete(link.peerId);
+    this.probing.delete(link.peerId);
     const peer = this.table.peers.get(link.peerId);
     if (peer && peer.state === 'suspect') this.setState(peer.peerId, 'connected');
     switch (msg.type) {
@@ -781,6 +789,7 @@ export class MeshNode {
     this.links.delete(link.peerId);
     this.pingsSent.delete(link.peerId);
     this.reported.delete(link.peerId);
+    this.probing.delete(link.peerId);
     if (!this.running) return;
     const spare = this.spares.get(link.peerId);
     this.spares.delete(link.peerId);
@@ -835,7 +844,8 @@ export class MeshNode {
     if (lagMs > 0) {
       // The detector stretched its copies; the table and the baselines are just as stale.
       for (const p of this.table.peers.values()) if (p.state !== 'down') p.lastSeen += lagMs;
-      for (const m of [this.watched, this.reported]) for (const [id, at] of m) m.set(id, at + lagMs);
+      for (const m of [this.watched, this.reported, this.probing])
+        for (const [id, at] of m) m.set(id, at + lagMs);
       if (lagMs >= 500) this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
       else this.log.debug({ lagMs }, 'event loop lagged; stretching peer timeouts');
     }
@@ -866,20 +876,21 @@ export class MeshNode {
   }
 
   /**
-   * What the failure detector judges: the peers we watch and those reported suspect, if linked,
+   * What the failure detector judges: the peers we watch, probe or had reported suspect, if linked,
    * each as last heard or as first watched, whichever is later. Copies: the detector stretches
    * them for our own lag, and judge() stretches the originals.
    */
   private judged(): Heard[] {
-    const heard = new Map<string, Heard>();
-    for (const m of [this.watched, this.reported]) {
-      for (const [peerId, since] of m) {
-        const peer = this.links.has(peerId) ? this.table.peers.get(peerId) : undefined;
-        if (!peer || heard.has(peerId)) continue;
-        heard.set(peerId, { peerId, state: peer.state, lastSeen: Math.max(peer.lastSeen, since) });
-      }
+    // A peer in more than one set is judged from the earliest: we have asked it since then.
+    const since = new Map<string, number>();
+    for (const m of [this.watched, this.reported, this.probing])
+      for (const [peerId, at] of m) since.set(peerId, Math.min(at, since.get(peerId) ?? at));
+    const heard: Heard[] = [];
+    for (const [peerId, at] of since) {
+      const peer = this.links.has(peerId) ? this.table.peers.get(peerId) : undefined;
+      if (peer) heard.push({ peerId, state: peer.state, lastSeen: Math.max(peer.lastSeen, at) });
     }
-    return [...heard.values()];
+    return heard;
   }
 
   /** Recomputes whom we watch from the current links (cheap: a sort of N ids per heartbeat). */
@@ -890,12 +901,23 @@ export class MeshNode {
     this.watchers = watchers;
   }
 
-  /** A peer we watch fell silent: tell everyone, so they ask it themselves (see onSuspectReport). */
+  /**
+   * A peer we watch fell silent: tell everyone, so they ask it themselves (see onSuspectReport),
+   * and ask everyone else ourselves, in case we are the one cut off.
+   */
   private reportSuspect(peerId: string): void {
     const link = this.links.get(peerId);
     if (!link || !this.watched.has(peerId)) return;
     const report = message('suspect', { peerId, bootId: link.bootId });
-    for (const other of this.links.values()) if (other !== link) this.send(other, report);
+    const now = this.now();
+    for (const other of this.links.values()) {
+      if (other === link) continue;
+      this.send(other, report);
+      const id = other.peerId;
+      if (this.watched.has(id) || this.reported.has(id) || this.probing.has(id)) continue;
+      this.probing.set(id, now);
+      this.ping(other, now);
+    }
   }
 
   /**
@@ -936,7 +958,8 @@ export class MeshNode {
     this.judge();
     const now = this.now();
     const interval = this.opts.timers.heartbeatIntervalMs;
-    for (const peerId of new Set([...this.watched.keys(), ...this.reported.keys()])) {
+    const asked = [...this.watched.keys(), ...this.reported.keys(), ...this.probing.keys()];
+    for (const peerId of new Set(asked)) {
       const link = this.links.get(peerId);
       const peer = this.table.peers.get(peerId);
       if (!link || !peer) continue;
@@ -945,7 +968,10 @@ export class MeshNode {
       // pings only when the pinger fell silent (an older peer pings anyway). Any frame counts as
       // liveness, so a ping is skipped while traffic flows both ways.
       const pinger =
-        !this.watchers.has(peerId) || this.opts.self.peerId > peerId || this.reported.has(peerId);
+        !this.watchers.has(peerId) ||
+        this.opts.self.peerId > peerId ||
+        this.reported.has(peerId) ||
+        this.probing.has(peerId);
       const silentMs = now - peer.lastSeen;
       if (!pinger && silentMs <= 1.5 * interval) continue;
       if (now - this.syncOf(link).lastSent < interval / 2 && silentMs < interval / 2) continue;

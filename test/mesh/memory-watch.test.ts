@@ -175,4 +175,18 @@ describe('a silent peer in a fleet of 7', () => {
       if (o !== victim) expect(stateIn(o, (victim as MemoryPeer).id), o.id).toBe('connected');
     expect(lines.slice(from).filter((l) => l.msg === 'peer down')).toEqual([]);
   });
+
+  it('cut off from everyone, sees them all down, watched or not', async () => {
+    const { m, peers } = await fleet(7);
+    const lonely = peers[3] as MemoryPeer;
+    const others = peers.filter((p) => p !== lonely);
+    for (const o of others) m.net.partition(lonely.host, o.host);
+    const cutAt = m.time.now;
+    // Its two targets fall silent first; it then asks the four it does not watch, which are down
+    // a suspicion and a grace later: 1.49 + 1.49 + 1.3 s at most.
+    await m.time.until(() => others.every((o) => stateIn(lonely, o.id) === 'down'), 10_000);
+    expect(m.time.now - cutAt).toBeLessThanOrEqual(4_500);
+    // And they all see it down, within the usual 3 s.
+    await m.time.until(() => others.every((o) => stateIn(o, lonely.id) === 'down'), 1_000);
+  });
 });
