@@ -893,11 +893,17 @@ export class MeshNode {
     return heard;
   }
 
-  /** Recomputes whom we watch from the current links (cheap: a sort of N ids per heartbeat). */
+  /**
+   * Recomputes whom we watch from the current links (cheap: a sort of N ids per heartbeat). A peer
+   * we start watching counts as heard one interval ago at the latest: it is asked from now on, and
+   * so gets the same 1.29 s to answer as one that fell silent right after its last heartbeat,
+   * while one heard since (a link that just came up) is judged from then, not a heartbeat late.
+   */
   private rewatch(now: number): void {
     const { targets, watchers } = watchRing(this.opts.self.peerId, this.links.keys());
+    const since = now - this.opts.timers.heartbeatIntervalMs;
     for (const peerId of this.watched.keys()) if (!targets.has(peerId)) this.watched.delete(peerId);
-    for (const peerId of targets) if (!this.watched.has(peerId)) this.watched.set(peerId, now);
+    for (const peerId of targets) if (!this.watched.has(peerId)) this.watched.set(peerId, since);
     this.watchers = watchers;
   }
 
@@ -921,11 +927,13 @@ export class MeshNode {
   }
 
   /**
-   * A watcher says a peer fell silent. Unless we heard that peer more recently than a suspicion
-   * needs (then the watcher's own link is the problem, and its detector will end that link), we
-   * take the report as evidence: the peer is `suspect` here too, we ping it at once and every
-   * heartbeat, and it is `down` DOWN_GRACE_MS later unless it answers. A report about us, or about
-   * a peer we watch ourselves, or an older boot, changes nothing.
+   * A watcher says a peer fell silent. We take the report as evidence that the peer has been
+   * silent for a suspicion's time, unless we heard it ourselves since: we ping it at once and every
+   * heartbeat and judge it like one we watch, from the later of the two. So a peer we have not heard
+   * for that long is `suspect` here at once and `down` DOWN_GRACE_MS later unless it answers; one we
+   * heard more recently stays `connected` until our own silence says otherwise (if only the
+   * watcher's link is at fault, the peer answers us and the watcher's detector ends that link). A
+   * report about us, about a peer we watch ourselves, or about an older boot changes nothing.
    */
   private onSuspectReport(from: Link, msg: MessageOf<'suspect'>): void {
     const { peerId } = msg;
@@ -935,13 +943,17 @@ export class MeshNode {
     if (this.watched.has(peerId) || this.reported.has(peerId)) return;
     const now = this.now();
     const { suspectAfterMs } = this.detector.policy;
-    if (now - peer.lastSeen < suspectAfterMs) return;
     this.reported.set(peerId, now - suspectAfterMs);
-    if (peer.state === 'connected') {
+    if (peer.state === 'connected' && now - peer.lastSeen >= suspectAfterMs) {
       this.setState(peerId, 'suspect');
       this.announceSoon();
+      this.log.warn({ peer: peerId, reportedBy: from.peerId }, 'peer suspect (reported by its watcher)');
+    } else {
+      this.log.debug(
+        { peer: peerId, reportedBy: from.peerId },
+        'peer reported suspect; heard it since, asking it',
+      );
     }
-    this.log.warn({ peer: peerId, reportedBy: from.peerId }, 'peer suspect (reported by its watcher)');
     this.ping(link, now);
     this.judge();
   }

@@ -218,6 +218,36 @@ describe('a mesh of peer processes on 127.0.0.1 (static discovery)', () => {
     await vi.waitFor(() => expectFullMesh(members), LINKED);
   });
 
+  it('in a fleet of five, every peer sees a SIGSTOPped one down, most by its watchers report', async () => {
+    const secret = newSecret();
+    const ids = ['w-a', 'w-b', 'w-c', 'w-d', 'w-e'];
+    const members = await startMesh({ peerIds: ids, secret, token: TOKEN });
+    await vi.waitFor(() => expectFullMesh(members), LINKED);
+    // w-c is watched by w-a and w-b (the two before it on the ring); w-d and w-e learn it from them.
+    const victim = members[2] as Member;
+    const observers = others(members, victim);
+    const pid = victim.bot.pid;
+    const startTime = startTimeOf(pid);
+    onTestFinished(() => {
+      if (isAlive(pid, startTime)) process.kill(pid, 'SIGCONT');
+    });
+    process.kill(pid, 'SIGSTOP');
+    const downMs = await timeUntil(() => expectStates(observers, [victim.peerId], 'down'), 20_000);
+    expect(downMs).toBeGreaterThanOrEqual(2_500);
+    expect(downMs).toBeLessThan(8_000);
+    // w-d and w-e send w-c no heartbeats: without the watchers' reports they would still see it
+    // connected here (until TCP keepalive, about 20 s). They did get reports.
+    for (const o of observers.slice(2)) {
+      const metrics = (await o.bot.get('/metrics')).body;
+      const line = metrics
+        .split('\n')
+        .find((l) => l.startsWith('qb_mesh_messages_in_total{') && l.includes('type="suspect"'));
+      expect(Number(line?.split(' ').at(-1)), `${o.peerId}: ${line}`).toBeGreaterThan(0);
+    }
+    process.kill(pid, 'SIGCONT');
+    await vi.waitFor(() => expectFullMesh(members), LINKED);
+  });
+
   it('does not call a peer down that is merely busy for a second, nor does the busy peer blame the others', async () => {
     const members = await startMesh({
       peerIds: ['busy-a', 'busy-b', 'busy-c'],

@@ -135,7 +135,7 @@ describe('a silent peer in a fleet of 7', () => {
     }
   });
 
-  it('ignores a report about a peer it heard from just now', async () => {
+  it('keeps a peer it heard from just now connected when a watcher reports it', async () => {
     const { logger, lines } = captureLogger();
     const { m, peers } = await fleet(5, { logger });
     const [a, b] = peers as [MemoryPeer, MemoryPeer];
