@@ -152,27 +152,23 @@ describe('a silent peer in a fleet of 7', () => {
     const { logger, lines } = captureLogger();
     // p04's neighbours on the ring (p02, p03, p05, p06) hear it all the time; p01 and p07 do not.
     const { m, peers } = await fleet(8, { logger });
-    const [liar, , , , victim] = peers as MemoryPeer[];
+    const liar = peers[0] as MemoryPeer;
+    const victim = peers[4] as MemoryPeer;
     // Long enough that nobody who does not watch the victim has heard it within a suspicion's time.
     await m.time.advance(3_000);
     const from = lines.length;
-    const bootId = `${(victim as MemoryPeer).id}-boot`;
     const report = Buffer.from(
-      JSON.stringify({ type: 'suspect', peerId: (victim as MemoryPeer).id, bootId }),
+      JSON.stringify({ type: 'suspect', peerId: victim.id, bootId: `${victim.id}-boot` }),
     );
+    const liarLinks = (liar.node as unknown as { links: Map<string, Link> }).links;
     for (const other of peers) {
       if (other === liar || other === victim) continue;
-      const link = (liar as MemoryPeer).node['links' as keyof typeof liar.node] as unknown as Map<
-        string,
-        Link
-      >;
-      link.get(other.id)?.sendBytes(report);
+      liarLinks.get(other.id)?.sendBytes(report);
     }
     await m.time.advance(5_000);
     // Some peers took the report and asked the victim; it answered, and nobody dropped it.
     expect(lines.some((l) => l.msg === 'peer suspect (reported by its watcher)')).toBe(true);
-    for (const o of peers)
-      if (o !== victim) expect(stateIn(o, (victim as MemoryPeer).id), o.id).toBe('connected');
+    for (const o of peers) if (o !== victim) expect(stateIn(o, victim.id), o.id).toBe('connected');
     expect(lines.slice(from).filter((l) => l.msg === 'peer down')).toEqual([]);
   });
 
