@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CLOSE } from '../../src/mesh/protocol.js';
 import { captureLogger } from '../helpers/logger.js';
-import { MemoryMesh, type MemoryPeer, stateIn } from './memory-harness.js';
+import { MemoryMesh, type MemoryPeer, pauseAndTimeVerdicts, stateIn } from './memory-harness.js';
 
 /** Phases of the 200 ms heartbeat at which a peer stops: 0, 13, 26 ... 195 ms. */
 const PHASES = Array.from({ length: 16 }, (_, i) => i * 13);
@@ -33,19 +33,7 @@ describe('a peer that goes silent', () => {
         const victim = peers.find((p) => p.id === 'm') as MemoryPeer;
         const observers = peers.filter((p) => p !== victim);
         await m.time.advance(phase);
-        const stoppedAt = m.time.now;
-        victim.host.pause();
-        const seen = new Map<string, { suspect?: number; down?: number }>();
-        await m.time.until(() => {
-          for (const o of observers) {
-            const s = seen.get(o.id) ?? {};
-            const state = stateIn(o, victim.id);
-            if (state === 'suspect') s.suspect ??= m.time.now - stoppedAt;
-            if (state === 'down') s.down ??= m.time.now - stoppedAt;
-            seen.set(o.id, s);
-          }
-          return observers.every((o) => seen.get(o.id)?.down !== undefined);
-        }, 10_000);
+        const seen = await pauseAndTimeVerdicts(m, victim, observers);
         for (const [observer, at] of seen) {
           const where = `${observer} at phase ${phase}: ${JSON.stringify(at)}`;
           // Never before a peer merely busy for 1.2 s could have been silent this long.

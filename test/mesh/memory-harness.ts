@@ -133,3 +133,31 @@ export class MemoryMesh {
 }
 
 export const stateIn = (p: MemoryPeer, id: string) => p.node.peers().find((v) => v.peerId === id)?.state;
+
+/** When each observer first saw a peer `suspect` and `down`, in ms from the pause. */
+export type Verdicts = Map<string, { suspect?: number; down?: number }>;
+
+/**
+ * Pauses `victim` (SIGSTOP, a cut cable) and runs virtual time until every observer sees it `down`,
+ * noting when each first saw it `suspect` and `down`.
+ */
+export async function pauseAndTimeVerdicts(
+  m: MemoryMesh,
+  victim: MemoryPeer,
+  observers: MemoryPeer[],
+): Promise<Verdicts> {
+  const stoppedAt = m.time.now;
+  victim.host.pause();
+  const seen: Verdicts = new Map();
+  await m.time.until(() => {
+    for (const o of observers) {
+      const s = seen.get(o.id) ?? {};
+      const state = stateIn(o, victim.id);
+      if (state === 'suspect') s.suspect ??= m.time.now - stoppedAt;
+      if (state === 'down') s.down ??= m.time.now - stoppedAt;
+      seen.set(o.id, s);
+    }
+    return observers.every((o) => seen.get(o.id)?.down !== undefined);
+  }, 10_000);
+  return seen;
+}

@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import type { Link } from '../../src/mesh/link.js';
 import { watchRing } from '../../src/mesh/watch-ring.js';
 import { captureLogger } from '../helpers/logger.js';
-import { FAST_HEARTBEAT_MS, MemoryMesh, type MemoryPeer, stateIn } from './memory-harness.js';
+import {
+  FAST_HEARTBEAT_MS,
+  MemoryMesh,
+  type MemoryPeer,
+  pauseAndTimeVerdicts,
+  stateIn,
+} from './memory-harness.js';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `p${String(i).padStart(2, '0')}`);
 
@@ -80,19 +86,7 @@ describe('a silent peer in a fleet of 7', () => {
       const victim = peers[3] as MemoryPeer;
       const observers = peers.filter((p) => p !== victim);
       await m.time.advance(phase);
-      const stoppedAt = m.time.now;
-      victim.host.pause();
-      const seen = new Map<string, { suspect?: number; down?: number }>();
-      await m.time.until(() => {
-        for (const o of observers) {
-          const s = seen.get(o.id) ?? {};
-          const state = stateIn(o, victim.id);
-          if (state === 'suspect') s.suspect ??= m.time.now - stoppedAt;
-          if (state === 'down') s.down ??= m.time.now - stoppedAt;
-          seen.set(o.id, s);
-        }
-        return observers.every((o) => seen.get(o.id)?.down !== undefined);
-      }, 10_000);
+      const seen = await pauseAndTimeVerdicts(m, victim, observers);
       for (const [observer, at] of seen) {
         const where = `${observer} at phase ${phase}: ${JSON.stringify(at)}`;
         expect(at.suspect, where).toBeGreaterThanOrEqual(1_200);
