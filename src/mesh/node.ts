@@ -177,18 +177,12 @@ export class MeshNode {
   /** The peers that watch us, as far as our ring tells. */
   private watchers = new Set<string>();
   /**
-   * Peers a watcher reported `suspect` that we have not heard since, with the evidence baseline the
-   * report stands for (silent since `suspectAfterMs` before it came). We ping them every heartbeat
-   * and judge them like watched ones, so every peer reaches its own verdict at about the time the
-   * watcher does.
+   * Peers we do not watch but ask for now, pinging them every heartbeat and judging them like
+   * watched ones until we hear them, with the evidence baseline: a watcher reported them `suspect`
+   * (silent since `suspectAfterMs` before the report), or one we watch fell silent and the fault may
+   * be ours (a partition around us: silent since we started asking).
    */
-  private readonly reported = new Map<string, number>();
-  /**
-   * Peers we ask directly for a while, with the monotonic ms since when: when one we watch falls
-   * silent, the fault may be ours (a partition around us), and the peers we do not watch would
-   * otherwise stay `connected` here until TCP keepalive gave up. Removed once heard.
-   */
-  private readonly probing = new Map<string, number>();
+  private readonly asking = new Map<string, number>();
   private pingId = 0;
   private readonly pingsSent = new Map<string, { id: number; t: number }>();
   private readonly syncs = new WeakMap<Link, LinkSync>();
@@ -305,8 +299,7 @@ export class MeshNode {
     }
     this.links.clear();
     this.watched.clear();
-    this.reported.clear();
-    this.probing.clear();
+    this.asking.clear();
     for (const spare of this.spares.values()) spare.close(CLOSE.GOING_AWAY, 'peer stopping');
     this.spares.clear();
     this.transport.close();
@@ -611,8 +604,7 @@ export class MeshNode {
     }
     const now = this.now();
     this.table.heard(link.peerId, now);
-    this.reported.delete(link.peerId);
-    this.probing.delete(link.peerId);
+    this.asking.delete(link.peerId);
     const peer = this.table.peers.get(link.peerId);
     if (peer && peer.state === 'suspect') this.setState(peer.peerId, 'connected');
     switch (msg.type) {
@@ -788,8 +780,7 @@ export class MeshNode {
     if (this.links.get(link.peerId) !== link) return;
     this.links.delete(link.peerId);
     this.pingsSent.delete(link.peerId);
-    this.reported.delete(link.peerId);
-    this.probing.delete(link.peerId);
+    this.asking.delete(link.peerId);
     if (!this.running) return;
     const spare = this.spares.get(link.peerId);
     this.spares.delete(link.peerId);
@@ -844,8 +835,7 @@ export class MeshNode {
     if (lagMs > 0) {
       // The detector stretched its copies; the table and the baselines are just as stale.
       for (const p of this.table.peers.values()) if (p.state !== 'down') p.lastSeen += lagMs;
-      for (const m of [this.watched, this.reported, this.probing])
-        for (const [id, at] of m) m.set(id, at + lagMs);
+      for (const m of [this.watched, this.asking]) for (const [id, at] of m) m.set(id, at + lagMs);
       if (lagMs >= 500) this.log.warn({ lagMs }, 'event loop lagged; stretching peer timeouts');
       else this.log.debug({ lagMs }, 'event loop lagged; stretching peer timeouts');
     }
@@ -876,14 +866,14 @@ export class MeshNode {
   }
 
   /**
-   * What the failure detector judges: the peers we watch, probe or had reported suspect, if linked,
+   * What the failure detector judges: the peers we watch or ask, if linked,
    * each as last heard or as first watched, whichever is later. Copies: the detector stretches
    * them for our own lag, and judge() stretches the originals.
    */
   private judged(): Heard[] {
     // A peer in more than one set is judged from the earliest: we have asked it since then.
     const since = new Map<string, number>();
-    for (const m of [this.watched, this.reported, this.probing])
+    for (const m of [this.watched, this.asking])
       for (const [peerId, at] of m) since.set(peerId, Math.min(at, since.get(peerId) ?? at));
     const heard: Heard[] = [];
     for (const [peerId, at] of since) {
@@ -920,8 +910,8 @@ export class MeshNode {
       if (other === link) continue;
       this.send(other, report);
       const id = other.peerId;
-      if (this.watched.has(id) || this.reported.has(id) || this.probing.has(id)) continue;
-      this.probing.set(id, now);
+      if (this.watched.has(id) || this.asking.has(id)) continue;
+      this.asking.set(id, now);
       this.ping(other, now);
     }
   }
@@ -939,12 +929,13 @@ export class MeshNode {
     const { peerId } = msg;
     const link = this.links.get(peerId);
     const peer = this.table.peers.get(peerId);
-    if (!link || !peer || link.bootId !== msg.bootId) return;
-    if (this.watched.has(peerId) || this.reported.has(peerId)) return;
+    if (!link || !peer || link.bootId !== msg.bootId || this.watched.has(peerId)) return;
     const now = this.now();
-    const { suspectAfterMs } = this.detector.policy;
-    this.reported.set(peerId, now - suspectAfterMs);
-    if (peer.state === 'connected' && now - peer.lastSeen >= suspectAfterMs) {
+    const since = now - this.detector.policy.suspectAfterMs;
+    // Already asked on older evidence (an earlier report): nothing new.
+    if ((this.asking.get(peerId) ?? Number.POSITIVE_INFINITY) <= since) return;
+    this.asking.set(peerId, since);
+    if (peer.state === 'connected' && peer.lastSeen <= since) {
       this.setState(peerId, 'suspect');
       this.announceSoon();
       this.log.warn({ peer: peerId, reportedBy: from.peerId }, 'peer suspect (reported by its watcher)');
@@ -970,8 +961,7 @@ export class MeshNode {
     this.judge();
     const now = this.now();
     const interval = this.opts.timers.heartbeatIntervalMs;
-    const asked = [...this.watched.keys(), ...this.reported.keys(), ...this.probing.keys()];
-    for (const peerId of new Set(asked)) {
+    for (const peerId of new Set([...this.watched.keys(), ...this.asking.keys()])) {
       const link = this.links.get(peerId);
       const peer = this.table.peers.get(peerId);
       if (!link || !peer) continue;
@@ -979,11 +969,7 @@ export class MeshNode {
       // each hears the other once per interval, at half the frames of both pinging. The other side
       // pings only when the pinger fell silent (an older peer pings anyway). Any frame counts as
       // liveness, so a ping is skipped while traffic flows both ways.
-      const pinger =
-        !this.watchers.has(peerId) ||
-        this.opts.self.peerId > peerId ||
-        this.reported.has(peerId) ||
-        this.probing.has(peerId);
+      const pinger = !this.watchers.has(peerId) || this.opts.self.peerId > peerId || this.asking.has(peerId);
       const silentMs = now - peer.lastSeen;
       if (!pinger && silentMs <= 1.5 * interval) continue;
       if (now - this.syncOf(link).lastSent < interval / 2 && silentMs < interval / 2) continue;
